@@ -1,0 +1,130 @@
+"""The minibatch training loop shared by the contenders.
+
+Adam over shuffled minibatches for a number of epochs; after every epoch the
+validation split is evaluated and the weights with the best validation
+accuracy at the decision are kept (ties go to the earlier mean decision).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from baselines.registry import Progress, TrainingReport
+from bench.tasks.base import Split
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one training step reports: the loss (with graph) and the step evaluations computed."""
+
+    loss: Tensor
+    step_evaluations_forward: int
+    step_evaluations_backward: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Validation accuracy at the decision and mean steps read (1-based)."""
+
+    accuracy: float
+    mean_steps_read: float
+
+
+def fit_minibatches(
+    model: nn.Module,
+    training_step: Callable[[Tensor, Tensor], BatchOutcome],
+    validate: Callable[[], Validation],
+    train: Split,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    grad_clip: float,
+    seed: int,
+    device: torch.device,
+    progress: Progress,
+) -> TrainingReport:
+    """Train ``model`` in place and load the selected weights into it.
+
+    Args:
+        model: the network whose parameters are optimised.
+        training_step: ``(x, y)`` on ``device`` -> :class:`BatchOutcome`.
+        validate: evaluates the current weights on the validation split.
+        train: the training split (on the CPU; batches are moved to ``device``).
+        epochs, batch_size, lr: the usual; ``grad_clip`` is the max gradient
+            norm (0 disables clipping).
+        seed: seeds the minibatch order.
+        progress: receives one line per epoch.
+
+    Raises:
+        TrainingDiverged: when a minibatch loss is not finite.
+    """
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    best: tuple[float, float] | None = None
+    best_state: dict[str, Tensor] = copy.deepcopy(model.state_dict())
+    best_epoch, best_accuracy = 0, math.nan
+    train_seconds = validation_seconds = 0.0
+    forward = backward = 0
+    epoch_loss = math.nan
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total_loss, total_examples = 0.0, 0
+        started = time.perf_counter()
+        for x, y in train.batches(batch_size, order):
+            x, y = x.to(device), y.to(device)
+            outcome = training_step(x, y)
+            loss_value = float(outcome.loss.detach())
+            if not math.isfinite(loss_value):
+                raise TrainingDiverged(
+                    f"training loss became {loss_value} in epoch {epoch}; lower lr (now {lr}) "
+                    f"or check the inputs for NaN/inf"
+                )
+            optimiser.zero_grad(set_to_none=True)
+            outcome.loss.backward()
+            if grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimiser.step()
+            forward += outcome.step_evaluations_forward
+            backward += outcome.step_evaluations_backward
+            total_loss += loss_value * y.shape[0]
+            total_examples += y.shape[0]
+        train_seconds += time.perf_counter() - started
+        epoch_loss = total_loss / total_examples
+
+        started = time.perf_counter()
+        model.eval()
+        result = validate()
+        validation_seconds += time.perf_counter() - started
+        score = (result.accuracy, -result.mean_steps_read)
+        if best is None or score > best:
+            best, best_epoch, best_accuracy = score, epoch, result.accuracy
+            best_state = copy.deepcopy(model.state_dict())
+        progress(
+            f"epoch {epoch}/{epochs} loss {epoch_loss:.4f} val acc {result.accuracy:.4f} "
+            f"steps {result.mean_steps_read:.2f} ({train_seconds:.1f}s)"
+        )
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainingReport(
+        train_seconds=train_seconds,
+        validation_seconds=validation_seconds,
+        examples_per_second=epochs * len(train) / train_seconds if train_seconds > 0 else math.inf,
+        epochs=epochs,
+        selected_epoch=best_epoch,
+        step_evaluations_forward=forward,
+        step_evaluations_backward=backward,
+        final_train_loss=epoch_loss,
+        selected_val_accuracy=best_accuracy,
+    )

@@ -1,0 +1,158 @@
+"""The ``rcbench`` command line (also ``python -m bench``).
+
+Verbs:
+    list    the registered tasks and contenders
+    run     train and evaluate cells of a profile, append records, print a summary
+    speed   side-by-side timing of the truncated and the naive RC training step
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+import baselines  # noqa: F401  (registers the built-in contenders)
+import bench.tasks  # noqa: F401  (registers the built-in tasks)
+from baselines.registry import CONTENDERS
+from bench.options import OptionError
+from bench.profile import BUILTIN_PROFILES, load_profile
+from bench.tasks.registry import TASKS
+
+
+def _csv(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list, got nothing")
+    return items
+
+
+def _numbers(kind: type) -> "callable":
+    def parse(text: str) -> list:
+        try:
+            return [kind(item) for item in _csv(text)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+    return parse
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU; other names are checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise OptionError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise OptionError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
+    return device
+
+
+def command_list(_args: argparse.Namespace) -> int:
+    print("tasks:")
+    for name, task in sorted(TASKS.items()):
+        note = " (needs a download: rcbench data fetch)" if task.needs_download else ""
+        print(f"  {name:<16} {task.description}{note}")
+    print("contenders:")
+    for name, contender in sorted(CONTENDERS.items()):
+        print(f"  {name:<16} {contender.description}")
+    print(f"profiles: {', '.join(BUILTIN_PROFILES)} (or a path to a profile TOML file)")
+    return 0
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from bench.harness import plan_jobs, run_jobs
+    from bench.records import read_records
+    from bench.summary import markdown_table, write_summary
+
+    profile = load_profile(args.profile)
+    tasks = args.tasks or [name for name in profile.tasks if not TASKS[name].needs_download]
+    for name in tasks:
+        if name not in TASKS:
+            raise OptionError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    contenders = args.contenders or sorted(CONTENDERS)
+    for name in contenders:
+        if name not in CONTENDERS:
+            raise OptionError(f"unknown contender {name!r}; known contenders: {', '.join(sorted(CONTENDERS))}")
+    device = resolve_device(args.device)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise OptionError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    jobs = plan_jobs(profile, tasks, contenders, args.seeds, args.thresholds, args.betas)
+    out = Path(args.out)
+    records_path = out / "results.jsonl"
+    print(f"rcbench run: profile {profile.name}, {len(jobs)} training jobs on {device}; "
+          f"records go to {records_path}", file=sys.stderr, flush=True)
+    written = run_jobs(jobs, profile, records_path, device, resume=args.resume)
+    everything = read_records(records_path) if records_path.exists() else []
+    if not everything:
+        print("no records")
+        return 0
+    print(markdown_table(written or everything), end="")
+    write_summary(everything, out / "summary.md", f"rcbench results: {out}")
+    print(f"\n{len(written)} new records; {len(everything)} in {records_path}; summary in {out / 'summary.md'}")
+    return 0
+
+
+def command_speed(args: argparse.Namespace) -> int:
+    from bench.speed import compare_training_steps, format_comparison
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    rows = compare_training_steps(
+        batch=args.batch, hidden=args.hidden, features=args.features, time=args.time,
+        fractions=args.fractions, repeats=args.repeats, device=resolve_device(args.device),
+    )
+    print(format_comparison(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rcbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    verbs.add_parser("list", help="list tasks and contenders").set_defaults(handler=command_list)
+
+    run = verbs.add_parser("run", help="train and evaluate a profile's cells")
+    run.add_argument("--profile", default="quick", help="built-in profile (quick, paper) or a TOML path")
+    run.add_argument("--tasks", type=_csv, help="comma-separated tasks (default: the profile's, without downloads)")
+    run.add_argument("--contenders", type=_csv, help="comma-separated contenders (default: all)")
+    run.add_argument("--seeds", type=_numbers(int), help="comma-separated model seeds (default: the profile's)")
+    run.add_argument("--thresholds", type=_numbers(float), help="comma-separated theta values")
+    run.add_argument("--betas", type=_numbers(float), help="comma-separated beta values (contenders with beta)")
+    run.add_argument("--out", default="runs/latest", help="output folder for results.jsonl and summary.md")
+    run.add_argument("--resume", action="store_true", help="skip cells already recorded in --out")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    run.set_defaults(handler=command_run)
+
+    speed = verbs.add_parser("speed", help="truncated vs naive RC training step, side by side")
+    speed.add_argument("--batch", type=int, default=256)
+    speed.add_argument("--hidden", type=int, default=128)
+    speed.add_argument("--features", type=int, default=16)
+    speed.add_argument("--time", type=int, default=40)
+    speed.add_argument("--fractions", type=_numbers(float), default=[0.125, 0.25, 0.5, 1.0],
+                       help="target mean decision step as a fraction of the sequence length")
+    speed.add_argument("--repeats", type=int, default=10)
+    speed.add_argument("--device", default="auto")
+    speed.add_argument("--threads", type=int)
+    speed.set_defaults(handler=command_speed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (OptionError, ValueError, FileExistsError) as error:
+        print(f"rcbench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rcbench: interrupted; finished cells are kept (rerun with --resume)", file=sys.stderr)
+        return 130

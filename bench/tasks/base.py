@@ -1,0 +1,116 @@
+"""What a task is: its shape (:class:`TaskSpec`) and its data (:class:`Split`, :class:`TaskData`)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The shape of a task's sequences.
+
+    Attributes:
+        name: the task's registered name.
+        n_steps: time steps T per sequence.
+        n_features: features per step.
+        n_classes: number of classes (2 for a binary task).
+        default_rule: the crossing rule used unless a profile names another.
+    """
+
+    name: str
+    n_steps: int
+    n_features: int
+    n_classes: int
+    default_rule: str
+
+    def n_outputs(self, rule_name: str) -> int:
+        """Output units a model needs under ``rule_name``: 1 for 'two-sided', else one per class."""
+        if rule_name == "two-sided":
+            if self.n_classes != 2:
+                raise ValueError(
+                    f"rule 'two-sided' needs a binary task, but {self.name!r} has {self.n_classes} classes"
+                )
+            return 1
+        return self.n_classes
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a task.
+
+    Attributes:
+        x: ``(n, time, features)`` float inputs.
+        y: ``(n,)`` long class labels.
+        ideal_step: optional ``(n,)`` long, the earliest step (1-based, steps
+            read) at which the label is knowable, or -1 where it is not
+            defined for that example.
+    """
+
+    x: Tensor
+    y: Tensor
+    ideal_step: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.x.dim() != 3:
+            raise ValueError(f"x must be shaped (n, time, features), got {tuple(self.x.shape)}")
+        if self.y.shape != self.x.shape[:1]:
+            raise ValueError(f"y must be shaped ({self.x.shape[0]},), got {tuple(self.y.shape)}")
+        if self.ideal_step is not None and self.ideal_step.shape != self.y.shape:
+            raise ValueError(
+                f"ideal_step must be shaped ({self.x.shape[0]},), got {tuple(self.ideal_step.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """``(x, y)`` minibatches; shuffled when a ``generator`` is given."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            yield self.x[index], self.y[index]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The three splits of a task. ``source`` says where the data came from."""
+
+    spec: TaskSpec
+    train: Split
+    val: Split
+    test: Split
+    source: str
+
+
+class Task(ABC):
+    """A registered task. Subclasses set the class attributes and implement :meth:`load`.
+
+    ``Options`` is a frozen dataclass of the task's options (sizes, paths),
+    every field with a default; profiles fill it in. ``default_rule`` names
+    the crossing rule used unless a profile names another.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    needs_download: ClassVar[bool] = False
+    default_rule: ClassVar[str] = "sigmoid"
+    Options: ClassVar[type]
+
+    @abstractmethod
+    def load(self, options: Any, seed: int) -> TaskData:
+        """Build or read the task's splits; ``seed`` fixes generated data."""
+
+    def options(self, values: Mapping[str, Any], where: str) -> Any:
+        """This task's ``Options`` built from ``values`` (see :func:`bench.options.build_options`)."""
+        from bench.options import build_options
+
+        return build_options(self.Options, values, where)

@@ -1,0 +1,246 @@
+"""Threshold-crossing rules: when does a network "spike" and what does it say.
+
+A network emits class scores (logits) at every time step, shaped
+``(batch, time, classes)``. A *crossing rule* turns the scores of one step
+into two things: whether the output has crossed the threshold theta at that
+step, and which class it predicts there. The *decision* of an example is its
+first crossing step; if it never crosses, the decision falls back to the last
+step (and is flagged as not crossed).
+
+Unlike the authors' notebooks, a crossing at the very first step (index 0)
+counts as a crossing like any other.
+
+Three named rules are available (see :data:`CROSSING_RULES`):
+
+``sigmoid``
+    Multi-class, the official choice: crossed when any class's
+    ``sigmoid(score) > theta``; predicts ``argmax(score)``.
+``softmax``
+    Multi-class: crossed when ``max softmax(score) >= theta``; predicts
+    ``argmax(score)``.
+``two-sided``
+    One binary output unit, the official choice for binary tasks: crossed
+    when ``sigmoid(score) > theta`` or ``sigmoid(score) < 1 - theta``;
+    predicts 1 when ``sigmoid(score) > 0.5`` else 0.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def check_theta(theta: float, low: float = 0.0) -> float:
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)):
+        raise TypeError(f"threshold theta must be a number, got {type(theta).__name__}")
+    theta = float(theta)
+    if not (low < theta < 1.0) or math.isnan(theta):
+        raise ValueError(f"threshold theta must lie in ({low:g}, 1), got {theta!r}")
+    return theta
+
+
+class CrossingRule(ABC):
+    """How per-step scores turn into a crossing flag and a prediction.
+
+    Subclasses define :meth:`probabilities`, :meth:`crossed`, :meth:`predict`
+    and :meth:`entropy`; all take scores shaped ``(..., classes)`` and reduce
+    the last dimension.
+    """
+
+    name: str
+    theta: float
+
+    def __init__(self, theta: float) -> None:
+        self.theta = check_theta(theta)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(theta={self.theta})"
+
+    def check_scores(self, scores: Tensor) -> None:
+        """Raise ``ValueError`` if ``scores`` cannot be read by this rule."""
+        if scores.dim() < 1 or scores.shape[-1] < 2:
+            raise ValueError(
+                f"rule {self.name!r} needs at least 2 output classes in the last "
+                f"dimension, got scores of shape {tuple(scores.shape)}"
+            )
+
+    @abstractmethod
+    def probabilities(self, scores: Tensor) -> Tensor:
+        """Output probabilities the threshold applies to, same shape as ``scores``."""
+
+    @abstractmethod
+    def crossed(self, scores: Tensor) -> Tensor:
+        """Bool tensor ``scores.shape[:-1]``: has the output crossed theta?"""
+
+    @abstractmethod
+    def predict(self, scores: Tensor) -> Tensor:
+        """Long tensor ``scores.shape[:-1]``: the predicted class."""
+
+    @abstractmethod
+    def entropy(self, scores: Tensor) -> Tensor:
+        """Entropy in nats of the rule's output distribution, ``scores.shape[:-1]``.
+
+        RC training rewards this entropy (times beta) so that outputs do not
+        become over-confident, and so cross, too early.
+        """
+
+
+def _binary_entropy(p: Tensor) -> Tensor:
+    """Elementwise entropy (nats) of Bernoulli(p), safe at p in {0, 1}."""
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
+
+
+class SigmoidThreshold(CrossingRule):
+    """Multi-class: crossed when any ``sigmoid(score) > theta``; predicts argmax."""
+
+    name = "sigmoid"
+
+    def probabilities(self, scores: Tensor) -> Tensor:
+        return torch.sigmoid(scores)
+
+    def crossed(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        return (torch.sigmoid(scores) > self.theta).any(dim=-1)
+
+    def predict(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        return scores.argmax(dim=-1)
+
+    def entropy(self, scores: Tensor) -> Tensor:
+        """Mean over classes of each sigmoid unit's binary entropy."""
+        self.check_scores(scores)
+        return _binary_entropy(torch.sigmoid(scores)).mean(dim=-1)
+
+
+class SoftmaxThreshold(CrossingRule):
+    """Multi-class: crossed when ``max softmax(score) >= theta``; predicts argmax."""
+
+    name = "softmax"
+
+    def probabilities(self, scores: Tensor) -> Tensor:
+        return torch.softmax(scores, dim=-1)
+
+    def crossed(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        return torch.softmax(scores, dim=-1).amax(dim=-1) >= self.theta
+
+    def predict(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        return scores.argmax(dim=-1)
+
+    def entropy(self, scores: Tensor) -> Tensor:
+        """Entropy of the softmax distribution over classes."""
+        self.check_scores(scores)
+        log_p = torch.log_softmax(scores, dim=-1)
+        return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+class TwoSidedBinary(CrossingRule):
+    """One binary output: crossed when ``p > theta`` or ``p < 1 - theta``, p = sigmoid."""
+
+    name = "two-sided"
+
+    def __init__(self, theta: float) -> None:
+        # Below 0.5 the two sides overlap and every step would cross.
+        self.theta = check_theta(theta, low=0.5)
+
+    def check_scores(self, scores: Tensor) -> None:
+        if scores.dim() < 1 or scores.shape[-1] != 1:
+            raise ValueError(
+                f"rule 'two-sided' needs exactly 1 output unit in the last dimension, "
+                f"got scores of shape {tuple(scores.shape)}"
+            )
+
+    def probabilities(self, scores: Tensor) -> Tensor:
+        return torch.sigmoid(scores)
+
+    def crossed(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        p = torch.sigmoid(scores[..., 0])
+        return (p > self.theta) | (p < 1.0 - self.theta)
+
+    def predict(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        return (scores[..., 0] > 0).long()
+
+    def entropy(self, scores: Tensor) -> Tensor:
+        self.check_scores(scores)
+        return _binary_entropy(torch.sigmoid(scores[..., 0]))
+
+
+CROSSING_RULES: dict[str, type[CrossingRule]] = {
+    rule.name: rule for rule in (SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary)
+}
+
+
+def make_rule(name: str, theta: float) -> CrossingRule:
+    """Build the crossing rule registered as ``name`` with threshold ``theta``."""
+    try:
+        rule_class = CROSSING_RULES[name]
+    except KeyError:
+        known = ", ".join(sorted(CROSSING_RULES))
+        raise ValueError(f"unknown crossing rule {name!r}; known rules: {known}") from None
+    return rule_class(theta)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Per-example decisions of a batch.
+
+    Attributes:
+        prediction: ``(batch,)`` long, the predicted class at the decision.
+        step_index: ``(batch,)`` long, 0-based index of the decision step
+            (the first crossing, or ``time - 1`` when nothing crossed).
+        crossed: ``(batch,)`` bool, whether the output crossed at all.
+    """
+
+    prediction: Tensor
+    step_index: Tensor
+    crossed: Tensor
+
+    @property
+    def steps_read(self) -> Tensor:
+        """``(batch,)`` long, input steps read before deciding (1-based)."""
+        return self.step_index + 1
+
+
+def check_sequence_scores(scores: Tensor) -> None:
+    """Raise ``ValueError`` unless ``scores`` is ``(batch, time, classes)`` with time >= 1."""
+    if scores.dim() != 3:
+        raise ValueError(
+            f"scores must be shaped (batch, time, classes), got {scores.dim()} "
+            f"dimensions: {tuple(scores.shape)}"
+        )
+    if scores.shape[1] < 1:
+        raise ValueError(f"scores have no time steps: shape {tuple(scores.shape)}")
+
+
+def first_crossing(crossed: Tensor) -> tuple[Tensor, Tensor]:
+    """First True along time of a ``(batch, time)`` bool tensor.
+
+    Returns:
+        ``(step_index, any_crossed)``, both ``(batch,)``; ``step_index`` is the
+        last index ``time - 1`` where nothing crossed.
+    """
+    if crossed.dim() != 2 or crossed.dtype != torch.bool:
+        raise ValueError(
+            f"crossed must be a (batch, time) bool tensor, got {crossed.dtype} "
+            f"of shape {tuple(crossed.shape)}"
+        )
+    any_crossed = crossed.any(dim=1)
+    # argmax returns the first maximal index, i.e. the first True.
+    first = crossed.to(torch.uint8).argmax(dim=1)
+    last = torch.full_like(first, crossed.shape[1] - 1)
+    return torch.where(any_crossed, first, last), any_crossed
+
+
+def decide(scores: Tensor, rule: CrossingRule) -> Decision:
+    """Decisions from a full pass: scores ``(batch, time, classes)`` -> :class:`Decision`."""
+    check_sequence_scores(scores)
+    step_index, any_crossed = first_crossing(rule.crossed(scores))
+    at_decision = scores[torch.arange(scores.shape[0], device=scores.device), step_index]
+    return Decision(rule.predict(at_decision), step_index, any_crossed)
