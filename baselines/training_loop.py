@@ -115,12 +115,14 @@ def fit_minibatches(
             f"epoch {epoch}/{epochs} loss {epoch_loss:.4f} val acc {result.accuracy:.4f} "
             f"steps {result.mean_steps_read:.2f} ({train_seconds:.1f}s)"
         )
+    if train_seconds <= 0:
+        raise RuntimeError("training took no measurable time; the clock or the training split is broken")
     model.load_state_dict(best_state)
     model.eval()
     return TrainingReport(
         train_seconds=train_seconds,
         validation_seconds=validation_seconds,
-        examples_per_second=epochs * len(train) / train_seconds if train_seconds > 0 else math.inf,
+        examples_per_second=epochs * len(train) / train_seconds,
         epochs=epochs,
         selected_epoch=best_epoch,
         step_evaluations_forward=forward,

@@ -9,6 +9,7 @@ Verbs:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS
 from bench.options import OptionError
 from bench.profile import BUILTIN_PROFILES, load_profile
-from bench.tasks.registry import TASKS
+from bench.tasks.registry import TASKS, get_task
 
 
 def _csv(text: str) -> list[str]:
@@ -70,21 +71,15 @@ def command_run(args: argparse.Namespace) -> int:
     from bench.summary import markdown_table, write_summary
 
     profile = load_profile(args.profile)
-    tasks = args.tasks or [name for name in profile.tasks if not TASKS[name].needs_download]
-    for name in tasks:
-        if name not in TASKS:
-            raise OptionError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    tasks = args.tasks or [name for name in profile.tasks if not get_task(name).needs_download]
     contenders = args.contenders or sorted(CONTENDERS)
-    for name in contenders:
-        if name not in CONTENDERS:
-            raise OptionError(f"unknown contender {name!r}; known contenders: {', '.join(sorted(CONTENDERS))}")
     device = resolve_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise OptionError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     jobs = plan_jobs(profile, tasks, contenders, args.seeds, args.thresholds, args.betas)
-    out = Path(args.out)
+    out = Path(args.out or f"runs/{profile.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     records_path = out / "results.jsonl"
     print(f"rcbench run: profile {profile.name}, {len(jobs)} training jobs on {device}; "
           f"records go to {records_path}", file=sys.stderr, flush=True)
@@ -105,7 +100,7 @@ def command_speed(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     rows = compare_training_steps(
-        batch=args.batch, hidden=args.hidden, features=args.features, time=args.time,
+        batch=args.batch, hidden=args.hidden, epochs=args.epochs,
         fractions=args.fractions, repeats=args.repeats, device=resolve_device(args.device),
     )
     print(format_comparison(rows))
@@ -126,17 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_numbers(int), help="comma-separated model seeds (default: the profile's)")
     run.add_argument("--thresholds", type=_numbers(float), help="comma-separated theta values")
     run.add_argument("--betas", type=_numbers(float), help="comma-separated beta values (contenders with beta)")
-    run.add_argument("--out", default="runs/latest", help="output folder for results.jsonl and summary.md")
+    run.add_argument("--out", help="output folder for results.jsonl and summary.md "
+                                    "(default: runs/<profile>-<date>-<time>)")
     run.add_argument("--resume", action="store_true", help="skip cells already recorded in --out")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.set_defaults(handler=command_run)
 
     speed = verbs.add_parser("speed", help="truncated vs naive RC training step, side by side")
-    speed.add_argument("--batch", type=int, default=256)
-    speed.add_argument("--hidden", type=int, default=128)
-    speed.add_argument("--features", type=int, default=16)
-    speed.add_argument("--time", type=int, default=40)
+    speed.add_argument("--batch", type=int, default=256, help="examples per training step")
+    speed.add_argument("--hidden", type=int, default=128, help="LSTM units")
+    speed.add_argument("--epochs", type=int, default=3, help="epochs of the reference model's training")
     speed.add_argument("--fractions", type=_numbers(float), default=[0.125, 0.25, 0.5, 1.0],
                        help="target mean decision step as a fraction of the sequence length")
     speed.add_argument("--repeats", type=int, default=10)

@@ -20,12 +20,13 @@ import torch
 
 from baselines.registry import Contender, get_contender
 from bench import metrics
-from bench.profile import Profile
+from bench.profile import Profile, check_profile_names
 from bench.provenance import command_line, git_revision, hardware, package_versions
 from bench.records import SCHEMA_VERSION, append_record, read_records, record_key, recorded_keys
 from bench.tasks.base import TaskData
 from bench.tasks.registry import get_task
 from rc.crossing import make_rule
+from rc.loss import check_beta
 
 Progress = Callable[[str], None]
 
@@ -68,7 +69,14 @@ def plan_jobs(
     thresholds: Sequence[float] | None = None,
     betas: Sequence[float] | None = None,
 ) -> list[TrainingJob]:
-    """Every training job of a run; command-line overrides replace the profile's lists."""
+    """Every training job of a run; command-line overrides replace the profile's lists.
+
+    Every name, threshold, beta and hyperparameter is checked here, before
+    anything is trained.
+    """
+    check_profile_names(profile)
+    for beta in betas or ():
+        check_beta(beta)
     jobs = []
     for task_name in tasks:
         task = get_task(task_name)
@@ -80,12 +88,14 @@ def plan_jobs(
         plan = profile.tasks[task_name]
         rule = plan.rule or task.default_rule
         task_thresholds = tuple(thresholds or plan.thresholds)
+        for theta in task_thresholds:
+            make_rule(rule, theta)
         task_betas = tuple(betas or plan.betas or (None,))
         for contender_name in contenders:
             contender = get_contender(contender_name)
+            default_beta = _config_beta(profile, task_name, contender)
             contender_betas: tuple[float | None, ...] = (
-                tuple(b if b is not None else _config_beta(profile, task_name, contender) for b in task_betas)
-                if contender.uses_beta() else (None,)
+                tuple(default_beta if b is None else b for b in task_betas) if contender.uses_beta() else (None,)
             )
             for seed in seeds or profile.seeds:
                 for beta in dict.fromkeys(contender_betas):
@@ -97,10 +107,19 @@ def plan_jobs(
     return jobs
 
 
-def _config_beta(profile: Profile, task: str, contender: type[Contender]) -> float:
-    config = contender.make_config(profile.contender_values(task, contender.name),
-                                   f"profile {profile.name}, task {task}, contender {contender.name}")
-    return float(config.beta)
+def contender_config(profile: Profile, task: str, contender: type[Contender], beta: float | None = None) -> Any:
+    """The contender's ``Config`` for ``task`` from the profile, with ``beta`` replaced if given."""
+    values = profile.contender_values(task, contender.name)
+    if beta is not None:
+        values["beta"] = beta
+    return contender.make_config(values, f"profile {profile.name}, task {task}, contender {contender.name}")
+
+
+def _config_beta(profile: Profile, task: str, contender: type[Contender]) -> float | None:
+    """The profile's beta for ``contender`` on ``task`` (None for contenders without beta);
+    building the config also checks every hyperparameter."""
+    config = contender_config(profile, task, contender)
+    return float(config.beta) if contender.uses_beta() else None
 
 
 def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
@@ -182,11 +201,7 @@ def run_jobs(
         progress(f"{label}: loading data")
         data = tasks.get(job.task)
         contender_class = get_contender(job.contender)
-        values = profile.contender_values(job.task, job.contender)
-        if job.beta is not None:
-            values["beta"] = job.beta
-        config = contender_class.make_config(values, f"profile {profile.name}, task {job.task}, "
-                                                     f"contender {job.contender}")
+        config = contender_config(profile, job.task, contender_class, job.beta)
         contender = contender_class(data.spec, make_rule(job.rule, job.thresholds[0]), config, device, job.seed)
         report = contender.fit(data.train, data.val, lambda line: progress(f"{label}: {line}"))
         for theta in job.thresholds:

@@ -26,6 +26,8 @@ def _finite(name: str, value: float) -> float:
 
 
 def _check_labels(predictions: Tensor, labels: Tensor) -> None:
+    if predictions.dtype.is_floating_point or predictions.dtype.is_complex:
+        raise MetricError(f"predictions must be integer class labels, got dtype {predictions.dtype}")
     if predictions.shape != labels.shape:
         raise MetricError(f"predictions {tuple(predictions.shape)} and labels {tuple(labels.shape)} differ in shape")
     if labels.numel() == 0:
@@ -45,6 +47,8 @@ def accuracy_by_step(scores: Tensor, labels: Tensor, rule: CrossingRule) -> list
     end of the sequence.
     """
     check_sequence_scores(scores)
+    if not bool(torch.isfinite(scores).all()):
+        raise MetricError("scores contain NaN or infinite values; the model diverged or its input is corrupt")
     predictions = rule.predict(scores)  # (n, T)
     _check_labels(predictions[:, 0], labels)
     correct = (predictions.cpu() == labels.cpu()[:, None]).double().mean(dim=0)
@@ -75,6 +79,10 @@ def decision_lag(decision: Decision, ideal_step: Tensor) -> float:
 
     Positive lag means the model decided after the label became knowable.
     """
+    if ideal_step.shape != decision.step_index.shape:
+        raise MetricError(
+            f"ideal_step {tuple(ideal_step.shape)} and decisions {tuple(decision.step_index.shape)} differ in shape"
+        )
     known = ideal_step.cpu() >= 1
     if not bool(known.any()):
         raise MetricError("no example has an ideal decision step")

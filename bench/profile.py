@@ -136,6 +136,24 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     )
 
 
+def check_profile_names(profile: Profile) -> None:
+    """Raise :class:`OptionError` if ``profile`` names a task or contender that is not registered."""
+    from baselines.registry import CONTENDERS
+    from bench.tasks.registry import TASKS
+
+    def check(name: str, registry: dict, kind: str, where: str) -> None:
+        if name not in registry:
+            raise OptionError(f"profile {profile.name}: {where} names unknown {kind} {name!r}; "
+                              f"known {kind}s: {', '.join(sorted(registry))}")
+
+    for contender_name in profile.contenders:
+        check(contender_name, CONTENDERS, "contender", f"[contenders.{contender_name}]")
+    for task_name, plan in profile.tasks.items():
+        check(task_name, TASKS, "task", f"[tasks.{task_name}]")
+        for contender_name in plan.contenders:
+            check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}.contenders.{contender_name}]")
+
+
 def load_profile(name_or_path: str) -> Profile:
     """A built-in profile by name, or a profile TOML file by path."""
     if name_or_path in BUILTIN_PROFILES:
@@ -154,4 +172,6 @@ def load_profile(name_or_path: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise OptionError(f"profile {source} is not valid TOML: {error}") from None
-    return parse_profile(data, source)
+    profile = parse_profile(data, source)
+    check_profile_names(profile)
+    return profile

@@ -43,7 +43,12 @@ class RecordError(ValueError):
     """A record or records file is malformed, incomplete or of another schema."""
 
 
+OPTIONAL_METRIC_FIELDS = ("decision_lag_mean",)
+"""Metrics that only some tasks define; checked like the others when present."""
+
+
 def _check_finite(value: Any, where: str) -> None:
+    """Raise :class:`RecordError` for a NaN or infinite float anywhere inside ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
         raise RecordError(f"{where} is {value}, not a finite number")
     if isinstance(value, list):
@@ -54,8 +59,21 @@ def _check_finite(value: Any, where: str) -> None:
             _check_finite(item, f"{where}.{key}")
 
 
+def _check_metric(value: Any, name: str, where: str) -> None:
+    """A metric is a finite number or a non-empty list of finite numbers."""
+    items = value if isinstance(value, list) and value else [value]
+    for i, item in enumerate(items):
+        label = f"{name}[{i}]" if isinstance(value, list) else name
+        if item is None:
+            raise RecordError(f"{where}: metric {label} is null (a failed metric is never recorded)")
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise RecordError(f"{where}: metric {label} must be a number, got {item!r}")
+    _check_finite(value, f"{where}: {name}")
+
+
 def validate_record(record: dict[str, Any], where: str = "record") -> None:
-    """Raise :class:`RecordError` if ``record`` lacks a field, is of another schema, or holds NaN."""
+    """Raise :class:`RecordError` if ``record`` lacks a field, is of another schema, or holds
+    a null, non-numeric or non-finite metric, or a non-finite number anywhere."""
     if not isinstance(record, dict):
         raise RecordError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
     version = record.get("schema_version")
@@ -67,10 +85,9 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
     missing = [name for name in REQUIRED_FIELDS if name not in record]
     if missing:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
-    for name in METRIC_FIELDS:
-        if record[name] is None:
-            raise RecordError(f"{where}: metric {name} is null (a failed metric is never recorded)")
-        _check_finite(record[name], f"{where}: {name}")
+    for name in (*METRIC_FIELDS, *(field for field in OPTIONAL_METRIC_FIELDS if field in record)):
+        _check_metric(record[name], name, where)
+    _check_finite(record, where)
 
 
 def record_key(record: dict[str, Any]) -> tuple:

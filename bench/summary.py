@@ -91,6 +91,8 @@ def provenance_lines(records: Sequence[dict[str, Any]]) -> str:
 
 def write_summary(records: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     """Write a markdown summary (table and provenance) of ``records`` to ``path``."""
+    if not records:
+        raise ValueError(f"no records to summarise into {path}")
     created = sorted(record["created"] for record in records)
     text = (
         f"# {title}\n\n"

@@ -21,7 +21,7 @@ from torch import Tensor
 from rc.crossing import CrossingRule, Decision, decide
 from rc.loss import rc_loss, rc_loss_at_crossing
 from rc.model import StepModel
-from rc.streaming import stream_decisions
+from rc.streaming import check_sequences, stream_decisions
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class StepResult:
 
 def check_batch(x: Tensor, y: Tensor) -> None:
     """Raise ``ValueError`` unless ``x`` is ``(batch, time, features)`` and ``y`` is ``(batch,)``."""
-    if x.dim() != 3 or x.shape[1] < 1:
-        raise ValueError(f"x must be shaped (batch, time >= 1, features), got {tuple(x.shape)}")
+    check_sequences(x)
     if y.shape != x.shape[:1]:
         raise ValueError(f"y must be shaped ({x.shape[0]},) to match x {tuple(x.shape)}, got {tuple(y.shape)}")
 

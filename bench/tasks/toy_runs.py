@@ -54,7 +54,10 @@ def make_toy_runs(n: int, generator: torch.Generator, length: int = 25, run: int
         if have == wanted:
             break
     else:
-        raise RuntimeError(f"could not draw a balanced toy-runs set (length={length}, run={run})")
+        raise ValueError(
+            f"could not draw a balanced toy-runs set (length={length}, run={run}): one class almost never "
+            f"occurs; choose a run length well inside [2, length)"
+        )
     bits = torch.cat(kept[0] + kept[1])[torch.randperm(n, generator=generator)]
     ideal = first_run_end(bits, run)
     return Split(bits.float().unsqueeze(-1), (ideal > 0).long(), ideal)
@@ -72,8 +75,8 @@ class ToyRunsOptions:
         for name in ("n_train", "n_val", "n_test"):
             if getattr(self, name) < 2:
                 raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
-        if not 1 <= self.run <= self.length:
-            raise ValueError(f"run must lie in [1, length={self.length}], got {self.run}")
+        if not 2 <= self.run < self.length:
+            raise ValueError(f"run must lie in [2, length={self.length}), got {self.run}")
 
 
 @register_task

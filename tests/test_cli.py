@@ -1,0 +1,235 @@
+"""Tests of the ``rcbench`` command line (bench/cli.py) and the harness's job plan (bench/harness.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import baselines  # noqa: F401  (registers the built-in contenders)
+import bench.tasks  # noqa: F401  (registers the built-in tasks)
+from baselines.lstm_common import LSTMContender
+from baselines.registry import CONTENDERS
+from bench.cli import main
+from bench.harness import TrainingJob, plan_jobs
+from bench.profile import load_profile, parse_profile
+from bench.records import REQUIRED_FIELDS, read_records
+from bench.tasks.registry import TASKS
+
+
+class TrainingStarted(Exception):
+    """Raised by the patched ``fit``: a command trained although it should have failed first."""
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make any training attempt fail loudly (and fast) instead of training for minutes."""
+    def fit(self, train, val, progress):
+        raise TrainingStarted(f"{self.name} started training")
+    monkeypatch.setattr(LSTMContender, "fit", fit)
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(capsys, *argv):
+    code = main(["run", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("rcbench: error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_list_prints_every_task_and_contender(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert {"toy-noise", "toy-runs"} <= set(TASKS)
+    assert {"rc-lstm", "lstm-eos", "lstm-allsteps"} <= set(CONTENDERS)
+    task_part, contender_part = out.split("contenders:")
+    for name, task in TASKS.items():
+        assert f"  {name}" in task_part and task.description in task_part
+    for name, contender in CONTENDERS.items():
+        assert f"  {name}" in contender_part and contender.description in contender_part
+    assert "profiles: quick, paper" in out
+
+
+def test_run_unknown_task(capsys, tmp_path, no_training):
+    code, _out, err = run(capsys, "--tasks", "toy-noise,nope", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert error_line(err) == "rcbench: error: unknown task 'nope'; known tasks: " + ", ".join(sorted(TASKS))
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_unknown_contender(capsys, tmp_path, no_training):
+    code, _out, err = run(capsys, "--contenders", "rc-lstm,snn", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert error_line(err) == ("rcbench: error: unknown contender 'snn'; known contenders: "
+                               + ", ".join(sorted(CONTENDERS)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_threshold_out_of_range(capsys, tmp_path, no_training):
+    code, _out, err = run(capsys, "--thresholds", "1.5", "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "theta must lie in" in error_line(err) and "got 1.5" in error_line(err)
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_run_negative_beta(capsys, tmp_path, no_training):
+    code, _out, err = run(capsys, "--betas", "-1", "--tasks", "toy-noise", "--contenders", "rc-lstm",
+                          "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "entropy weight beta must be finite and >= 0, got -1.0" in error_line(err)
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_run_negative_beta_fails_before_any_training(capsys, tmp_path, no_training):
+    code, _out, err = run(capsys, "--betas", "-1", "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "beta" in error_line(err)
+
+
+def test_run_unknown_profile(capsys, tmp_path, monkeypatch, no_training):
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "--profile", "nope", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert error_line(err).startswith("rcbench: error: unknown profile 'nope'")
+
+
+def test_run_profile_with_unregistered_task(capsys, tmp_path, no_training):
+    path = tmp_path / "p.toml"
+    path.write_text("[tasks.nope]\nthresholds = [0.9]\n", encoding="utf-8")
+    code, _out, err = run(capsys, "--profile", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "nope" in error_line(err)
+
+
+def test_run_refuses_existing_results_without_resume(capsys, tmp_path, no_training):
+    out = tmp_path / "out"
+    out.mkdir()
+    existing = out / "results.jsonl"
+    existing.write_text('{"schema_version": 1}\n', encoding="utf-8")
+    code, _out, err = run(capsys, "--out", str(out), "--device", "cpu")
+    assert code == 2
+    line = error_line(err)
+    assert "--resume" in line and "already holds results" in line and str(existing) in line
+    assert existing.read_text(encoding="utf-8") == '{"schema_version": 1}\n'
+
+
+def test_run_rejects_malformed_numbers(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--thresholds", "0.9,high"])
+    assert info.value.code == 2
+    assert "expected comma-separated floats, got '0.9,high'" in capsys.readouterr().err
+
+
+TINY_PROFILE = """
+name = "tiny"
+description = "test profile"
+seeds = [0]
+data_seed = 0
+
+[contenders.rc-lstm]
+hidden = 8
+epochs = 1
+[contenders.lstm-eos]
+hidden = 8
+epochs = 1
+[contenders.lstm-allsteps]
+hidden = 8
+epochs = 1
+
+[tasks.toy-noise]
+thresholds = [0.9]
+[tasks.toy-noise.data]
+n_train = 64
+n_val = 32
+n_test = 32
+
+[tasks.toy-runs]
+thresholds = [0.9]
+[tasks.toy-runs.data]
+n_train = 64
+n_val = 32
+n_test = 32
+"""
+
+
+def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_threads):
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(TINY_PROFILE, encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["--profile", str(profile), "--out", str(out), "--device", "cpu", "--threads", "1"]
+    code, stdout, err = run(capsys, *argv)
+    assert code == 0, err
+    records = read_records(out / "results.jsonl")
+    cells = {(r["task"], r["contender"], r["seed"], r["theta"]) for r in records}
+    expected = {(task, contender, 0, 0.9) for task in ("toy-noise", "toy-runs")
+                for contender in ("rc-lstm", "lstm-eos", "lstm-allsteps")}
+    assert len(records) == 6 and cells == expected
+    for record in records:
+        assert set(REQUIRED_FIELDS) <= set(record)
+        assert record["profile"] == "tiny" and record["rule"] == "two-sided"
+        assert record["test_size"] == 32
+        assert record["n_steps"] == (40 if record["task"] == "toy-noise" else 25)
+        assert len(record["accuracy_by_step"]) == record["n_steps"]
+        assert record["first_step_accuracy"] == record["accuracy_by_step"][0]
+        assert record["last_step_accuracy"] == record["accuracy_by_step"][-1]
+        assert 0.0 <= record["accuracy"] <= 1.0
+        assert 1 <= record["decision_step_mean"] <= record["n_steps"]
+        assert record["training"]["epochs"] == 1 and record["config"]["hidden"] == 8
+        assert record["training"]["shared_across_thresholds"] == 1
+        assert record["beta"] == (0.0 if record["contender"] == "rc-lstm" else None)
+        assert ("decision_lag_mean" in record) == (record["task"] == "toy-runs")
+        # inference cost: the early-exit step evaluations are the decision steps read
+        assert record["inference_step_evaluations"] == pytest.approx(record["decision_step_mean"] * 32)
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "## Provenance" in summary and "from 6 records" in summary
+    assert "| toy-runs | rc-lstm | 0.9 | 0.0 | 1 |" in summary
+    assert "6 new records" in stdout
+
+    # --resume: every cell is recorded, nothing is trained and nothing is added
+    def fit(self, *args, **kwargs):
+        raise TrainingStarted("resume retrained a recorded cell")
+    monkeypatch.setattr(LSTMContender, "fit", fit)
+    code, stdout, err = run(capsys, *argv, "--resume")
+    assert code == 0, err
+    assert read_records(out / "results.jsonl") == records
+    assert "0 new records" in stdout
+    assert "resuming: 6 of 6 training jobs already recorded" in err
+
+
+def test_plan_jobs_shares_training_across_thresholds_only_when_theta_is_not_trained():
+    profile = parse_profile({
+        "seeds": [0],
+        "contenders": {"rc-lstm": {"beta": 0.25}},
+        "tasks": {"toy-noise": {"thresholds": [0.9, 0.95]}},
+    }, "test")
+    jobs = plan_jobs(profile, ["toy-noise"], ["lstm-eos", "rc-lstm", "lstm-allsteps"])
+    assert jobs == [
+        TrainingJob("toy-noise", "lstm-eos", 0, "two-sided", None, (0.9, 0.95)),
+        TrainingJob("toy-noise", "rc-lstm", 0, "two-sided", 0.25, (0.9,)),
+        TrainingJob("toy-noise", "rc-lstm", 0, "two-sided", 0.25, (0.95,)),
+        TrainingJob("toy-noise", "lstm-allsteps", 0, "two-sided", None, (0.9, 0.95)),
+    ]
+    assert jobs[0].cell_keys("test") == [("toy-noise", "lstm-eos", 0, 0.9, None, "test", "two-sided"),
+                                         ("toy-noise", "lstm-eos", 0, 0.95, None, "test", "two-sided")]
+
+
+def test_plan_jobs_overrides_seeds_thresholds_and_betas():
+    profile = load_profile("quick")
+    jobs = plan_jobs(profile, ["toy-runs"], ["rc-lstm", "lstm-eos"], seeds=[1, 2], thresholds=[0.8, 0.9],
+                     betas=[0.0, 0.1])
+    rc = [(j.seed, j.beta, j.thresholds) for j in jobs if j.contender == "rc-lstm"]
+    eos = [(j.seed, j.beta, j.thresholds) for j in jobs if j.contender == "lstm-eos"]
+    assert rc == [(seed, beta, (theta,)) for seed in (1, 2) for beta in (0.0, 0.1) for theta in (0.8, 0.9)]
+    assert eos == [(1, None, (0.8, 0.9)), (2, None, (0.8, 0.9))]
+    with pytest.raises(ValueError, match=r"profile 'quick' has no settings for task 'toy-runs'; it covers: toy-noise$"):
+        plan_jobs(parse_profile({"tasks": {"toy-noise": {"thresholds": [0.9]}}}, "quick"), ["toy-runs"], ["rc-lstm"])
