@@ -95,15 +95,19 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_speed(args: argparse.Namespace) -> int:
-    from bench.speed import compare_training_steps, format_comparison
+    from bench.speed import compare_training_steps, format_comparison, write_comparison
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    rows = compare_training_steps(
-        batch=args.batch, hidden=args.hidden, epochs=args.epochs,
-        fractions=args.fractions, repeats=args.repeats, device=resolve_device(args.device),
-    )
+    device = resolve_device(args.device)
+    settings = {"batch": args.batch, "hidden": args.hidden, "epochs": args.epochs, "repeats": args.repeats,
+                "device": str(device), "torch_threads": torch.get_num_threads()}
+    rows = compare_training_steps(batch=args.batch, hidden=args.hidden, epochs=args.epochs,
+                                  fractions=args.fractions, repeats=args.repeats, device=device)
     print(format_comparison(rows))
+    if args.out:
+        write_comparison(rows, Path(args.out), settings, device)
+        print(f"written to {Path(args.out) / 'speed.md'} and speed.json")
     return 0
 
 
@@ -135,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--fractions", type=_numbers(float), default=[0.125, 0.25, 0.5, 1.0],
                        help="target mean decision step as a fraction of the sequence length")
     speed.add_argument("--repeats", type=int, default=10)
-    speed.add_argument("--device", default="auto")
-    speed.add_argument("--threads", type=int)
+    speed.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    speed.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    speed.add_argument("--out", help="folder to write speed.md and speed.json into (with provenance)")
     speed.set_defaults(handler=command_speed)
     return parser
 
