@@ -19,6 +19,7 @@ import torch
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS
+from bench.datasets.paths import DATA_DIR_ENV, resolve_data_dir
 from bench.options import OptionError
 from bench.profile import BUILTIN_PROFILES, load_profile
 from bench.tasks.registry import TASKS, get_task
@@ -83,7 +84,8 @@ def command_run(args: argparse.Namespace) -> int:
     records_path = out / "results.jsonl"
     print(f"rcbench run: profile {profile.name}, {len(jobs)} training jobs on {device}; "
           f"records go to {records_path}", file=sys.stderr, flush=True)
-    written = run_jobs(jobs, profile, records_path, device, resume=args.resume)
+    written = run_jobs(jobs, profile, records_path, device, resume=args.resume,
+                       data_dir=resolve_data_dir(args.data_dir))
     everything = read_records(records_path) if records_path.exists() else []
     if not everything:
         print("no records")
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: runs/<profile>-<date>-<time>)")
     run.add_argument("--resume", action="store_true", help="skip cells already recorded in --out")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.set_defaults(handler=command_run)
 

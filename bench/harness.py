@@ -20,6 +20,7 @@ import torch
 
 from baselines.registry import Contender, get_contender
 from bench import metrics
+from bench.datasets.paths import resolve_data_dir
 from bench.profile import Profile, check_profile_names
 from bench.provenance import command_line, git_revision, hardware, package_versions
 from bench.records import SCHEMA_VERSION, append_record, read_records, record_key, recorded_keys
@@ -143,17 +144,18 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
 
 
 class TaskCache:
-    """Loads each task's data once per run."""
+    """Loads each task's data once per run, from ``data_dir``."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, data_dir: Path) -> None:
         self.profile = profile
+        self.data_dir = data_dir
         self._data: dict[str, TaskData] = {}
 
     def get(self, name: str) -> TaskData:
         if name not in self._data:
             task = get_task(name)
             options = task.options(self.profile.tasks[name].data, f"profile {self.profile.name}, task {name} data")
-            self._data[name] = task.load(options, self.profile.data_seed)
+            self._data[name] = task.load(options, self.profile.data_seed, self.data_dir)
         return self._data[name]
 
 
@@ -164,6 +166,7 @@ def run_jobs(
     device: torch.device,
     resume: bool = False,
     progress: Progress = print_progress,
+    data_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every job, appending one record per cell to ``out``.
 
@@ -175,6 +178,7 @@ def run_jobs(
         resume: skip cells already recorded in ``out``; without it an
             existing, non-empty ``out`` is an error.
         progress: receives progress lines.
+        data_dir: the data folder (default: :func:`bench.datasets.paths.default_data_dir`).
 
     Returns:
         The records written by this call.
@@ -190,7 +194,7 @@ def run_jobs(
     pending = [job for job in jobs if not set(job.cell_keys(profile.name)) <= done]
     if len(pending) < len(jobs):
         progress(f"resuming: {len(jobs) - len(pending)} of {len(jobs)} training jobs already recorded in {out}")
-    tasks = TaskCache(profile)
+    tasks = TaskCache(profile, resolve_data_dir(data_dir))
     provenance = {"versions": package_versions(), "hardware": hardware(device),
                   "git_revision": git_revision(), "command": command_line()}
     written = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -40,24 +41,44 @@ class TaskSpec:
         return self.n_classes
 
 
+@runtime_checkable
+class Sequences(Protocol):
+    """A split's inputs, indexable like a ``(n, time, features)`` float tensor.
+
+    A dense ``Tensor`` is one. A lazily encoded data set (latency-coded
+    images, say, too large to hold densely) is another: it stores a compact
+    form and materialises only the rows asked for, as a dense float tensor.
+    """
+
+    @property
+    def shape(self) -> torch.Size:
+        """``(n, time, features)``."""
+
+    def __len__(self) -> int:
+        """``n``."""
+
+    def __getitem__(self, index: Tensor | slice) -> Tensor:
+        """Rows ``index`` as a dense ``(k, time, features)`` float tensor."""
+
+
 @dataclass(frozen=True)
 class Split:
     """One split of a task.
 
     Attributes:
-        x: ``(n, time, features)`` float inputs.
+        x: ``(n, time, features)`` float inputs: a tensor or any :class:`Sequences`.
         y: ``(n,)`` long class labels.
         ideal_step: optional ``(n,)`` long, the earliest step (1-based, steps
             read) at which the label is knowable, or -1 where it is not
             defined for that example.
     """
 
-    x: Tensor
+    x: Sequences
     y: Tensor
     ideal_step: Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.x.dim() != 3:
+        if len(self.x.shape) != 3:
             raise ValueError(f"x must be shaped (n, time, features), got {tuple(self.x.shape)}")
         if self.y.shape != self.x.shape[:1]:
             raise ValueError(f"y must be shaped ({self.x.shape[0]},), got {tuple(self.y.shape)}")
@@ -106,8 +127,15 @@ class Task(ABC):
     Options: ClassVar[type]
 
     @abstractmethod
-    def load(self, options: Any, seed: int) -> TaskData:
-        """Build or read the task's splits; ``seed`` fixes generated data."""
+    def load(self, options: Any, seed: int, data_dir: Path) -> TaskData:
+        """Build or read the task's splits.
+
+        Args:
+            options: an instance of ``Options``.
+            seed: fixes generated data and any random split.
+            data_dir: the data folder (see :mod:`bench.datasets.paths`); tasks
+                that generate their data ignore it.
+        """
 
     def options(self, values: Mapping[str, Any], where: str) -> Any:
         """This task's ``Options`` built from ``values`` (see :func:`bench.options.build_options`)."""

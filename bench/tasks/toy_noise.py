@@ -9,6 +9,7 @@ early, noisy ones need more steps: the ideal decision time varies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -61,7 +62,7 @@ class ToyNoise(Task):
     default_rule = "two-sided"
     Options = ToyNoiseOptions
 
-    def load(self, options: ToyNoiseOptions, seed: int) -> TaskData:
+    def load(self, options: ToyNoiseOptions, seed: int, data_dir: Path | None = None) -> TaskData:
         def split(name: str, n: int) -> Split:
             return make_toy_noise(n, split_generator(seed, name), options.length, options.k,
                                   options.std_low, options.std_high)

@@ -9,6 +9,7 @@ bits read when the run completes); the set is balanced by rejection.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -86,7 +87,7 @@ class ToyRuns(Task):
     default_rule = "two-sided"
     Options = ToyRunsOptions
 
-    def load(self, options: ToyRunsOptions, seed: int) -> TaskData:
+    def load(self, options: ToyRunsOptions, seed: int, data_dir: Path | None = None) -> TaskData:
         def split(name: str, n: int) -> Split:
             return make_toy_runs(n, split_generator(seed, name), options.length, options.run)
 

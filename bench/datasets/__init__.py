@@ -1,0 +1,1 @@
+"""Readers and fetchers of real data sets, and where their files live."""
