@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from baselines.registry import Contender, Progress, TrainingReport
-from baselines.training_loop import BatchOutcome, Validation, fit_minibatches
+from baselines.training_loop import BatchOutcome, Validation, check_schedule_and_selection, fit_minibatches
 from bench.options import require_positive
 from bench.tasks.base import Split
 from rc.crossing import Decision
@@ -32,6 +32,8 @@ class LSTMConfig:
         lr: Adam learning rate.
         grad_clip: max gradient norm (0 disables clipping).
         eval_batch_size: batch size for evaluation.
+        lr_schedule: ``constant`` or ``cosine`` (see :mod:`baselines.training_loop`).
+        selection: ``best-val-accuracy`` or ``last-epoch`` (see :mod:`baselines.training_loop`).
     """
 
     hidden: int = 32
@@ -41,12 +43,15 @@ class LSTMConfig:
     lr: float = 3e-3
     grad_clip: float = 1.0
     eval_batch_size: int = 1024
+    lr_schedule: str = "constant"
+    selection: str = "best-val-accuracy"
 
     def __post_init__(self) -> None:
         require_positive(hidden=self.hidden, layers=self.layers, epochs=self.epochs,
                          batch_size=self.batch_size, lr=self.lr, eval_batch_size=self.eval_batch_size)
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
+        check_schedule_and_selection(self.lr_schedule, self.selection)
 
 
 class LSTMContender(Contender):
@@ -76,6 +81,7 @@ class LSTMContender(Contender):
             self.model, self.objective, validate, train,
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
             seed=self.seed, device=self.device, progress=progress,
+            lr_schedule=cfg.lr_schedule, selection=cfg.selection,
         )
 
     @torch.no_grad()

@@ -1,8 +1,14 @@
 """The minibatch training loop shared by the contenders.
 
-Adam over shuffled minibatches for a number of epochs; after every epoch the
-validation split is evaluated and the weights with the best validation
-accuracy at the decision are kept (ties go to the earlier mean decision).
+Adam over shuffled minibatches for a number of epochs, with a constant
+learning rate or cosine annealing to zero over all minibatches. After every
+epoch the validation split is evaluated. Model selection is one of:
+
+``best-val-accuracy``
+    keep the weights with the best validation accuracy at the decision
+    (ties go to the earlier mean decision);
+``last-epoch``
+    keep the final weights (validation is still reported each epoch).
 """
 
 from __future__ import annotations
@@ -18,6 +24,18 @@ from torch import Tensor, nn
 
 from baselines.registry import Progress, TrainingReport
 from bench.tasks.base import Split
+
+
+LR_SCHEDULES = ("constant", "cosine")
+SELECTIONS = ("best-val-accuracy", "last-epoch")
+
+
+def check_schedule_and_selection(lr_schedule: str, selection: str) -> None:
+    """Raise ``ValueError`` naming an unknown learning-rate schedule or selection rule."""
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -54,6 +72,8 @@ def fit_minibatches(
     seed: int,
     device: torch.device,
     progress: Progress,
+    lr_schedule: str = "constant",
+    selection: str = "best-val-accuracy",
 ) -> TrainingReport:
     """Train ``model`` in place and load the selected weights into it.
 
@@ -66,11 +86,17 @@ def fit_minibatches(
             norm (0 disables clipping).
         seed: seeds the minibatch order.
         progress: receives one line per epoch.
+        lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over all minibatches).
+        selection: ``best-val-accuracy`` or ``last-epoch`` (see the module docstring).
 
     Raises:
         TrainingDiverged: when a minibatch loss is not finite.
     """
+    check_schedule_and_selection(lr_schedule, selection)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    batches_per_epoch = -(-len(train) // batch_size)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * batches_per_epoch)
+                 if lr_schedule == "cosine" else None)
     order = torch.Generator().manual_seed(seed)
     best: tuple[float, float] | None = None
     best_state: dict[str, Tensor] = copy.deepcopy(model.state_dict())
@@ -96,6 +122,8 @@ def fit_minibatches(
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
             forward += outcome.step_evaluations_forward
             backward += outcome.step_evaluations_backward
             total_loss += loss_value * y.shape[0]
@@ -108,7 +136,7 @@ def fit_minibatches(
         result = validate()
         validation_seconds += time.perf_counter() - started
         score = (result.accuracy, -result.mean_steps_read)
-        if best is None or score > best:
+        if selection == "last-epoch" or best is None or score > best:
             best, best_epoch, best_accuracy = score, epoch, result.accuracy
             best_state = copy.deepcopy(model.state_dict())
         progress(

@@ -1,0 +1,105 @@
+"""The shared minibatch training loop: selection, schedules, cost accounting, divergence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from baselines.training_loop import BatchOutcome, TrainingDiverged, Validation, fit_minibatches
+from bench.tasks.base import Split
+
+
+def tiny_problem(n: int = 32):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    split = Split(torch.randn(n, 3, 2), torch.randint(0, 2, (n,)))
+
+    def step(x, y) -> BatchOutcome:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[:, -1])[:, 0], y.float())
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    return model, split, step
+
+
+def scripted_validation(model, accuracies):
+    """A validate() that returns the scripted accuracies and remembers the weights it saw."""
+    seen = []
+
+    def validate() -> Validation:
+        seen.append(model.weight.detach().clone())
+        return Validation(accuracies[len(seen) - 1], 3.0)
+
+    return validate, seen
+
+
+def fit(model, split, step, validate, **overrides):
+    settings = dict(epochs=4, batch_size=8, lr=0.1, grad_clip=1.0, seed=0, device=torch.device("cpu"),
+                    progress=lambda _line: None)
+    settings.update(overrides)
+    return fit_minibatches(model, step, validate, split, **settings)
+
+
+def test_best_validation_accuracy_is_kept() -> None:
+    model, split, step = tiny_problem()
+    validate, seen = scripted_validation(model, [0.5, 0.9, 0.6, 0.7])
+    report = fit(model, split, step, validate)
+    assert report.selected_epoch == 2 and report.selected_val_accuracy == 0.9
+    assert torch.equal(model.weight, seen[1])
+
+
+def test_last_epoch_selection_keeps_final_weights() -> None:
+    model, split, step = tiny_problem()
+    validate, seen = scripted_validation(model, [0.5, 0.9, 0.6, 0.7])
+    report = fit(model, split, step, validate, selection="last-epoch")
+    assert report.selected_epoch == 4 and report.selected_val_accuracy == 0.7
+    assert torch.equal(model.weight, seen[3])
+
+
+def test_step_evaluations_are_summed_over_every_minibatch() -> None:
+    model, split, step = tiny_problem(n=30)
+    validate, _ = scripted_validation(model, [0.5] * 2)
+    report = fit(model, split, step, validate, epochs=2)
+    assert report.step_evaluations_forward == 2 * 30 * 3
+    assert report.step_evaluations_backward == 2 * 30
+    assert report.examples_per_second == pytest.approx(2 * 30 / report.train_seconds)
+
+
+def test_cosine_schedule_anneals_to_zero(monkeypatch) -> None:
+    model, split, step = tiny_problem()
+    validate, _ = scripted_validation(model, [0.5] * 4)
+    rates = []
+    original = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    fit(model, split, step, validate, lr_schedule="cosine")
+    assert rates[0] == pytest.approx(0.1)
+    assert rates[-1] < 0.01 and all(a >= b for a, b in zip(rates, rates[1:]))
+    assert len(rates) == 4 * math.ceil(32 / 8)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("lr_schedule", "step", "unknown lr_schedule 'step'"),
+    ("selection", "best", "unknown selection 'best'"),
+])
+def test_unknown_schedule_or_selection_is_named(option, value, message) -> None:
+    model, split, step = tiny_problem()
+    validate, _ = scripted_validation(model, [0.5] * 4)
+    with pytest.raises(ValueError, match=message):
+        fit(model, split, step, validate, **{option: value})
+
+
+def test_nan_loss_stops_training_with_a_clear_error() -> None:
+    model, split, _step = tiny_problem()
+
+    def nan_step(x, y) -> BatchOutcome:
+        return BatchOutcome(model(x[:, -1]).sum() * float("nan"), 1, 1)
+
+    validate, _ = scripted_validation(model, [0.5] * 4)
+    with pytest.raises(TrainingDiverged, match="training loss became nan in epoch 1"):
+        fit(model, split, nan_step, validate)
