@@ -70,7 +70,8 @@ class Contender(ABC):
 
     Args:
         spec: the task's shape.
-        rule: the crossing rule (with theta) for decisions.
+        rule: the crossing rule (with theta) for decisions; ignored when
+            :meth:`own_rule` gives one.
         config: an instance of ``Config``.
         device: where to train and evaluate.
         seed: seeds weight initialisation and minibatch order.
@@ -83,7 +84,7 @@ class Contender(ABC):
 
     def __init__(self, spec: TaskSpec, rule: CrossingRule, config: Any, device: torch.device, seed: int) -> None:
         self.spec = spec
-        self.rule = rule
+        self.rule = self.own_rule() or rule
         self.config = config
         self.device = device
         self.seed = seed
@@ -92,6 +93,12 @@ class Contender(ABC):
     def make_config(cls, values: Mapping[str, Any], where: str) -> Any:
         """``Config`` built from ``values``, with errors naming the bad key."""
         return build_options(cls.Config, values, where)
+
+    @classmethod
+    def own_rule(cls) -> CrossingRule | None:
+        """A rule the contender always decides with (e.g. the first spike), or None to take the
+        harness's thresholded rule. With its own rule a contender gets one cell per seed."""
+        return None
 
     @classmethod
     def uses_beta(cls) -> bool:

@@ -46,7 +46,8 @@ class TrainingJob:
         rule: crossing rule name.
         beta: the RC entropy weight, or None for contenders without one.
         thresholds: theta values to evaluate; a contender with
-            ``threshold_in_training`` gets one job per theta.
+            ``threshold_in_training`` gets one job per theta. ``(None,)`` for a
+            contender with its own rule (see :meth:`Contender.own_rule`).
     """
 
     task: str
@@ -54,7 +55,7 @@ class TrainingJob:
     seed: int
     rule: str
     beta: float | None
-    thresholds: tuple[float, ...]
+    thresholds: tuple[float | None, ...]
 
     def cell_keys(self, profile: str) -> list[tuple]:
         """Record keys of this job's cells (see :data:`bench.records.KEY_FIELDS`)."""
@@ -94,6 +95,12 @@ def plan_jobs(
         task_betas = tuple(betas or plan.betas or (None,))
         for contender_name in contenders:
             contender = get_contender(contender_name)
+            own_rule = contender.own_rule()
+            if own_rule is not None:
+                _config_beta(profile, task_name, contender)  # checks the hyperparameters now
+                jobs.extend(TrainingJob(task_name, contender_name, seed, own_rule.name, None, (None,))
+                            for seed in seeds or profile.seeds)
+                continue
             default_beta = _config_beta(profile, task_name, contender)
             contender_betas: tuple[float | None, ...] = (
                 tuple(default_beta if b is None else b for b in task_betas) if contender.uses_beta() else (None,)
@@ -201,18 +208,21 @@ def run_jobs(
     for number, job in enumerate(pending, start=1):
         label = (f"[{number}/{len(pending)}] {job.task} {job.contender} seed={job.seed}"
                  + (f" beta={job.beta:g}" if job.beta is not None else "")
-                 + f" theta={','.join(f'{t:g}' for t in job.thresholds)}")
+                 + (f" theta={','.join(f'{t:g}' for t in job.thresholds)}" if job.thresholds != (None,)
+                    else f" rule={job.rule}"))
         progress(f"{label}: loading data")
         data = tasks.get(job.task)
         contender_class = get_contender(job.contender)
         config = contender_config(profile, job.task, contender_class, job.beta)
-        contender = contender_class(data.spec, make_rule(job.rule, job.thresholds[0]), config, device, job.seed)
+        first_rule = contender_class.own_rule() or make_rule(job.rule, job.thresholds[0])
+        contender = contender_class(data.spec, first_rule, config, device, job.seed)
         report = contender.fit(data.train, data.val, lambda line: progress(f"{label}: {line}"))
         for theta in job.thresholds:
             key = (job.task, job.contender, job.seed, theta, job.beta, profile.name, job.rule)
             if key in done:
                 continue
-            contender.rule = make_rule(job.rule, theta)
+            if theta is not None:
+                contender.rule = make_rule(job.rule, theta)
             record = {
                 "schema_version": SCHEMA_VERSION,
                 "task": job.task, "contender": job.contender, "seed": job.seed, "theta": theta,
@@ -227,6 +237,6 @@ def run_jobs(
             assert record_key(record) == key
             append_record(out, record)
             written.append(record)
-            progress(f"{label}: theta={theta:g} accuracy {record['accuracy']:.4f} "
+            progress(f"{label}: theta={theta} accuracy {record['accuracy']:.4f} "
                      f"decision step {record['decision_step_mean']:.2f}/{data.spec.n_steps}")
     return written

@@ -7,7 +7,7 @@ import torch
 
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
-from baselines.lstm_common import LSTMContender
+from baselines.step_contender import StepModelContender
 from baselines.registry import CONTENDERS
 from bench.cli import main
 from bench.harness import TrainingJob, plan_jobs
@@ -25,7 +25,7 @@ def no_training(monkeypatch):
     """Make any training attempt fail loudly (and fast) instead of training for minutes."""
     def fit(self, train, val, progress):
         raise TrainingStarted(f"{self.name} started training")
-    monkeypatch.setattr(LSTMContender, "fit", fit)
+    monkeypatch.setattr(StepModelContender, "fit", fit)
 
 
 @pytest.fixture
@@ -145,6 +145,9 @@ epochs = 1
 [contenders.lstm-allsteps]
 hidden = 8
 epochs = 1
+[contenders.snn-ttfs]
+hidden = 8
+epochs = 1
 
 [tasks.toy-noise]
 thresholds = [0.9]
@@ -170,13 +173,14 @@ def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_t
     code, stdout, err = run(capsys, *argv)
     assert code == 0, err
     records = read_records(out / "results.jsonl")
-    cells = {(r["task"], r["contender"], r["seed"], r["theta"]) for r in records}
-    expected = {(task, contender, 0, 0.9) for task in ("toy-noise", "toy-runs")
+    cells = {(r["task"], r["contender"], r["seed"], r["theta"], r["rule"]) for r in records}
+    expected = {(task, contender, 0, 0.9, "two-sided") for task in ("toy-noise", "toy-runs")
                 for contender in ("rc-lstm", "lstm-eos", "lstm-allsteps")}
-    assert len(records) == 6 and cells == expected
+    expected |= {(task, "snn-ttfs", 0, None, "first-spike") for task in ("toy-noise", "toy-runs")}
+    assert len(records) == 8 and cells == expected
     for record in records:
         assert set(REQUIRED_FIELDS) <= set(record)
-        assert record["profile"] == "tiny" and record["rule"] == "two-sided"
+        assert record["profile"] == "tiny"
         assert record["test_size"] == 32
         assert record["n_steps"] == (40 if record["task"] == "toy-noise" else 25)
         assert len(record["accuracy_by_step"]) == record["n_steps"]
@@ -191,19 +195,20 @@ def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_t
         # inference cost: the early-exit step evaluations are the decision steps read
         assert record["inference_step_evaluations"] == pytest.approx(record["decision_step_mean"] * 32)
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert "## Provenance" in summary and "from 6 records" in summary
+    assert "## Provenance" in summary and "from 8 records" in summary
     assert "| toy-runs | rc-lstm | 0.9 | 0.0 | 1 |" in summary
-    assert "6 new records" in stdout
+    assert "| toy-runs | snn-ttfs | - | - | 1 |" in summary
+    assert "8 new records" in stdout
 
     # --resume: every cell is recorded, nothing is trained and nothing is added
     def fit(self, *args, **kwargs):
         raise TrainingStarted("resume retrained a recorded cell")
-    monkeypatch.setattr(LSTMContender, "fit", fit)
+    monkeypatch.setattr(StepModelContender, "fit", fit)
     code, stdout, err = run(capsys, *argv, "--resume")
     assert code == 0, err
     assert read_records(out / "results.jsonl") == records
     assert "0 new records" in stdout
-    assert "resuming: 6 of 6 training jobs already recorded" in err
+    assert "resuming: 8 of 8 training jobs already recorded" in err
 
 
 def test_plan_jobs_shares_training_across_thresholds_only_when_theta_is_not_trained():
@@ -212,12 +217,13 @@ def test_plan_jobs_shares_training_across_thresholds_only_when_theta_is_not_trai
         "contenders": {"rc-lstm": {"beta": 0.25}},
         "tasks": {"toy-noise": {"thresholds": [0.9, 0.95]}},
     }, "test")
-    jobs = plan_jobs(profile, ["toy-noise"], ["lstm-eos", "rc-lstm", "lstm-allsteps"])
+    jobs = plan_jobs(profile, ["toy-noise"], ["lstm-eos", "rc-lstm", "lstm-allsteps", "snn-ttfs"])
     assert jobs == [
         TrainingJob("toy-noise", "lstm-eos", 0, "two-sided", None, (0.9, 0.95)),
         TrainingJob("toy-noise", "rc-lstm", 0, "two-sided", 0.25, (0.9,)),
         TrainingJob("toy-noise", "rc-lstm", 0, "two-sided", 0.25, (0.95,)),
         TrainingJob("toy-noise", "lstm-allsteps", 0, "two-sided", None, (0.9, 0.95)),
+        TrainingJob("toy-noise", "snn-ttfs", 0, "first-spike", None, (None,)),
     ]
     assert jobs[0].cell_keys("test") == [("toy-noise", "lstm-eos", 0, 0.9, None, "test", "two-sided"),
                                          ("toy-noise", "lstm-eos", 0, 0.95, None, "test", "two-sided")]

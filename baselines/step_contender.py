@@ -1,0 +1,101 @@
+"""A contender built on a :class:`rc.model.StepModel`: shared training settings and evaluation.
+
+Subclasses create ``self.model`` in ``__init__`` and define :meth:`objective`;
+training (:func:`baselines.training_loop.fit_minibatches`), per-step scores
+and early-exit decisions come from here.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from baselines.registry import Contender, Progress, TrainingReport
+from baselines.training_loop import BatchOutcome, Validation, check_schedule_and_selection, fit_minibatches
+from bench.options import require_positive
+from bench.tasks.base import Split
+from rc.crossing import Decision
+from rc.inference import early_exit_decide
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Training settings every step-model contender has.
+
+    Attributes:
+        epochs: training epochs.
+        batch_size: training minibatch size.
+        lr: Adam learning rate.
+        grad_clip: max gradient norm (0 disables clipping).
+        eval_batch_size: batch size for evaluation.
+        lr_schedule: ``constant`` or ``cosine`` (see :mod:`baselines.training_loop`).
+        selection: ``best-val-accuracy`` or ``last-epoch`` (see :mod:`baselines.training_loop`).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    grad_clip: float = 1.0
+    eval_batch_size: int = 1024
+    lr_schedule: str = "constant"
+    selection: str = "best-val-accuracy"
+
+    def __post_init__(self) -> None:
+        require_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                         eval_batch_size=self.eval_batch_size)
+        if not self.grad_clip >= 0:
+            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip!r}")
+        check_schedule_and_selection(self.lr_schedule, self.selection)
+
+
+class StepModelContender(Contender):
+    """A contender whose ``self.model`` is a :class:`rc.model.StepModel` ``nn.Module``.
+
+    ``Config`` must extend :class:`TrainingConfig`.
+    """
+
+    model: torch.nn.Module
+
+    @abstractmethod
+    def objective(self, x: Tensor, y: Tensor) -> BatchOutcome:
+        """The training loss of one minibatch and the step evaluations it computes."""
+
+    def fit(self, train: Split, val: Split, progress: Progress) -> TrainingReport:
+        def validate() -> Validation:
+            decision, _ = self.decide(val.x)
+            correct = (decision.prediction == val.y).float().mean().item()
+            return Validation(correct, decision.steps_read.float().mean().item())
+
+        cfg = self.config
+        return fit_minibatches(
+            self.model, self.objective, validate, train,
+            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
+            seed=self.seed, device=self.device, progress=progress,
+            lr_schedule=cfg.lr_schedule, selection=cfg.selection,
+        )
+
+    def _chunks(self, x) -> list[Tensor]:
+        size = self.config.eval_batch_size
+        return [x[i:i + size].to(self.device) for i in range(0, x.shape[0], size)]
+
+    @torch.no_grad()
+    def step_scores(self, x: Tensor) -> Tensor:
+        self.model.eval()
+        return torch.cat([self.model(chunk).cpu() for chunk in self._chunks(x)])
+
+    @torch.no_grad()
+    def decide(self, x: Tensor) -> tuple[Decision, int]:
+        self.model.eval()
+        parts, evaluations = [], 0
+        for chunk in self._chunks(x):
+            decision, count = early_exit_decide(self.model, chunk, self.rule)
+            parts.append(decision)
+            evaluations += count
+        return Decision(
+            torch.cat([d.prediction for d in parts]).cpu(),
+            torch.cat([d.step_index for d in parts]).cpu(),
+            torch.cat([d.crossed for d in parts]).cpu(),
+        ), evaluations
