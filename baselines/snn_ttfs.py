@@ -61,7 +61,7 @@ from baselines.snn_loss import temporal_cross_entropy
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
 from bench.options import require_positive
-from rc.crossing import CrossingRule
+from rc.crossing import CrossingRule, softmax_entropy
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,7 @@ class FirstSpike(CrossingRule):
     def entropy(self, scores: Tensor) -> Tensor:
         """Entropy (nats) of :meth:`probabilities`; ``snn-ttfs`` does not train with it."""
         self.check_scores(scores)
-        log_p = torch.log_softmax(scores, dim=-1)
-        return -(log_p.exp() * log_p).sum(dim=-1)
+        return softmax_entropy(scores)
 
 
 SNNState = tuple[Tensor, Tensor]

@@ -94,6 +94,12 @@ def _binary_entropy(p: Tensor) -> Tensor:
     return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
 
 
+def softmax_entropy(scores: Tensor) -> Tensor:
+    """Entropy (nats) of ``softmax(scores)`` over the last dimension, ``scores.shape[:-1]``."""
+    log_p = torch.log_softmax(scores, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
 class SigmoidThreshold(CrossingRule):
     """Multi-class: crossed when any ``sigmoid(score) > theta``; predicts argmax."""
 
@@ -135,8 +141,7 @@ class SoftmaxThreshold(CrossingRule):
     def entropy(self, scores: Tensor) -> Tensor:
         """Entropy of the softmax distribution over classes."""
         self.check_scores(scores)
-        log_p = torch.log_softmax(scores, dim=-1)
-        return -(log_p.exp() * log_p).sum(dim=-1)
+        return softmax_entropy(scores)
 
 
 class TwoSidedBinary(CrossingRule):

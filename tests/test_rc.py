@@ -10,6 +10,7 @@ from rc.inference import early_exit_decide
 from rc.loss import rc_loss, rc_loss_at_crossing
 from rc.model import LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step
+from tests.helpers import CountingModel
 
 
 def logit(p: float) -> float:
@@ -140,28 +141,6 @@ def test_targets_must_match_scores() -> None:
 
 
 # --- truncated training and early exit ----------------------------------------------------------
-
-class CountingModel(torch.nn.Module):
-    """Wraps a StepModel and records the batch size of every step it computes."""
-
-    def __init__(self, inner: LSTMClassifier) -> None:
-        super().__init__()
-        self.inner = inner
-        self.batch_sizes: list[int] = []
-
-    def forward(self, x):
-        return self.inner(x)
-
-    def init_state(self, batch_size, device):
-        return self.inner.init_state(batch_size, device)
-
-    def step(self, x_t, state):
-        self.batch_sizes.append(x_t.shape[0])
-        return self.inner.step(x_t, state)
-
-    def select_state(self, state, index):
-        return self.inner.select_state(state, index)
-
 
 def spread_case(n_outputs: int, layers: int, seed: int = 0, dtype=torch.float32):
     """A random model, batch and rule whose crossings are spread over many steps."""

@@ -14,6 +14,7 @@ from bench.options import OptionError
 from bench.tasks.base import Split, TaskSpec
 from rc.crossing import SigmoidThreshold, TwoSidedBinary, decide
 from rc.inference import early_exit_decide
+from tests.helpers import CountingModel
 
 CPU = torch.device("cpu")
 
@@ -83,28 +84,6 @@ def random_network(seed: int = 0, features: int = 12, hidden: int = 32, classes:
 def random_spikes(batch: int = 64, time: int = 15, features: int = 12, seed: int = 1) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return (torch.rand(batch, time, features, generator=generator) < 0.15).float()
-
-
-class CountingModel(torch.nn.Module):
-    """Wraps a StepModel and records the batch size of every step it computes."""
-
-    def __init__(self, inner: LIFClassifier) -> None:
-        super().__init__()
-        self.inner = inner
-        self.batch_sizes: list[int] = []
-
-    def forward(self, x):
-        return self.inner(x)
-
-    def init_state(self, batch_size, device):
-        return self.inner.init_state(batch_size, device)
-
-    def step(self, x_t, state):
-        self.batch_sizes.append(x_t.shape[0])
-        return self.inner.step(x_t, state)
-
-    def select_state(self, state, index):
-        return self.inner.select_state(state, index)
 
 
 def test_scores_are_positive_exactly_where_the_output_leaky_neurons_spike() -> None:

@@ -102,6 +102,20 @@ class Split:
 
 
 @dataclass(frozen=True)
+class GeneratedSplitSizes:
+    """Options base of generated binary tasks: examples per split (each >= 2, to balance classes)."""
+
+    n_train: int = 4000
+    n_val: int = 1000
+    n_test: int = 2000
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_val", "n_test"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class TaskData:
     """The three splits of a task. ``source`` says where the data came from."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from bench.options import require_positive
-from bench.tasks.base import Split, Task, TaskData, TaskSpec
+from bench.tasks.base import GeneratedSplitSizes, Split, Task, TaskData, TaskSpec
 from bench.tasks.registry import register_task
 from bench.tasks.seeding import balanced_labels, split_generator
 
@@ -37,19 +37,14 @@ def make_toy_noise(
 
 
 @dataclass(frozen=True)
-class ToyNoiseOptions:
-    n_train: int = 4000
-    n_val: int = 1000
-    n_test: int = 2000
+class ToyNoiseOptions(GeneratedSplitSizes):
     length: int = 40
     k: float = 0.05
     std_low: float = 0.05
     std_high: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_val", "n_test"):
-            if getattr(self, name) < 2:
-                raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
+        super().__post_init__()
         require_positive(length=self.length, k=self.k, std_low=self.std_low)
         if not self.std_low <= self.std_high:
             raise ValueError(f"std_low ({self.std_low}) must not exceed std_high ({self.std_high})")

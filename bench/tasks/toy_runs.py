@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bench.tasks.base import Split, Task, TaskData, TaskSpec
+from bench.tasks.base import GeneratedSplitSizes, Split, Task, TaskData, TaskSpec
 from bench.tasks.registry import register_task
 from bench.tasks.seeding import split_generator
 
@@ -65,17 +65,12 @@ def make_toy_runs(n: int, generator: torch.Generator, length: int = 25, run: int
 
 
 @dataclass(frozen=True)
-class ToyRunsOptions:
-    n_train: int = 4000
-    n_val: int = 1000
-    n_test: int = 2000
+class ToyRunsOptions(GeneratedSplitSizes):
     length: int = 25
     run: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_val", "n_test"):
-            if getattr(self, name) < 2:
-                raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
+        super().__post_init__()
         if not 2 <= self.run < self.length:
             raise ValueError(f"run must lie in [2, length={self.length}), got {self.run}")
 
