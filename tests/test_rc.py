@@ -10,7 +10,7 @@ from rc.inference import early_exit_decide
 from rc.loss import rc_loss, rc_loss_at_crossing
 from rc.model import LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step
-from tests.helpers import CountingModel
+from helpers import CountingModel
 
 
 def logit(p: float) -> float:

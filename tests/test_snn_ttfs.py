@@ -14,7 +14,7 @@ from bench.options import OptionError
 from bench.tasks.base import Split, TaskSpec
 from rc.crossing import SigmoidThreshold, TwoSidedBinary, decide
 from rc.inference import early_exit_decide
-from tests.helpers import CountingModel
+from helpers import CountingModel
 
 CPU = torch.device("cpu")
 
