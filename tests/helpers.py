@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from bench.records import SCHEMA_VERSION
+
 
 class CountingModel(torch.nn.Module):
     """Wraps a StepModel and records the batch size of every step it computes."""
@@ -25,3 +27,42 @@ class CountingModel(torch.nn.Module):
 
     def select_state(self, state, index):
         return self.inner.select_state(state, index)
+
+
+def make_record(**overrides) -> dict:
+    """A complete, valid synthetic record; ``overrides`` replace fields."""
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "task": "toy-noise",
+        "contender": "rc-lstm",
+        "seed": 0,
+        "theta": 0.9,
+        "beta": 0.0,
+        "profile": "quick",
+        "rule": "two-sided",
+        "accuracy": 0.8,
+        "accuracy_by_step": [0.5, 0.6, 0.7, 0.8],
+        "first_step_accuracy": 0.5,
+        "last_step_accuracy": 0.8,
+        "decision_step_mean": 2.5,
+        "decision_step_median": 2.0,
+        "decision_step_p90": 4.0,
+        "never_crossed_fraction": 0.1,
+        "inference_step_evaluations": 250,
+        "n_steps": 4,
+        "test_size": 100,
+        "training": {
+            "train_seconds": 1.5, "validation_seconds": 0.2, "examples_per_second": 1000.0, "epochs": 2,
+            "selected_epoch": 2, "step_evaluations_forward": 5000, "step_evaluations_backward": 5000,
+            "final_train_loss": 0.3, "selected_val_accuracy": 0.75, "shared_across_thresholds": 1,
+        },
+        "config": {"hidden": 8, "beta": 0.0},
+        "data_source": "generated, data seed 0",
+        "versions": {"python": "3.11.0", "torch": "2.3.0"},
+        "hardware": {"cpu": "Test CPU", "device": "cpu"},
+        "git_revision": "abc1234",
+        "command": "rcbench run --profile quick",
+        "created": "2024-01-01T00:00:00+00:00",
+    }
+    record.update(overrides)
+    return record

@@ -1,4 +1,4 @@
-"""Tests of bench/records.py (JSON-lines records) and bench/summary.py (mean ± sd tables)."""
+"""Tests of bench/records.py (JSON-lines records) and bench/summary.py (mean ± 95% interval tables)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import statistics
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from bench.records import (
     KEY_FIELDS,
@@ -22,45 +23,7 @@ from bench.records import (
     validate_record,
 )
 from bench.summary import COLUMNS, markdown_table, summary_rows, write_summary
-
-
-def make_record(**overrides) -> dict:
-    """A complete, valid synthetic record; ``overrides`` replace fields."""
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "task": "toy-noise",
-        "contender": "rc-lstm",
-        "seed": 0,
-        "theta": 0.9,
-        "beta": 0.0,
-        "profile": "quick",
-        "rule": "two-sided",
-        "accuracy": 0.8,
-        "accuracy_by_step": [0.5, 0.6, 0.7, 0.8],
-        "first_step_accuracy": 0.5,
-        "last_step_accuracy": 0.8,
-        "decision_step_mean": 2.5,
-        "decision_step_median": 2.0,
-        "decision_step_p90": 4.0,
-        "never_crossed_fraction": 0.1,
-        "inference_step_evaluations": 250,
-        "n_steps": 4,
-        "test_size": 100,
-        "training": {
-            "train_seconds": 1.5, "validation_seconds": 0.2, "examples_per_second": 1000.0, "epochs": 2,
-            "selected_epoch": 2, "step_evaluations_forward": 5000, "step_evaluations_backward": 5000,
-            "final_train_loss": 0.3, "selected_val_accuracy": 0.75, "shared_across_thresholds": 1,
-        },
-        "config": {"hidden": 8, "beta": 0.0},
-        "data_source": "generated, data seed 0",
-        "versions": {"python": "3.11.0", "torch": "2.3.0"},
-        "hardware": {"cpu": "Test CPU", "device": "cpu"},
-        "git_revision": "abc1234",
-        "command": "rcbench run --profile quick",
-        "created": "2024-01-01T00:00:00+00:00",
-    }
-    record.update(overrides)
-    return record
+from helpers import make_record
 
 
 def test_helper_record_has_every_required_field():
@@ -207,7 +170,13 @@ def parse_mean_sd(cell: str) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
-def test_summary_rows_mean_and_sd_over_three_seeds():
+def t_half_width(values) -> float:
+    """Half-width of the 95% Student-t interval of the mean, recomputed independently."""
+    values = np.asarray(values, dtype=float)
+    return scipy_stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+
+
+def test_summary_rows_mean_and_interval_over_three_seeds():
     rows = summary_rows([*SEED_GROUP, OTHER])
     assert len(rows) == 2
     row, other = rows
@@ -217,11 +186,11 @@ def test_summary_rows_mean_and_sd_over_three_seeds():
         values = np.array([record[field] for record in SEED_GROUP], dtype=float)
         mean, sd = parse_mean_sd(row[field])
         assert abs(mean - values.mean()) <= 0.5 * 10**-digits + 1e-12, field
-        assert abs(sd - values.std(ddof=1)) <= 0.5 * 10**-digits + 1e-12, field
+        assert abs(sd - t_half_width(values)) <= 0.5 * 10**-digits + 1e-12, field
         assert len(row[field].split(" ± ")[0].split(".")[1]) == digits
     train = np.array([1.0, 2.0, 4.0])
     mean, sd = parse_mean_sd(row["train_seconds"])
-    assert mean == pytest.approx(train.mean(), abs=0.05) and sd == pytest.approx(train.std(ddof=1), abs=0.05)
+    assert mean == pytest.approx(train.mean(), abs=0.05) and sd == pytest.approx(t_half_width(train), abs=0.05)
     assert float(row["train_step_evals"]) == pytest.approx(5000)
     # a group of one seed shows the value without ±, and a missing optional column as '-'
     assert other["contender"] == "lstm-eos" and other["beta"] == "-" and other["seeds"] == "1"
@@ -251,8 +220,8 @@ def test_markdown_table_shows_the_summary_values():
     cells = [cell.strip() for cell in lines[2].strip("|").split("|")]
     assert len(cells) == len(header)
     accuracy = np.array([0.81, 0.85, 0.90])
-    expected = f"{accuracy.mean():.4f} ± {accuracy.std(ddof=1):.4f}"
-    assert cells[header.index("accuracy")] == expected == "0.8533 ± 0.0451"
+    expected = f"{accuracy.mean():.4f} ± {t_half_width(accuracy):.4f}"
+    assert cells[header.index("accuracy")] == expected == "0.8533 ± 0.1120"
     assert cells[:5] == ["toy-noise", "rc-lstm", "0.9", "0.0", "3"]
     lag = statistics.fmean([1.0, 2.0, 0.5])
     assert cells[header.index("lag (positives)")].startswith(f"{lag:.2f} ± ")

@@ -1,0 +1,191 @@
+"""Figures drawn from result records alone (no training), with matplotlib's headless backend.
+
+Each function draws one figure for one task from its records and returns the
+matplotlib ``Figure``; :func:`draw_all` writes every figure of every task as
+PNG and SVG. Values are means over seeds; error bars are 95% Student-t
+intervals (:func:`bench.stats.mean_interval`).
+
+Series: one per (contender, beta, and profile when the records come from
+several); points of a series differ in theta. A contender with its own rule
+(theta null) is one point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bench.stats import mean_interval  # noqa: E402
+
+Record = dict[str, Any]
+
+# Fixed so that the same records always give the same files.
+plt.rcParams["svg.hashsalt"] = "rcbench"
+plt.rcParams["svg.fonttype"] = "none"
+METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+def series_label(record: Record, with_profile: bool) -> str:
+    """``contender``, plus ``beta=...`` when it has an entropy weight, plus ``[profile]`` if asked."""
+    label = record["contender"] + (f" (beta={record['beta']:g})" if record["beta"] is not None else "")
+    return label + (f" [{record['profile']}]" if with_profile else "")
+
+
+def _series(records: Sequence[Record]) -> dict[str, dict[float | None, list[Record]]]:
+    """label -> theta -> the records (one per seed); profiles are told apart when several are present."""
+    with_profile = len({record["profile"] for record in records}) > 1
+    grouped: dict[str, dict[float | None, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        grouped[series_label(record, with_profile)][record["theta"]].append(record)
+    return grouped
+
+
+def _values(group: Sequence[Record], field: Callable[[Record], float]) -> tuple[float, float]:
+    estimate = mean_interval([field(record) for record in group])
+    return estimate.mean, estimate.half_width or 0.0
+
+
+def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
+    """Accuracy at the decision against mean decision step: the speed/accuracy front."""
+    figure, axes = plt.subplots(figsize=(6, 4.2))
+    for label, by_theta in sorted(_series(records).items()):
+        points = []
+        for theta, group in by_theta.items():
+            x, x_err = _values(group, lambda r: r["decision_step_mean"])
+            y, y_err = _values(group, lambda r: r["accuracy"])
+            points.append((x, y, x_err, y_err, theta))
+        points.sort()
+        axes.errorbar([p[0] for p in points], [p[1] for p in points], xerr=[p[2] for p in points],
+                      yerr=[p[3] for p in points], marker="o", capsize=3, label=label)
+        for x, y, _xe, _ye, theta in points:
+            if theta is not None:
+                axes.annotate(f"{theta:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    steps = records[0]["n_steps"]
+    axes.set_xlim(0, steps + 1)
+    axes.set_xlabel(f"mean decision step (steps read, of {steps})")
+    axes.set_ylabel("test accuracy at the decision")
+    axes.set_title(f"{task}: accuracy against decision time (labels: theta)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_over_time(records: Sequence[Record], task: str) -> Figure:
+    """Test accuracy of the prediction at every step t = 1..T (regardless of crossing)."""
+    figure, axes = plt.subplots(figsize=(6, 4.2))
+    for label, by_theta in sorted(_series(records).items()):
+        for theta, group in sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0])):
+            steps = len(group[0]["accuracy_by_step"])
+            means = [mean_interval([r["accuracy_by_step"][t] for r in group]).mean for t in range(steps)]
+            suffix = f", theta={theta:g}" if theta is not None and len(by_theta) > 1 else ""
+            axes.plot(range(1, steps + 1), means, label=label + suffix)
+    axes.set_xlabel("step t (inputs read)")
+    axes.set_ylabel("test accuracy of the prediction at t")
+    axes.set_title(f"{task}: accuracy over time")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def training_cost(records: Sequence[Record], task: str) -> Figure:
+    """Training wall-clock and forward step evaluations per contender (one bar per series and theta)."""
+    figure, (seconds_axes, evaluations_axes) = plt.subplots(1, 2, figsize=(9, 4.2))
+    labels, seconds, seconds_err, evaluations, evaluations_err = [], [], [], [], []
+    for label, by_theta in sorted(_series(records).items()):
+        for theta, group in sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0])):
+            labels.append(label + (f"\ntheta={theta:g}" if theta is not None else ""))
+            mean, err = _values(group, lambda r: r["training"]["train_seconds"])
+            seconds.append(mean)
+            seconds_err.append(err)
+            mean, err = _values(group, lambda r: r["training"]["step_evaluations_forward"])
+            evaluations.append(mean)
+            evaluations_err.append(err)
+    positions = range(len(labels))
+    seconds_axes.bar(positions, seconds, yerr=seconds_err, capsize=3)
+    seconds_axes.set_ylabel("training wall-clock (s)")
+    evaluations_axes.bar(positions, evaluations, yerr=evaluations_err, capsize=3, color="tab:orange")
+    evaluations_axes.set_ylabel("forward step evaluations in training")
+    for axes in (seconds_axes, evaluations_axes):
+        axes.set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=7)
+        axes.grid(alpha=0.3, axis="y")
+    figure.suptitle(f"{task}: training cost (shared trainings are shown at each theta)")
+    figure.tight_layout()
+    return figure
+
+
+def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:
+    """Accuracy and mean decision step against beta, per theta, for contenders with several betas."""
+    with_profile = len({record["profile"] for record in records}) > 1
+    by_key: dict[tuple[str, float], dict[float, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        if record["beta"] is not None and record["theta"] is not None:
+            contender = record["contender"] + (f" [{record['profile']}]" if with_profile else "")
+            by_key[(contender, record["theta"])][record["beta"]].append(record)
+    swept = {key: betas for key, betas in by_key.items() if len(betas) > 1}
+    if not swept:
+        return None
+    figure, (accuracy_axes, step_axes) = plt.subplots(1, 2, figsize=(9, 4.2))
+    for (contender, theta), betas in sorted(swept.items()):
+        xs = sorted(betas)
+        for axes, field in ((accuracy_axes, "accuracy"), (step_axes, "decision_step_mean")):
+            means = [_values(betas[b], lambda r, f=field: r[f]) for b in xs]
+            axes.errorbar(xs, [m for m, _ in means], yerr=[e for _, e in means], marker="o", capsize=3,
+                          label=f"{contender}, theta={theta:g}")
+    accuracy_axes.set_ylabel("test accuracy at the decision")
+    step_axes.set_ylabel("mean decision step")
+    for axes in (accuracy_axes, step_axes):
+        axes.set_xlabel("beta (entropy weight)")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    figure.suptitle(f"{task}: the beta sweep")
+    figure.tight_layout()
+    return figure
+
+
+FIGURES: dict[str, Callable[[Sequence[Record], str], Figure | None]] = {
+    "speed-accuracy": speed_accuracy,
+    "accuracy-over-time": accuracy_over_time,
+    "training-cost": training_cost,
+    "beta-sweep": beta_sweep,
+}
+"""Figure name -> drawing function; a function may return None when its records have nothing to show."""
+
+
+def records_by_task(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Records grouped by task, tasks in sorted order."""
+    grouped: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        grouped[record["task"]].append(record)
+    return dict(sorted(grouped.items()))
+
+
+def draw_all(records: Sequence[Record], out: Path) -> dict[str, list[Path]]:
+    """Draw every figure of every task into ``out`` as ``<task>-<figure>.png`` and ``.svg``.
+
+    Returns:
+        task -> the PNG paths written, in :data:`FIGURES` order.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+    for task, task_records in records_by_task(records).items():
+        written[task] = []
+        for name, draw in FIGURES.items():
+            figure = draw(task_records, task)
+            if figure is None:
+                continue
+            for extension in ("png", "svg"):
+                path = out / f"{task}-{name}.{extension}"
+                figure.savefig(path, dpi=120, metadata=METADATA[extension])
+            plt.close(figure)
+            written[task].append(out / f"{task}-{name}.png")
+    return written

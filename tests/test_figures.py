@@ -1,0 +1,102 @@
+"""``rcbench figures``: figures and REPORT.md from records alone."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from bench.cli import main
+from bench.figures import FIGURES, draw_all
+from helpers import make_record
+
+
+def synthetic_records() -> list[dict]:
+    """Two tasks; rc-lstm at two thetas and two betas, lstm-eos at two thetas, snn-ttfs once; three seeds."""
+    records = []
+    for task in ("toy-noise", "toy-runs"):
+        for seed, noise in enumerate((-0.01, 0.0, 0.02)):
+            for theta in (0.9, 0.99):
+                for beta in (0.0, 0.1):
+                    records.append(make_record(task=task, seed=seed, theta=theta, beta=beta,
+                                               accuracy=0.8 + theta / 10 + beta / 10 + noise,
+                                               decision_step_mean=2.0 + theta + noise))
+                records.append(make_record(task=task, contender="lstm-eos", beta=None, seed=seed, theta=theta,
+                                           accuracy=0.85 + noise))
+            records.append(make_record(task=task, contender="snn-ttfs", beta=None, theta=None,
+                                       rule="first-spike", seed=seed, accuracy=0.7 + noise))
+    return records
+
+
+def write_records(path, records) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+
+
+def test_every_figure_is_drawn_for_every_task(tmp_path) -> None:
+    written = draw_all(synthetic_records(), tmp_path)
+    assert sorted(written) == ["toy-noise", "toy-runs"]
+    for task, pngs in written.items():
+        assert [png.name for png in pngs] == [f"{task}-{name}.png" for name in FIGURES]
+        for png in pngs:
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert png.with_suffix(".svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_same_records_give_the_same_files(tmp_path) -> None:
+    draw_all(synthetic_records(), tmp_path / "a")
+    draw_all(synthetic_records(), tmp_path / "b")
+    for first in sorted((tmp_path / "a").iterdir()):
+        assert first.read_bytes() == (tmp_path / "b" / first.name).read_bytes(), first.name
+
+
+def test_beta_sweep_is_left_out_without_a_sweep(tmp_path) -> None:
+    records = [r for r in synthetic_records() if r["beta"] in (None, 0.0)]
+    written = draw_all(records, tmp_path)
+    assert all(not png.name.endswith("beta-sweep.png") for png in written["toy-noise"])
+
+
+def test_figures_command_writes_report_with_recomputed_statistics(tmp_path, capsys) -> None:
+    records = synthetic_records()
+    write_records(tmp_path / "run" / "results.jsonl", records)
+    assert main(["figures", "--results", str(tmp_path / "run")]) == 0
+    report = (tmp_path / "run" / "REPORT.md").read_text(encoding="utf-8")
+    assert "## toy-noise" in report and "## toy-runs" in report and "## Provenance" in report
+    assert "![toy-noise-speed-accuracy](figures/toy-noise-speed-accuracy.png)" in report
+    # the rc-lstm theta=0.99 beta=0.1 row on toy-runs: mean and 95% t half-width over the three seeds
+    accuracy = np.array([0.8 + 0.099 + 0.01 + n for n in (-0.01, 0.0, 0.02)])
+    half = scipy_stats.t.ppf(0.975, 2) * accuracy.std(ddof=1) / np.sqrt(3)
+    row = next(line for line in report.splitlines() if line.startswith("| toy-runs | rc-lstm | 0.99 | 0.1 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[4] == "3"
+    assert cells[5] == f"{accuracy.mean():.4f} ± {half:.4f}"
+    snn = next(line for line in report.splitlines() if line.startswith("| toy-runs | snn-ttfs |"))
+    assert "| - | - | 3 |" in snn
+    assert "figures (PNG and SVG)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda r: r.pop("accuracy"), "missing field"),
+    (lambda r: r.update(accuracy=None), "metric accuracy is null"),
+    (lambda r: r.update(accuracy_by_step=[0.5, float("nan"), 0.7, 0.8]), r"accuracy_by_step\[1\]"),
+    (lambda r: r.update(schema_version=99), "schema_version is 99"),
+])
+def test_figures_command_rejects_damaged_records(tmp_path, capsys, damage, message) -> None:
+    records = synthetic_records()
+    damage(records[4])
+    path = tmp_path / "run" / "results.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    assert main(["figures", "--results", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert "results.jsonl:5" in error
+    assert re.search(message, error)
+    assert not (tmp_path / "run" / "figures").exists()
+
+
+def test_figures_command_needs_existing_records(tmp_path, capsys) -> None:
+    assert main(["figures", "--results", str(tmp_path / "nothing")]) == 2
+    assert "no records file at" in capsys.readouterr().err
