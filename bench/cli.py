@@ -1,9 +1,11 @@
 """The ``rcbench`` command line (also ``python -m bench``).
 
 Verbs:
-    list    the registered tasks and contenders
-    run     train and evaluate cells of a profile, append records, print a summary
-    speed   side-by-side timing of the truncated and the naive RC training step
+    list     the registered tasks and contenders
+    run      train and evaluate cells of a profile, append records, print a summary
+    figures  draw figures and REPORT.md from stored records, without training
+    speed    side-by-side timing of the truncated and the naive RC training step
+    data    fetch a data set's official files (verified by hash), or check the files present
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS
+from bench.datasets.mnist import DATASETS
 from bench.datasets.paths import DATA_DIR_ENV, resolve_data_dir
 from bench.options import OptionError
 from bench.profile import BUILTIN_PROFILES, load_profile
@@ -96,6 +99,24 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_figures(args: argparse.Namespace) -> int:
+    from bench.figures import draw_all
+    from bench.records import read_records
+    from bench.report import write_report
+
+    sources = [Path(path) for path in args.results]
+    files = [path / "results.jsonl" if path.is_dir() else path for path in sources]
+    records = [record for path in files for record in read_records(path)]
+    if not records:
+        raise OptionError(f"no records in {', '.join(map(str, files))}")
+    out = Path(args.out) if args.out else (sources[0] if sources[0].is_dir() else sources[0].parent)
+    figures = draw_all(records, out / "figures")
+    report = write_report(records, figures, out, files)
+    count = sum(len(paths) for paths in figures.values())
+    print(f"{count} figures (PNG and SVG) in {out / 'figures'}; report in {report}")
+    return 0
+
+
 def command_speed(args: argparse.Namespace) -> int:
     from bench.speed import compare_training_steps, format_comparison, write_comparison
 
@@ -111,6 +132,41 @@ def command_speed(args: argparse.Namespace) -> int:
         write_comparison(rows, Path(args.out), settings, device)
         print(f"written to {Path(args.out) / 'speed.md'} and speed.json")
     return 0
+
+
+def command_data_fetch(args: argparse.Namespace) -> int:
+    from bench.datasets.mnist import fetch
+
+    try:
+        paths = fetch(args.name, resolve_data_dir(args.data_dir), args.mirror)
+    except OSError as error:  # every mirror failed (DownloadError), or the data folder is not writable
+        print(f"rcbench: error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: {len(paths)} verified files in {paths[0].parent}")
+    return 0
+
+
+def command_data_check(args: argparse.Namespace) -> int:
+    from bench.datasets.mnist import check_files, dataset_folder, fetch_command, get_dataset
+
+    data_dir = resolve_data_dir(args.data_dir)
+    problems = 0
+    for key in args.names or sorted(DATASETS):
+        dataset = get_dataset(key)
+        print(f"{dataset.title} in {dataset_folder(dataset, data_dir)}:")
+        statuses = check_files(dataset, data_dir)
+        for status in statuses:
+            if status.problem is None:
+                print(f"  ok       {status.path.name}  sha256 {status.file.sha256}")
+            elif status.path is None:
+                print(f"  missing  {status.file.name} (or {status.file.name}.gz)")
+            else:
+                print(f"  BAD      {status.path.name}: {status.problem}")
+        failed = sum(status.problem is not None for status in statuses)
+        if failed:
+            print(f"  {failed} of {len(statuses)} files missing or bad; fix with `{fetch_command(dataset, data_dir)}`")
+        problems += failed
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.set_defaults(handler=command_run)
 
+    figures = verbs.add_parser("figures", help="draw figures and REPORT.md from stored records (no training)")
+    figures.add_argument("--results", nargs="+", required=True,
+                         help="results folders (holding results.jsonl) or records files")
+    figures.add_argument("--out", help="output folder (default: the first results folder); "
+                                       "figures go to OUT/figures, the report to OUT/REPORT.md")
+    figures.set_defaults(handler=command_figures)
+
     speed = verbs.add_parser("speed", help="truncated vs naive RC training step, side by side")
     speed.add_argument("--batch", type=int, default=256, help="examples per training step")
     speed.add_argument("--hidden", type=int, default=128, help="LSTM units")
@@ -146,6 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     speed.add_argument("--out", help="folder to write speed.md and speed.json into (with provenance)")
     speed.set_defaults(handler=command_speed)
+
+    data = verbs.add_parser("data", help="fetch or check the real data sets that tasks read")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True)
+    data_dir_help = f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)"
+    fetch = data_verbs.add_parser("fetch", help="download a data set's official files, verified by hash")
+    fetch.add_argument("name", choices=sorted(DATASETS), help="the data set")
+    fetch.add_argument("--data-dir", help=data_dir_help)
+    fetch.add_argument("--mirror", action="append", metavar="URL",
+                       help="base URL to download from instead of the official mirrors (repeatable; tried in order)")
+    fetch.set_defaults(handler=command_data_fetch)
+    check = data_verbs.add_parser("check", help="verify that a data set's files are present and official (by hash)")
+    check.add_argument("names", nargs="*", metavar="name",
+                       help=f"data sets to check: {', '.join(sorted(DATASETS))} (default: all)")
+    check.add_argument("--data-dir", help=data_dir_help)
+    check.set_defaults(handler=command_data_check)
     return parser
 
 
