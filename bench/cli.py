@@ -25,7 +25,7 @@ from bench.datasets.mnist import DATASETS
 from bench.datasets.paths import DATA_DIR_ENV, resolve_data_dir
 from bench.options import OptionError
 from bench.profile import BUILTIN_PROFILES, load_profile
-from bench.tasks.registry import TASKS, get_task
+from bench.tasks.registry import TASKS
 
 
 def _csv(text: str) -> list[str]:
@@ -75,7 +75,7 @@ def command_run(args: argparse.Namespace) -> int:
     from bench.summary import markdown_table, write_summary
 
     profile = load_profile(args.profile)
-    tasks = args.tasks or [name for name in profile.tasks if not get_task(name).needs_download]
+    tasks = args.tasks or list(profile.tasks)
     contenders = args.contenders or sorted(CONTENDERS)
     device = resolve_device(args.device)
     if args.threads is not None:
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = verbs.add_parser("run", help="train and evaluate a profile's cells")
     run.add_argument("--profile", default="quick", help="built-in profile (quick, paper) or a TOML path")
-    run.add_argument("--tasks", type=_csv, help="comma-separated tasks (default: the profile's, without downloads)")
+    run.add_argument("--tasks", type=_csv, help="comma-separated tasks (default: all of the profile's)")
     run.add_argument("--contenders", type=_csv, help="comma-separated contenders (default: all)")
     run.add_argument("--seeds", type=_numbers(int), help="comma-separated model seeds (default: the profile's)")
     run.add_argument("--thresholds", type=_numbers(float), help="comma-separated theta values")

