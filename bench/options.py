@@ -31,13 +31,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if annotation is float and not math.isfinite(value):
             raise OptionError(f"{where} must be finite, got {value!r}")
         return value
-    origin = typing.get_origin(annotation)
-    if origin is tuple:
-        (item_type, *_rest) = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            raise OptionError(f"{where} must be a list, got {value!r}")
-        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    return value
+    return value  # other annotations (e.g. ``int | None``) are checked by the dataclass itself
 
 
 def build_options(cls: type[T], values: Mapping[str, Any], where: str) -> T:
