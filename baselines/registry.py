@@ -117,6 +117,19 @@ class Contender(ABC):
     def decide(self, x: Tensor) -> tuple[Decision, int]:
         """Decisions with real early exit, and the step evaluations that cost."""
 
+    @abstractmethod
+    def operations_to_decision(self, x: Tensor, decision: Decision) -> dict[str, float]:
+        """Operations per example to each example's decision, means over ``x``'s examples.
+
+        Keys: ``dense_macs``, ``effective_macs``, ``effective_acs`` (see
+        :mod:`bench.operations` for the definitions). A count that cannot be
+        made raises; it is never reported as 0.
+        """
+
+    @abstractmethod
+    def training_operations(self, report: TrainingReport) -> dict[str, float]:
+        """Dense MACs that training computed: ``forward_macs`` and ``backward_macs`` (totals)."""
+
 
 C = TypeVar("C", bound=type[Contender])
 

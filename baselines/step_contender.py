@@ -86,6 +86,25 @@ class StepModelContender(Contender):
         self.model.eval()
         return torch.cat([self.model(chunk).cpu() for chunk in self._chunks(x)])
 
+    def operations_to_decision(self, x: Tensor, decision: Decision) -> dict[str, float]:
+        from bench.operations import operations_to_decision  # bench.operations imports the model classes
+
+        size = self.config.eval_batch_size
+        totals: dict[str, float] = {}
+        for start in range(0, x.shape[0], size):
+            part = Decision(decision.prediction[start:start + size], decision.step_index[start:start + size],
+                            decision.crossed[start:start + size])
+            counts = operations_to_decision(self.model, x[start:start + size].to(self.device), part)
+            for name in ("dense_macs", "effective_macs", "effective_acs"):
+                totals[name] = totals.get(name, 0.0) + float(getattr(counts, name).double().sum())
+        return {name: total / x.shape[0] for name, total in totals.items()}
+
+    def training_operations(self, report: TrainingReport) -> dict[str, float]:
+        from bench.operations import training_operations
+
+        counts = training_operations(self.model, report.step_evaluations_forward, report.step_evaluations_backward)
+        return {"forward_macs": float(counts.forward_macs), "backward_macs": float(counts.backward_macs)}
+
     @torch.no_grad()
     def decide(self, x: Tensor) -> tuple[Decision, int]:
         self.model.eval()

@@ -123,6 +123,39 @@ def training_cost(records: Sequence[Record], task: str) -> Figure:
     return figure
 
 
+def operations(records: Sequence[Record], task: str) -> Figure:
+    """Operations per example to the decision: dense MACs, effective MACs and ACs (log scale),
+    with the dense MACs of the full sequence for reference."""
+    figure, axes = plt.subplots(figsize=(8, 4.4))
+    fields = (("ops_dense_macs_full_sequence", "dense MACs, full sequence"),
+              ("ops_dense_macs", "dense MACs to decision"),
+              ("ops_effective_macs", "effective MACs to decision"),
+              ("ops_effective_acs", "effective ACs to decision"))
+    labels, groups = [], []
+    for label, by_theta in sorted(_series(records).items()):
+        for theta, group in sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0])):
+            labels.append(label + (f"\ntheta={theta:g}" if theta is not None else ""))
+            groups.append(group)
+    width = 0.8 / len(fields)
+    for i, (field, title) in enumerate(fields):
+        values = [_values(group, lambda r, f=field: r[f]) for group in groups]
+        positions = [k + (i - (len(fields) - 1) / 2) * width for k in range(len(groups))]
+        bars = axes.bar(positions, [mean if mean > 0 else float("nan") for mean, _ in values], width,
+                        yerr=[err for _, err in values], capsize=2, label=title)
+        for position, (mean, _err) in zip(positions, values):
+            if mean == 0:  # a log axis cannot show 0: say it
+                axes.annotate("0", (position, 0), xycoords=("data", "axes fraction"), ha="center",
+                              va="bottom", fontsize=7, color=bars.patches[0].get_facecolor())
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    axes.set_ylabel("operations per example")
+    axes.set_title(f"{task}: operations to the decision (NeuroBench-style effective MACs/ACs)")
+    axes.grid(alpha=0.3, axis="y")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
 def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:
     """Accuracy and mean decision step against beta, per theta, for contenders with several betas."""
     with_profile = len({record["profile"] for record in records}) > 1
@@ -155,6 +188,7 @@ def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:
 FIGURES: dict[str, Callable[[Sequence[Record], str], Figure | None]] = {
     "speed-accuracy": speed_accuracy,
     "accuracy-over-time": accuracy_over_time,
+    "operations": operations,
     "training-cost": training_cost,
     "beta-sweep": beta_sweep,
 }

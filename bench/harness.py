@@ -26,7 +26,7 @@ from bench.provenance import command_line, git_revision, hardware, package_versi
 from bench.records import SCHEMA_VERSION, append_record, read_records, record_key, recorded_keys
 from bench.tasks.base import TaskData
 from bench.tasks.registry import get_task
-from rc.crossing import make_rule
+from rc.crossing import Decision, make_rule
 from rc.loss import check_beta
 
 Progress = Callable[[str], None]
@@ -136,6 +136,10 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
     decision, evaluations = contender.decide(test.x)
     scores = contender.step_scores(test.x)
     by_step = metrics.accuracy_by_step(scores, test.y, contender.rule)
+    operations = contender.operations_to_decision(test.x, decision)
+    last_step = torch.full_like(decision.step_index, data.spec.n_steps - 1)
+    full_sequence = contender.operations_to_decision(test.x, Decision(decision.prediction, last_step,
+                                                                      decision.crossed))
     result: dict[str, Any] = {
         "accuracy": metrics.accuracy(decision.prediction, test.y),
         "accuracy_by_step": by_step,
@@ -144,6 +148,10 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
         **metrics.decision_step_stats(decision),
         "never_crossed_fraction": metrics.never_crossed_fraction(decision),
         "inference_step_evaluations": evaluations,
+        "ops_dense_macs": operations["dense_macs"],
+        "ops_effective_macs": operations["effective_macs"],
+        "ops_effective_acs": operations["effective_acs"],
+        "ops_dense_macs_full_sequence": full_sequence["dense_macs"],
     }
     if test.ideal_step is not None:
         result["decision_lag_mean"] = metrics.decision_lag(decision, test.ideal_step)
@@ -229,7 +237,8 @@ def run_jobs(
                 "beta": job.beta, "rule": job.rule, "profile": profile.name,
                 "n_steps": data.spec.n_steps, "test_size": len(data.test),
                 **evaluate(contender, data),
-                "training": {**asdict(report), "shared_across_thresholds": len(job.thresholds)},
+                "training": {**asdict(report), **contender.training_operations(report),
+                             "shared_across_thresholds": len(job.thresholds)},
                 "config": asdict(config), "data_source": data.source, "data_seed": profile.data_seed,
                 **provenance,
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KEY_FIELDS = ("task", "contender", "seed", "theta", "beta", "profile", "rule")
 """Fields that identify a cell; ``--resume`` skips cells whose key is already recorded."""
@@ -31,6 +31,10 @@ METRIC_FIELDS = (
     "decision_step_p90",
     "never_crossed_fraction",
     "inference_step_evaluations",
+    "ops_dense_macs",
+    "ops_effective_macs",
+    "ops_effective_acs",
+    "ops_dense_macs_full_sequence",
 )
 
 REQUIRED_FIELDS = (

@@ -25,6 +25,7 @@ COLUMNS = (
     ("decision_step_p90", "p90 step", 1),
     ("never_crossed_fraction", "never crossed", 3),
     ("decision_lag_mean", "lag (positives)", 2),
+    ("ops_dense_macs", "dense MACs to decision", 0),
 )
 
 

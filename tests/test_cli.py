@@ -194,6 +194,12 @@ def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_t
         assert ("decision_lag_mean" in record) == (record["task"] == "toy-runs")
         # inference cost: the early-exit step evaluations are the decision steps read
         assert record["inference_step_evaluations"] == pytest.approx(record["decision_step_mean"] * 32)
+        # dense MACs per step are constant, so the operations to the decision scale with the steps read
+        assert record["ops_dense_macs"] == pytest.approx(
+            record["ops_dense_macs_full_sequence"] * record["decision_step_mean"] / record["n_steps"])
+        assert 0 < record["ops_effective_macs"] + record["ops_effective_acs"]
+        assert record["ops_effective_macs"] <= record["ops_dense_macs"]
+        assert record["training"]["forward_macs"] > 0 and record["training"]["backward_macs"] > 0
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## Provenance" in summary and "from 8 records" in summary
     assert "| toy-runs | rc-lstm | 0.9 | 0.0 | 1 |" in summary
