@@ -5,6 +5,7 @@ Verbs:
     run      train and evaluate cells of a profile, append records, print a summary
     figures  draw figures and REPORT.md from stored records, without training
     speed    side-by-side timing of the truncated and the naive RC training step
+    latency  side-by-side timing of early-exit and full-sequence inference
     data    fetch a data set's official files (verified by hash), or check the files present
 """
 
@@ -169,6 +170,32 @@ def command_data_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def command_latency(args: argparse.Namespace) -> int:
+    from bench.latency import compare_inference, format_latency, train_contender, write_latency
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    task_options = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.examples}
+    if args.task == "mnist-temporal":
+        task_options["fallback"] = True
+    rows = []
+    for name in args.contenders:
+        print(f"training {name} on {args.task} ({args.n_train} examples, {args.epochs} epochs)", file=sys.stderr,
+              flush=True)
+        contender, test = train_contender(name, args.task, resolve_data_dir(args.data_dir), task_options,
+                                          {"hidden": args.hidden, "epochs": args.epochs}, args.theta, device)
+        x = test.x[0:len(test)]
+        rows += [compare_inference(contender, x, batch_size, args.repeats) for batch_size in args.batch_sizes]
+    print(format_latency(rows))
+    if args.out:
+        settings = {"task": args.task, "n_train": args.n_train, "examples": args.examples, "hidden": args.hidden,
+                    "epochs": args.epochs, "theta": args.theta, "repeats": args.repeats, "device": str(device),
+                    "torch_threads": torch.get_num_threads()}
+        print(f"written to {write_latency(rows, Path(args.out), settings, device)} and latency.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rcbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,6 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     speed.add_argument("--out", help="folder to write speed.md and speed.json into (with provenance)")
     speed.set_defaults(handler=command_speed)
+
+    latency = verbs.add_parser("latency", help="early-exit against full-sequence inference, side by side")
+    latency.add_argument("--task", default="mnist-temporal", help="the task to train and time on")
+    latency.add_argument("--contenders", type=_csv, default=["rc-lstm"], help="comma-separated contenders")
+    latency.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
+    latency.add_argument("--n-train", type=int, default=10000, help="training examples")
+    latency.add_argument("--n-val", type=int, default=1000, help="validation examples")
+    latency.add_argument("--examples", type=int, default=1024, help="test examples timed")
+    latency.add_argument("--hidden", type=int, default=128)
+    latency.add_argument("--epochs", type=int, default=2)
+    latency.add_argument("--theta", type=float, default=0.95, help="threshold of the task's crossing rule")
+    latency.add_argument("--batch-sizes", type=_numbers(int), default=[1, 256])
+    latency.add_argument("--repeats", type=int, default=3)
+    latency.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    latency.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    latency.add_argument("--out", help="folder to write latency.md and latency.json into (with provenance)")
+    latency.set_defaults(handler=command_latency)
 
     data = verbs.add_parser("data", help="fetch or check the real data sets that tasks read")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)

@@ -1,0 +1,173 @@
+"""Early-exit inference against full-sequence inference: operations and wall-clock per example.
+
+A contender is trained briefly on a task (by default ``rc-lstm`` on
+``mnist-temporal``); then, on the same test examples and weights, two ways of
+deciding are timed alternately at each batch size:
+
+full sequence
+    the model's fused full pass over all T steps, then the crossing rule
+    (:func:`rc.crossing.decide`), as the authors' notebooks infer;
+early exit
+    :func:`rc.inference.early_exit_decide`: each example leaves the batch at
+    its first crossing.
+
+Both compute the same decisions up to float rounding (the fused and the
+step-wise kernels differ in the last bits, which can move an output sitting
+on theta across it): the rows report how many examples differ, and more than
+1% is an error. The ideal
+ratio is r = (mean steps read) / T; the operations ratio is the dense MACs to
+the decision over the dense MACs of the full sequence
+(:mod:`bench.operations`); the wall-clock ratio is early exit over full
+sequence, per example.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from baselines.registry import get_contender
+from baselines.step_contender import StepModelContender
+from bench.measurements import write_measurement
+from bench.tasks.base import Split
+from bench.tasks.registry import get_task
+from rc.crossing import Decision, decide, make_rule
+from rc.inference import early_exit_decide
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """Early exit against the full sequence at one batch size.
+
+    Attributes:
+        contender: the contender measured.
+        batch_size: examples per inference call.
+        examples: test examples timed.
+        time_steps: T.
+        mean_steps_read: mean decision step (1-based).
+        ideal_ratio: ``mean_steps_read / T``.
+        operations_ratio: dense MACs to the decision / dense MACs of the full sequence.
+        early_exit_ms, full_sequence_ms: median wall-clock per example (milliseconds).
+        disagreements: examples whose decision differs between the two ways (rounding).
+    """
+
+    contender: str
+    batch_size: int
+    examples: int
+    time_steps: int
+    mean_steps_read: float
+    ideal_ratio: float
+    operations_ratio: float
+    early_exit_ms: float
+    full_sequence_ms: float
+    disagreements: int
+
+    @property
+    def wall_ratio(self) -> float:
+        return self.early_exit_ms / self.full_sequence_ms
+
+    @property
+    def early_exit_throughput(self) -> float:
+        """Examples per second with early exit."""
+        return 1e3 / self.early_exit_ms
+
+    @property
+    def full_sequence_throughput(self) -> float:
+        """Examples per second with the full sequence."""
+        return 1e3 / self.full_sequence_ms
+
+
+def train_contender(contender_name: str, task_name: str, data_dir: Path | None, task_options: dict,
+                    config: dict, theta: float, device: torch.device, seed: int = 0) -> tuple[StepModelContender, Split]:
+    """Train ``contender_name`` on ``task_name`` and return it with the test split."""
+    task = get_task(task_name)
+    data = task.load(task.options(task_options, f"latency benchmark, task {task_name}"), seed, data_dir)
+    contender_class = get_contender(contender_name)
+    if not issubclass(contender_class, StepModelContender):
+        raise ValueError(f"contender {contender_name!r} is not a step-model contender; its inference cannot be "
+                         f"run step by step here")
+    rule = contender_class.own_rule() or make_rule(task.default_rule, theta)
+    contender = contender_class(data.spec, rule, contender_class.make_config(config, "latency benchmark"),
+                                device, seed)
+    contender.fit(data.train, data.val, progress=lambda _line: None)
+    return contender, data.test
+
+
+def _per_example_seconds(infer: Callable[[Tensor], Decision], chunks: Sequence[Tensor]) -> tuple[float, Decision]:
+    started = time.perf_counter()
+    decisions = [infer(chunk) for chunk in chunks]
+    if chunks[0].device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - started) / sum(chunk.shape[0] for chunk in chunks)
+    return seconds, Decision(torch.cat([d.prediction for d in decisions]),
+                             torch.cat([d.step_index for d in decisions]),
+                             torch.cat([d.crossed for d in decisions]))
+
+
+def compare_inference(contender: StepModelContender, x: Tensor, batch_size: int, repeats: int) -> LatencyRow:
+    """Time early exit and the full sequence on ``x`` in chunks of ``batch_size``, alternately."""
+    if batch_size < 1 or repeats < 1:
+        raise ValueError(f"batch_size and repeats must be >= 1, got {batch_size} and {repeats}")
+    model, rule = contender.model.eval(), contender.rule
+    chunks = [x[i:i + batch_size].to(contender.device) for i in range(0, x.shape[0], batch_size)]
+
+    @torch.no_grad()
+    def full_sequence(chunk: Tensor) -> Decision:
+        return decide(model(chunk), rule)
+
+    @torch.no_grad()
+    def early_exit(chunk: Tensor) -> Decision:
+        return early_exit_decide(model, chunk, rule)[0]
+
+    early, full = [], []
+    for _ in range(repeats + 1):  # the first round warms up
+        seconds, early_decision = _per_example_seconds(early_exit, chunks)
+        early.append(seconds)
+        seconds, full_decision = _per_example_seconds(full_sequence, chunks)
+        full.append(seconds)
+    disagreements = int(((early_decision.prediction != full_decision.prediction)
+                         | (early_decision.step_index != full_decision.step_index)).sum())
+    if disagreements > 0.01 * x.shape[0]:
+        raise RuntimeError(f"early exit and the full pass disagree on {disagreements} of {x.shape[0]} examples; "
+                           f"more than rounding can explain")
+    time_steps = x.shape[1]
+    decision = Decision(early_decision.prediction.cpu(), early_decision.step_index.cpu(), early_decision.crossed.cpu())
+    all_steps = Decision(decision.prediction, torch.full_like(decision.step_index, time_steps - 1), decision.crossed)
+    operations = contender.operations_to_decision(x, decision)
+    full_operations = contender.operations_to_decision(x, all_steps)
+    steps = decision.steps_read.double().mean().item()
+    return LatencyRow(contender.name, batch_size, x.shape[0], time_steps, steps, steps / time_steps,
+                      operations["dense_macs"] / full_operations["dense_macs"],
+                      statistics.median(early[1:]) * 1e3, statistics.median(full[1:]) * 1e3, disagreements)
+
+
+def format_latency(rows: Sequence[LatencyRow]) -> str:
+    """A plain-text table of the comparison."""
+    lines = [f"{'contender':<14} {'batch':>5} {'mean step':>10} {'ideal r':>8} {'ops ratio':>9} "
+             f"{'early ms/ex':>11} {'full ms/ex':>10} {'wall ratio':>10} {'wall/r':>7} {'early ex/s':>10} "
+             f"{'full ex/s':>10} {'differ':>6}"]
+    for row in rows:
+        lines.append(
+            f"{row.contender:<14} {row.batch_size:>5d} {row.mean_steps_read:>7.2f}/{row.time_steps:<2d} "
+            f"{row.ideal_ratio:>8.3f} {row.operations_ratio:>9.3f} {row.early_exit_ms:>11.4f} "
+            f"{row.full_sequence_ms:>10.4f} {row.wall_ratio:>10.3f} {row.wall_ratio / row.ideal_ratio:>7.2f} "
+            f"{row.early_exit_throughput:>10.0f} {row.full_sequence_throughput:>10.0f} {row.disagreements:>6d}"
+        )
+    return "\n".join(lines)
+
+
+def write_latency(rows: Sequence[LatencyRow], out: Path, settings: dict[str, object], device: torch.device) -> Path:
+    """Write ``latency.json`` and ``latency.md`` into ``out``."""
+    return write_measurement(
+        out, "latency", "Early-exit inference against full-sequence inference",
+        "Median over the repeats of the wall-clock per example; both ways give identical decisions.",
+        format_latency(rows),
+        [{**asdict(row), "wall_ratio": row.wall_ratio, "early_exit_throughput": row.early_exit_throughput,
+          "full_sequence_throughput": row.full_sequence_throughput} for row in rows],
+        settings, device)
