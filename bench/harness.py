@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
-from baselines.registry import Contender, get_contender
+from baselines.registry import Contender, TrainingReport, get_contender
 from bench import metrics
 from bench.datasets.paths import resolve_data_dir
 from bench.profile import Profile, check_profile_names
 from bench.provenance import command_line, git_revision, hardware, package_versions
-from bench.records import SCHEMA_VERSION, append_record, read_records, record_key, recorded_keys
+from bench.records import SCHEMA_VERSION, append_record, read_records, recorded_keys
 from bench.tasks.base import TaskData
 from bench.tasks.registry import get_task
 from rc.crossing import Decision, make_rule
@@ -158,6 +158,23 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
     return result
 
 
+def cell_record(job: TrainingJob, theta: float | None, profile: Profile, data: TaskData, contender: Contender,
+                report: TrainingReport, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The record of one cell: its key, the test metrics at ``theta``, training cost, config and provenance."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "task": job.task, "contender": job.contender, "seed": job.seed, "theta": theta,
+        "beta": job.beta, "rule": job.rule, "profile": profile.name,
+        "n_steps": data.spec.n_steps, "test_size": len(data.test),
+        **evaluate(contender, data),
+        "training": {**asdict(report), **contender.training_operations(report),
+                     "shared_across_thresholds": len(job.thresholds)},
+        "config": asdict(contender.config), "data_source": data.source, "data_seed": profile.data_seed,
+        **provenance,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 class TaskCache:
     """Loads each task's data once per run, from ``data_dir``."""
 
@@ -231,19 +248,7 @@ def run_jobs(
                 continue
             if theta is not None:
                 contender.rule = make_rule(job.rule, theta)
-            record = {
-                "schema_version": SCHEMA_VERSION,
-                "task": job.task, "contender": job.contender, "seed": job.seed, "theta": theta,
-                "beta": job.beta, "rule": job.rule, "profile": profile.name,
-                "n_steps": data.spec.n_steps, "test_size": len(data.test),
-                **evaluate(contender, data),
-                "training": {**asdict(report), **contender.training_operations(report),
-                             "shared_across_thresholds": len(job.thresholds)},
-                "config": asdict(config), "data_source": data.source, "data_seed": profile.data_seed,
-                **provenance,
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            }
-            assert record_key(record) == key
+            record = cell_record(job, theta, profile, data, contender, report, provenance)
             append_record(out, record)
             written.append(record)
             progress(f"{label}: theta={theta} accuracy {record['accuracy']:.4f} "
