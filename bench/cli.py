@@ -6,6 +6,7 @@ Verbs:
     figures  draw figures and REPORT.md from stored records, without training
     speed    side-by-side timing of the truncated and the naive RC training step
     latency  side-by-side timing of early-exit and full-sequence inference
+    bound    information bound per step: a static MLP's test accuracy on the first t steps of a coded image task
     data    fetch a data set's official files (verified by hash), or check the files present
 """
 
@@ -15,6 +16,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -196,6 +198,34 @@ def command_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_bound(args: argparse.Namespace) -> int:
+    from bench.bound import BoundConfig, format_bound, load_coded_task, measure_bound, write_bound
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise OptionError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    config = BoundConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+    task_options = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test, "encoding": args.encoding}
+    if args.task == "mnist-temporal":
+        task_options["fallback"] = True
+    data = load_coded_task(args.task, task_options, args.data_seed, resolve_data_dir(args.data_dir))
+    print(f"rcbench bound: {args.task}, encoding {args.encoding}, t in {args.steps}; train {len(data.train)}, "
+          f"val {len(data.val)}, test {len(data.test)} on {device}", file=sys.stderr, flush=True)
+    rows = measure_bound(data, args.steps, config, device,
+                         lambda line: print(f"rcbench bound: {line}", file=sys.stderr, flush=True))
+    print(format_bound(rows))
+    if args.out:
+        settings = {"task": args.task, "encoding": args.encoding, "steps": args.steps, "n_train": len(data.train),
+                    "n_val": len(data.val), "n_test": len(data.test), **asdict(config),
+                    "data_seed": args.data_seed, "data_source": data.source, "device": str(device),
+                    "torch_threads": torch.get_num_threads()}
+        path = write_bound(rows, Path(args.out), args.task, args.encoding, settings, device)
+        print(f"written to {path} and {path.with_suffix('.json').name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rcbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -253,6 +283,25 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     latency.add_argument("--out", help="folder to write latency.md and latency.json into (with provenance)")
     latency.set_defaults(handler=command_latency)
+
+    bound = verbs.add_parser("bound", help="information bound per step: a static MLP on the first t coded steps")
+    bound.add_argument("--task", default="mnist-temporal", help="a rank-order coded image task")
+    bound.add_argument("--encoding", default="authors", help="rank-order encoding (authors, normalized)")
+    bound.add_argument("--steps", type=_numbers(int), default=[1, 2, 3, 5, 10, 20],
+                       help="comma-separated step counts t to measure")
+    bound.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
+    bound.add_argument("--n-train", type=int, help="training images (default: all not used for validation)")
+    bound.add_argument("--n-val", type=int, default=5000, help="validation images, carved from the training set")
+    bound.add_argument("--n-test", type=int, help="test images (default: the whole test set)")
+    bound.add_argument("--epochs", type=int, default=20)
+    bound.add_argument("--hidden", type=int, default=800, help="units of each of the two hidden layers")
+    bound.add_argument("--seed", type=int, default=0, help="seeds the weights and the minibatch order")
+    bound.add_argument("--data-seed", type=int, default=0,
+                       help="seed of the validation/test carving (the profiles' data_seed, 0)")
+    bound.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    bound.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    bound.add_argument("--out", help="folder to write bound-<encoding>.md and .json into (with provenance)")
+    bound.set_defaults(handler=command_bound)
 
     data = verbs.add_parser("data", help="fetch or check the real data sets that tasks read")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
