@@ -188,7 +188,7 @@ def command_latency(args: argparse.Namespace) -> int:
         contender, test = train_contender(name, args.task, resolve_data_dir(args.data_dir), task_options,
                                           {"hidden": args.hidden, "epochs": args.epochs}, args.theta, device)
         x = test.x[0:len(test)]
-        rows += [compare_inference(contender, x, batch_size, args.repeats) for batch_size in args.batch_sizes]
+        rows += [compare_inference(contender, x, test.y, batch_size, args.repeats) for batch_size in args.batch_sizes]
     print(format_latency(rows))
     if args.out:
         settings = {"task": args.task, "n_train": args.n_train, "examples": args.examples, "hidden": args.hidden,

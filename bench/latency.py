@@ -35,6 +35,7 @@ from torch import Tensor
 from baselines.registry import get_contender
 from baselines.step_contender import StepModelContender
 from bench.measurements import write_measurement
+from bench.metrics import accuracy
 from bench.tasks.base import Split
 from bench.tasks.registry import get_task
 from rc.crossing import Decision, decide, make_rule
@@ -55,6 +56,7 @@ class LatencyRow:
         operations_ratio: dense MACs to the decision / dense MACs of the full sequence.
         early_exit_ms, full_sequence_ms: median wall-clock per example (milliseconds).
         disagreements: examples whose decision differs between the two ways (rounding).
+        accuracy: test accuracy of the early-exit decisions (context for the speed).
     """
 
     contender: str
@@ -67,6 +69,7 @@ class LatencyRow:
     early_exit_ms: float
     full_sequence_ms: float
     disagreements: int
+    accuracy: float
 
     @property
     def wall_ratio(self) -> float:
@@ -110,8 +113,9 @@ def _per_example_seconds(infer: Callable[[Tensor], Decision], chunks: Sequence[T
                              torch.cat([d.crossed for d in decisions]))
 
 
-def compare_inference(contender: StepModelContender, x: Tensor, batch_size: int, repeats: int) -> LatencyRow:
-    """Time early exit and the full sequence on ``x`` in chunks of ``batch_size``, alternately."""
+def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch_size: int,
+                      repeats: int) -> LatencyRow:
+    """Time early exit and the full sequence on ``x`` (labels ``y``) in chunks of ``batch_size``, alternately."""
     if batch_size < 1 or repeats < 1:
         raise ValueError(f"batch_size and repeats must be >= 1, got {batch_size} and {repeats}")
     model, rule = contender.model.eval(), contender.rule
@@ -144,20 +148,22 @@ def compare_inference(contender: StepModelContender, x: Tensor, batch_size: int,
     steps = decision.steps_read.double().mean().item()
     return LatencyRow(contender.name, batch_size, x.shape[0], time_steps, steps, steps / time_steps,
                       operations["dense_macs"] / full_operations["dense_macs"],
-                      statistics.median(early[1:]) * 1e3, statistics.median(full[1:]) * 1e3, disagreements)
+                      statistics.median(early[1:]) * 1e3, statistics.median(full[1:]) * 1e3, disagreements,
+                      accuracy(decision.prediction, y))
 
 
 def format_latency(rows: Sequence[LatencyRow]) -> str:
     """A plain-text table of the comparison."""
     lines = [f"{'contender':<14} {'batch':>5} {'mean step':>10} {'ideal r':>8} {'ops ratio':>9} "
              f"{'early ms/ex':>11} {'full ms/ex':>10} {'wall ratio':>10} {'wall/r':>7} {'early ex/s':>10} "
-             f"{'full ex/s':>10} {'differ':>6}"]
+             f"{'full ex/s':>10} {'differ':>6} {'accuracy':>8}"]
     for row in rows:
         lines.append(
             f"{row.contender:<14} {row.batch_size:>5d} {row.mean_steps_read:>7.2f}/{row.time_steps:<2d} "
             f"{row.ideal_ratio:>8.3f} {row.operations_ratio:>9.3f} {row.early_exit_ms:>11.4f} "
             f"{row.full_sequence_ms:>10.4f} {row.wall_ratio:>10.3f} {row.wall_ratio / row.ideal_ratio:>7.2f} "
-            f"{row.early_exit_throughput:>10.0f} {row.full_sequence_throughput:>10.0f} {row.disagreements:>6d}"
+            f"{row.early_exit_throughput:>10.0f} {row.full_sequence_throughput:>10.0f} {row.disagreements:>6d} "
+            f"{row.accuracy:>8.4f}"
         )
     return "\n".join(lines)
 

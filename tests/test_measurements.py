@@ -49,7 +49,7 @@ def test_training_step_comparison_counts_the_ideal_share_of_evaluations(tmp_path
 def test_latency_rows_compare_identical_decisions(tmp_path, contender_name) -> None:
     contender, test = train_contender(contender_name, "toy-runs", None, TINY, {"hidden": 8, "epochs": 1}, 0.9,
                                       torch.device("cpu"))
-    rows = [compare_inference(contender, test.x, batch_size, repeats=1) for batch_size in (1, 16)]
+    rows = [compare_inference(contender, test.x, test.y, batch_size, repeats=1) for batch_size in (1, 16)]
     for row in rows:
         assert row.examples == 48 and row.time_steps == 25
         # dense MACs per step are constant, so the operations ratio is the ideal ratio
@@ -57,6 +57,7 @@ def test_latency_rows_compare_identical_decisions(tmp_path, contender_name) -> N
         assert row.early_exit_ms > 0 and row.full_sequence_ms > 0
         assert row.early_exit_throughput == pytest.approx(1e3 / row.early_exit_ms)
         assert row.disagreements == 0
+        assert 0.0 <= row.accuracy <= 1.0
     assert rows[0].mean_steps_read == rows[1].mean_steps_read
     write_latency(rows, tmp_path, {"task": "toy-runs"}, torch.device("cpu"))
     assert format_latency(rows).splitlines()[0] in (tmp_path / "latency.md").read_text(encoding="utf-8")
@@ -66,4 +67,4 @@ def test_latency_rejects_a_zero_batch() -> None:
     contender, test = train_contender("rc-lstm", "toy-runs", None, TINY, {"hidden": 4, "epochs": 1}, 0.9,
                                       torch.device("cpu"))
     with pytest.raises(ValueError, match="batch_size and repeats must be >= 1"):
-        compare_inference(contender, test.x, 0, 1)
+        compare_inference(contender, test.x, test.y, 0, 1)
