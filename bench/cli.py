@@ -226,6 +226,17 @@ def command_bound(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``, shared by every verb that computes."""
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``, shared by every verb that reads real data."""
+    parser.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rcbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -243,9 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder for results.jsonl and summary.md "
                                     "(default: runs/<profile>-<date>-<time>)")
     run.add_argument("--resume", action="store_true", help="skip cells already recorded in --out")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    run.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
-    run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_device_options(run)
+    add_data_dir_option(run)
     run.set_defaults(handler=command_run)
 
     figures = verbs.add_parser("figures", help="draw figures and REPORT.md from stored records (no training)")
@@ -262,15 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--fractions", type=_numbers(float), default=[0.125, 0.25, 0.5, 1.0],
                        help="target mean decision step as a fraction of the sequence length")
     speed.add_argument("--repeats", type=int, default=10)
-    speed.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    speed.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_device_options(speed)
     speed.add_argument("--out", help="folder to write speed.md and speed.json into (with provenance)")
     speed.set_defaults(handler=command_speed)
 
     latency = verbs.add_parser("latency", help="early-exit against full-sequence inference, side by side")
     latency.add_argument("--task", default="mnist-temporal", help="the task to train and time on")
     latency.add_argument("--contenders", type=_csv, default=["rc-lstm"], help="comma-separated contenders")
-    latency.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
+    add_data_dir_option(latency)
     latency.add_argument("--n-train", type=int, default=10000, help="training examples")
     latency.add_argument("--n-val", type=int, default=1000, help="validation examples")
     latency.add_argument("--examples", type=int, default=1024, help="test examples timed")
@@ -279,8 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--theta", type=float, default=0.95, help="threshold of the task's crossing rule")
     latency.add_argument("--batch-sizes", type=_numbers(int), default=[1, 256])
     latency.add_argument("--repeats", type=int, default=3)
-    latency.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    latency.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_device_options(latency)
     latency.add_argument("--out", help="folder to write latency.md and latency.json into (with provenance)")
     latency.set_defaults(handler=command_latency)
 
@@ -289,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     bound.add_argument("--encoding", default="authors", help="rank-order encoding (authors, normalized)")
     bound.add_argument("--steps", type=_numbers(int), default=[1, 2, 3, 5, 10, 20],
                        help="comma-separated step counts t to measure")
-    bound.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
+    add_data_dir_option(bound)
     bound.add_argument("--n-train", type=int, help="training images (default: all not used for validation)")
     bound.add_argument("--n-val", type=int, default=5000, help="validation images, carved from the training set")
     bound.add_argument("--n-test", type=int, help="test images (default: the whole test set)")
@@ -298,24 +306,22 @@ def build_parser() -> argparse.ArgumentParser:
     bound.add_argument("--seed", type=int, default=0, help="seeds the weights and the minibatch order")
     bound.add_argument("--data-seed", type=int, default=0,
                        help="seed of the validation/test carving (the profiles' data_seed, 0)")
-    bound.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    bound.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_device_options(bound)
     bound.add_argument("--out", help="folder to write bound-<encoding>.md and .json into (with provenance)")
     bound.set_defaults(handler=command_bound)
 
     data = verbs.add_parser("data", help="fetch or check the real data sets that tasks read")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
-    data_dir_help = f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)"
     fetch = data_verbs.add_parser("fetch", help="download a data set's official files, verified by hash")
     fetch.add_argument("name", choices=sorted(DATASETS), help="the data set")
-    fetch.add_argument("--data-dir", help=data_dir_help)
+    add_data_dir_option(fetch)
     fetch.add_argument("--mirror", action="append", metavar="URL",
                        help="base URL to download from instead of the official mirrors (repeatable; tried in order)")
     fetch.set_defaults(handler=command_data_fetch)
     check = data_verbs.add_parser("check", help="verify that a data set's files are present and official (by hash)")
     check.add_argument("names", nargs="*", metavar="name",
                        help=f"data sets to check: {', '.join(sorted(DATASETS))} (default: all)")
-    check.add_argument("--data-dir", help=data_dir_help)
+    add_data_dir_option(check)
     check.set_defaults(handler=command_data_check)
     return parser
 
