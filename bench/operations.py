@@ -132,6 +132,7 @@ labels differing as stated above, and NeuroBench's ``Dense`` lower by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -502,31 +503,62 @@ def snn_operations_to_decision(model: LIFClassifier, x: Tensor, decision: Decisi
 
 # --- any contender's network ---------------------------------------------------------------
 
+@dataclass(frozen=True)
+class OperationCounter:
+    """How to count one kind of model: per example to each decision, and dense MACs per step."""
+
+    to_decision: Callable[[nn.Module, Tensor, Decision], OperationCounts]
+    dense_macs_per_step: Callable[[nn.Module], int]
+    backward_macs_per_step: Callable[[nn.Module], int]
+
+
+COUNTERS: dict[type, OperationCounter] = {
+    LSTMClassifier: OperationCounter(lstm_operations_to_decision, lstm_dense_macs_per_step,
+                                     lstm_backward_macs_per_step),
+    LIFClassifier: OperationCounter(snn_operations_to_decision, snn_dense_macs_per_step,
+                                    snn_backward_macs_per_step),
+}
+"""Counters of the built-in networks, by model class."""
+
+SELF_COUNTING_METHODS = ("operations_per_step", "dense_macs_per_step", "backward_macs_per_step")
+
+
+def counter_for(model: nn.Module) -> OperationCounter:
+    """The counter of ``model``: a registered class in :data:`COUNTERS`, or a model that counts itself.
+
+    A model of another kind (a third-party contender's network) counts itself
+    by defining ``operations_per_step(x) -> OperationCounts`` shaped
+    ``(batch, time)``, ``dense_macs_per_step() -> int`` and
+    ``backward_macs_per_step() -> int`` with the definitions of this module.
+    """
+    for model_class, counter in COUNTERS.items():
+        if isinstance(model, model_class):
+            return counter
+    if all(callable(getattr(model, name, None)) for name in SELF_COUNTING_METHODS):
+        return OperationCounter(
+            lambda m, x, decision: sum_to_decision(m.operations_per_step(x), check_decision(decision, x)),
+            lambda m: m.dense_macs_per_step(),
+            lambda m: m.backward_macs_per_step(),
+        )
+    raise OperationCountError(
+        f"no operation counts are defined for {type(model).__name__}: register an OperationCounter in "
+        f"bench.operations.COUNTERS, or give the model the methods {', '.join(SELF_COUNTING_METHODS)}"
+    )
+
+
 def operations_to_decision(model: nn.Module, x: Tensor, decision: Decision) -> OperationCounts:
-    """:func:`lstm_operations_to_decision` or :func:`snn_operations_to_decision`, by the model's type."""
-    if isinstance(model, LSTMClassifier):
-        return lstm_operations_to_decision(model, x, decision)
-    if isinstance(model, LIFClassifier):
-        return snn_operations_to_decision(model, x, decision)
-    raise OperationCountError(f"no operation counts are defined for {type(model).__name__}")
+    """Per-example operations of ``model`` on ``x`` up to each example's decision (see :func:`counter_for`)."""
+    return counter_for(model).to_decision(model, x, decision)
 
 
 def dense_macs_per_step(model: nn.Module) -> int:
-    """Dense forward MACs of one step evaluation of an LSTMClassifier or LIFClassifier."""
-    if isinstance(model, LSTMClassifier):
-        return lstm_dense_macs_per_step(model)
-    if isinstance(model, LIFClassifier):
-        return snn_dense_macs_per_step(model)
-    raise OperationCountError(f"no operation counts are defined for {type(model).__name__}")
+    """Dense forward MACs of one step evaluation of ``model``."""
+    return counter_for(model).dense_macs_per_step(model)
 
 
 def backward_macs_per_step(model: nn.Module) -> int:
-    """Dense backward MACs of one step evaluation of an LSTMClassifier or LIFClassifier."""
-    if isinstance(model, LSTMClassifier):
-        return lstm_backward_macs_per_step(model)
-    if isinstance(model, LIFClassifier):
-        return snn_backward_macs_per_step(model)
-    raise OperationCountError(f"no operation counts are defined for {type(model).__name__}")
+    """Dense backward MACs of one step evaluation of ``model``."""
+    return counter_for(model).backward_macs_per_step(model)
 
 
 def training_operations(model: nn.Module, forward_evaluations: int, backward_evaluations: int) -> TrainingOperations:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -405,3 +407,41 @@ def test_snn_synaptic_counts_agree_with_neurobench(spiking: bool) -> None:
     assert theirs["Dense"] == pytest.approx(ours["dense_synaptic_macs"])
     assert theirs["Effective_MACs"] == pytest.approx(ours["synaptic_macs"])
     assert theirs["Effective_ACs"] == pytest.approx(ours["synaptic_acs"])
+
+
+# ----------------------------------------------------------------------------- models that count themselves
+
+
+class SelfCountingModel(torch.nn.Module):
+    """A stand-in third-party network: 7 dense MACs per step, 3 of them effective ACs, backward 11."""
+
+    def operations_per_step(self, x: torch.Tensor) -> ops.OperationCounts:
+        shape = x.shape[:2]
+        full = functools.partial(torch.full, shape, dtype=torch.int64)
+        return ops.OperationCounts(full(7), full(0), full(0), full(3), full(0), full(0))
+
+    def dense_macs_per_step(self) -> int:
+        return 7
+
+    def backward_macs_per_step(self) -> int:
+        return 11
+
+
+def test_a_model_can_count_its_own_operations() -> None:
+    model = SelfCountingModel()
+    x = torch.zeros(3, 5, 2)
+    decision = Decision(torch.zeros(3, dtype=torch.long), torch.tensor([0, 2, 4]), torch.ones(3, dtype=torch.bool))
+    counts = ops.operations_to_decision(model, x, decision)
+    assert counts.dense_macs.tolist() == [7, 21, 35]
+    assert counts.effective_acs.tolist() == [3, 9, 15]
+    assert ops.training_operations(model, 10, 4) == ops.TrainingOperations(70, 44)
+    with pytest.raises(ops.OperationCountError, match="decision batch mismatch"):
+        ops.operations_to_decision(model, torch.zeros(2, 5, 2), decision)
+
+
+def test_a_model_without_counts_is_named() -> None:
+    with pytest.raises(ops.OperationCountError, match="no operation counts are defined for GRU: register an "
+                                                  "OperationCounter.*operations_per_step"):
+        ops.operations_to_decision(torch.nn.GRU(2, 3), torch.zeros(1, 2, 2),
+                               Decision(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+                                        torch.ones(1, dtype=torch.bool)))
