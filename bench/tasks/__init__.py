@@ -4,7 +4,7 @@ All tasks yield ``(batch, time, features)`` float tensors and ``(batch,)``
 labels; the same tensors go to every contender.
 """
 
-from bench.tasks import mnist_temporal, toy_noise, toy_runs  # noqa: F401  (registers the built-in tasks)
+from bench.tasks import mnist_temporal, speech, toy_noise, toy_runs  # noqa: F401  (registers the built-in tasks)
 from bench.tasks.base import Split, Task, TaskData, TaskSpec
 from bench.tasks.registry import TASKS, get_task, register_task
 
