@@ -6,12 +6,27 @@ scores for a batch (:meth:`Contender.step_scores`) and its decisions with
 real early exit (:meth:`Contender.decide`). Adding one is one file with a
 class decorated by :func:`register_contender`, imported in
 ``baselines/__init__.py``.
+
+Third-party contenders come from installed distributions through the entry-point
+group ``rcbench.contenders`` (:data:`ENTRY_POINT_GROUP`): each entry point is
+named after the contender and points at its :class:`Contender` subclass, e.g. in
+the distribution's ``pyproject.toml``::
+
+    [project.entry-points."rcbench.contenders"]
+    gru-eos = "rcbench_gru.contender:GRUEndOfSequence"
+
+They are loaded the first time the registry (:data:`CONTENDERS`) is listed or
+queried, so they appear in ``rcbench list``, in profiles and in runs like the
+built-in ones. An entry point that cannot be imported, or does not give a
+:class:`Contender` subclass of that name, is a :class:`ContenderPluginError`
+that names it.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -133,22 +148,113 @@ class Contender(ABC):
 
 C = TypeVar("C", bound=type[Contender])
 
-CONTENDERS: dict[str, type[Contender]] = {}
+ENTRY_POINT_GROUP = "rcbench.contenders"
+"""The entry-point group third-party distributions register contenders in."""
+
+
+class ContenderPluginError(ValueError):
+    """A contender entry point could not be loaded or does not give a valid contender."""
+
+
+class ContenderRegistry(MutableMapping):
+    """Name -> contender class; loads the :data:`ENTRY_POINT_GROUP` entry points on first use.
+
+    Registering (``registry[name] = cls``, as :func:`register_contender` does) never loads
+    the entry points; reading, listing or testing membership does, once.
+    """
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Contender]] = {}
+        self._entry_points_loaded = False
+        self._loading = False
+
+    def load_entry_points(self) -> None:
+        """Load every entry point of :data:`ENTRY_POINT_GROUP` not loaded yet (idempotent).
+
+        Raises:
+            ContenderPluginError: naming the entry point that failed; loading is retried on the
+                next query, so every query fails the same way until the distribution is fixed.
+        """
+        if self._entry_points_loaded or self._loading:
+            return
+        self._loading = True
+        try:
+            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                self._load_one(entry_point)
+            self._entry_points_loaded = True
+        finally:
+            self._loading = False
+
+    def _load_one(self, entry_point: importlib.metadata.EntryPoint) -> None:
+        where = f"contender entry point {entry_point.name!r} ({entry_point.value}) in group {ENTRY_POINT_GROUP!r}"
+        dist = getattr(entry_point, "dist", None)
+        if dist is not None:
+            where += f" of distribution {dist.name!r}"
+        try:
+            cls = entry_point.load()
+        except Exception as error:  # noqa: BLE001  (any import failure of a plug-in is reported the same way)
+            raise ContenderPluginError(f"{where} failed to load: {type(error).__name__}: {error}") from error
+        if not (isinstance(cls, type) and issubclass(cls, Contender)):
+            raise ContenderPluginError(f"{where} gives {cls!r}, not a subclass of baselines.registry.Contender")
+        name = getattr(cls, "name", None)
+        if name != entry_point.name:
+            raise ContenderPluginError(f"{where} gives a contender named {name!r}; the entry point must carry the "
+                                       f"contender's name")
+        missing = [attr for attr in ("description", "Config", "threshold_in_training") if not hasattr(cls, attr)]
+        if missing or getattr(cls, "__abstractmethods__", None):
+            details = ", ".join([*missing, *sorted(getattr(cls, "__abstractmethods__", ()))])
+            raise ContenderPluginError(f"{where}: {cls.__module__}.{cls.__qualname__} lacks {details}")
+        try:
+            register_contender(cls)
+        except ValueError as error:
+            raise ContenderPluginError(f"{where}: {error}") from None
+
+    def __getitem__(self, name: str) -> type[Contender]:
+        if name not in self._classes:
+            self.load_entry_points()
+        return self._classes[name]
+
+    def __setitem__(self, name: str, cls: type[Contender]) -> None:
+        self._classes[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._classes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self.load_entry_points()
+        return iter(self._classes)
+
+    def __len__(self) -> int:
+        self.load_entry_points()
+        return len(self._classes)
+
+    def __contains__(self, name: object) -> bool:
+        if name not in self._classes:
+            self.load_entry_points()
+        return name in self._classes
+
+    def __repr__(self) -> str:
+        return f"ContenderRegistry({sorted(self._classes)})"
+
+
+CONTENDERS: ContenderRegistry = ContenderRegistry()
+"""Every registered contender by name: the built-in ones and those of installed entry points."""
 
 
 def register_contender(cls: C) -> C:
     """Class decorator: register a :class:`Contender` subclass under its ``name``."""
     name = cls.name
-    if name in CONTENDERS and CONTENDERS[name] is not cls:
+    registered = CONTENDERS._classes.get(name)  # no entry-point loading while registering
+    if registered is not None and registered is not cls:
         raise ValueError(
-            f"contender {name!r} is registered twice ({CONTENDERS[name].__module__} and {cls.__module__})"
+            f"contender {name!r} is registered twice ({registered.__module__} and {cls.__module__})"
         )
     CONTENDERS[name] = cls
     return cls
 
 
 def get_contender(name: str) -> type[Contender]:
-    """The contender class registered as ``name``."""
+    """The contender class registered as ``name`` (built-in or from an entry point)."""
     try:
         return CONTENDERS[name]
     except KeyError:

@@ -88,17 +88,28 @@ def command_run(args: argparse.Namespace) -> int:
     jobs = plan_jobs(profile, tasks, contenders, args.seeds, args.thresholds, args.betas)
     out = Path(args.out or f"runs/{profile.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     records_path = out / "results.jsonl"
+    errors_path = out / "errors.jsonl"
     print(f"rcbench run: profile {profile.name}, {len(jobs)} training jobs on {device}; "
           f"records go to {records_path}", file=sys.stderr, flush=True)
-    written = run_jobs(jobs, profile, records_path, device, resume=args.resume,
-                       data_dir=resolve_data_dir(args.data_dir))
+    result = run_jobs(jobs, profile, records_path, device, resume=args.resume,
+                      data_dir=resolve_data_dir(args.data_dir), errors=errors_path)
+    written = result.written
     everything = read_records(records_path) if records_path.exists() else []
     if not everything:
         print("no records")
-        return 0
-    print(markdown_table(written or everything), end="")
-    write_summary(everything, out / "summary.md", f"rcbench results: {out}")
-    print(f"\n{len(written)} new records; {len(everything)} in {records_path}; summary in {out / 'summary.md'}")
+    else:
+        print(markdown_table(written or everything), end="")
+        write_summary(everything, out / "summary.md", f"rcbench results: {out}")
+        print(f"\n{len(written)} new records; {len(everything)} in {records_path}; summary in {out / 'summary.md'}")
+    if result.failures:
+        print(f"rcbench: {len(result.failures)} cell(s) failed and have no record (details in {errors_path}; "
+              f"rerun them with --resume once fixed):", file=sys.stderr)
+        for failure in result.failures:
+            task, contender, seed, theta, beta, _profile, rule = failure.cell
+            cell = (f"{task} {contender} seed={seed}" + (f" beta={beta:g}" if beta is not None else "")
+                    + (f" theta={theta:g}" if theta is not None else f" rule={rule}"))
+            print(f"  {cell}: {failure.kind}: {failure.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,23 +3,51 @@
 A record holds everything needed to redraw a figure without retraining: the
 cell's identity (task, contender, seed, theta, beta, profile), its metrics,
 its training cost, and its provenance (versions, hardware, revision, command).
-Each line is written with a single ``write`` call and flushed to disk, so an
-interrupted run keeps every finished cell.
+
+Writes are atomic: :func:`append_record` copies the file's current content and
+the new line into a temporary file in the same folder, flushes it to disk and
+``os.replace``-s it over the records file. A run killed at any moment leaves
+either the old file or the new one, never a half-written line, so an
+interrupted run keeps every finished cell and ``--resume`` can always read the
+file. (Each append costs a copy of the file: a few hundred records are a few
+hundred kilobytes.) :func:`read_records` still refuses any malformed line.
+
+Resume key. A record's key (:data:`KEY_FIELDS`) is its cell (task, contender,
+seed, theta, beta, profile, rule) plus ``config_hash``, a stable hash of
+everything else that decides the cell's outcome: the contender's full
+``Config``, the task's data options and the data seed (see
+:func:`config_hash`). ``--resume`` skips a cell only when a record with the same
+key exists, so changing a hyperparameter or a data size in the profile reruns
+the cells it affects instead of silently keeping the old results. Records
+written before ``config_hash`` existed (schema 2 without the field) read fine
+but never match a new key, so resuming into such a file reruns their cells.
+
+Failed cells. A cell whose training diverges (NaN loss) or runs out of memory
+gets no record here (a failed metric is never written, not even as 0); the
+harness writes an *error record* (:data:`ERROR_FIELDS`) to ``errors.jsonl``
+beside ``results.jsonl`` with :func:`append_error`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 2
 
-KEY_FIELDS = ("task", "contender", "seed", "theta", "beta", "profile", "rule")
-"""Fields that identify a cell; ``--resume`` skips cells whose key is already recorded."""
+CELL_FIELDS = ("task", "contender", "seed", "theta", "beta", "profile", "rule")
+"""Fields that name a cell (one point of the benchmark's grid)."""
+
+KEY_FIELDS = (*CELL_FIELDS, "config_hash")
+"""Fields that identify a record: its cell plus the hash of its configuration (see
+:func:`config_hash`); ``--resume`` skips cells whose key is already recorded. ``config_hash``
+is optional when reading (older records lack it; their key holds None there)."""
 
 METRIC_FIELDS = (
     "accuracy",
@@ -38,7 +66,7 @@ METRIC_FIELDS = (
 )
 
 REQUIRED_FIELDS = (
-    "schema_version", *KEY_FIELDS, *METRIC_FIELDS, "n_steps", "test_size", "training",
+    "schema_version", *CELL_FIELDS, *METRIC_FIELDS, "n_steps", "test_size", "training",
     "config", "data_source", "versions", "hardware", "git_revision", "command", "created",
 )
 
@@ -91,23 +119,108 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
     for name in (*METRIC_FIELDS, *(field for field in OPTIONAL_METRIC_FIELDS if field in record)):
         _check_metric(record[name], name, where)
+    if "config_hash" in record and not isinstance(record["config_hash"], str):
+        raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
     _check_finite(record, where)
 
 
+def config_hash(config: dict[str, Any], data_options: dict[str, Any], data_seed: int) -> str:
+    """A stable hash (16 hex digits of SHA-256) of a cell's configuration.
+
+    It covers the contender's full ``Config`` (as a dict, beta included), the
+    task's data options (sizes, encoding, paths) and the data seed: the hash of
+    the canonical JSON ``{"config": ..., "data_options": ..., "data_seed": ...}``
+    with sorted keys. Records store all three (``config``, ``data_options``,
+    ``data_seed``), so the hash can be recomputed from a record alone.
+    """
+    payload = {"config": config, "data_options": data_options, "data_seed": data_seed}
+    text = json.dumps(payload, sort_keys=True, allow_nan=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def record_key(record: dict[str, Any]) -> tuple:
-    """The identity of the cell a record belongs to."""
-    return tuple(record[name] for name in KEY_FIELDS)
+    """The identity of a record: its cell and its ``config_hash`` (None when the record has none)."""
+    return tuple(record.get(name) for name in KEY_FIELDS)
+
+
+def _atomic_append(path: Path, line: str) -> None:
+    """Append ``line`` to ``path`` atomically: copy the old content and the line into a temporary
+    file in the same folder, flush it to disk, then ``os.replace`` it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.read_bytes() if path.exists() else b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"  # a file edited by hand without a final newline: keep its last line whole
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(old + line.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    try:  # make the rename itself durable; not every platform can open a folder
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Validate ``record`` and append it to the JSON-lines file ``path`` (created if missing)."""
+    """Validate ``record`` and append it to the JSON-lines file ``path`` (created if missing),
+    atomically (see the module docstring)."""
     validate_record(record)
-    line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    _atomic_append(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+
+
+ERROR_SCHEMA_VERSION = 1
+
+ERROR_FIELDS = (
+    "error_schema_version", *KEY_FIELDS, "error_kind", "error_type", "message", "phase",
+    "config", "data_options", "data_seed", "versions", "hardware", "git_revision", "command", "created",
+)
+"""Fields of an error record in ``errors.jsonl``: the failed cell's key, what went wrong
+(``error_kind``: ``training-diverged`` or ``out-of-memory``; ``error_type``: the exception class;
+``message``: the message printed; ``phase``: ``training`` or ``evaluation``), its configuration
+and the run's provenance. An error record holds no metric."""
+
+
+def append_error(path: Path, error: dict[str, Any]) -> None:
+    """Check ``error`` (every field of :data:`ERROR_FIELDS`, no metric) and append it atomically."""
+    missing = [name for name in ERROR_FIELDS if name not in error]
+    if missing:
+        raise RecordError(f"error record: missing field(s) {', '.join(missing)}")
+    metrics = [name for name in (*METRIC_FIELDS, *OPTIONAL_METRIC_FIELDS) if name in error]
+    if metrics:
+        raise RecordError(f"error record: holds metric(s) {', '.join(metrics)}; a failed cell has no metrics")
+    _atomic_append(path, json.dumps(error, sort_keys=True, allow_nan=False, default=str) + "\n")
+
+
+def read_errors(path: Path) -> list[dict[str, Any]]:
+    """Every error record of ``path`` (an ``errors.jsonl``); errors name the file and line."""
+    errors = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                errors.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise RecordError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    return errors
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -231,8 +231,8 @@ def test_plan_jobs_shares_training_across_thresholds_only_when_theta_is_not_trai
         TrainingJob("toy-noise", "lstm-allsteps", 0, "two-sided", None, (0.9, 0.95)),
         TrainingJob("toy-noise", "snn-ttfs", 0, "first-spike", None, (None,)),
     ]
-    assert jobs[0].cell_keys("test") == [("toy-noise", "lstm-eos", 0, 0.9, None, "test", "two-sided"),
-                                         ("toy-noise", "lstm-eos", 0, 0.95, None, "test", "two-sided")]
+    assert jobs[0].cell_keys("test", "abc") == [("toy-noise", "lstm-eos", 0, 0.9, None, "test", "two-sided", "abc"),
+                                                ("toy-noise", "lstm-eos", 0, 0.95, None, "test", "two-sided", "abc")]
 
 
 def test_plan_jobs_overrides_seeds_thresholds_and_betas():

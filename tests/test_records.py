@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.records import (
+    CELL_FIELDS,
     KEY_FIELDS,
     METRIC_FIELDS,
     REQUIRED_FIELDS,
@@ -29,7 +30,8 @@ from helpers import make_record
 def test_helper_record_has_every_required_field():
     record = make_record()
     assert set(REQUIRED_FIELDS) <= set(record)
-    assert set(KEY_FIELDS) | set(METRIC_FIELDS) <= set(REQUIRED_FIELDS)
+    assert set(CELL_FIELDS) | set(METRIC_FIELDS) <= set(REQUIRED_FIELDS)
+    assert KEY_FIELDS == (*CELL_FIELDS, "config_hash")  # optional when reading: older records lack it
     validate_record(record)
 
 
@@ -53,10 +55,10 @@ def test_read_records_skips_blank_lines(tmp_path):
 
 def test_record_keys():
     record = make_record(seed=3, theta=0.95)
-    assert record_key(record) == ("toy-noise", "rc-lstm", 3, 0.95, 0.0, "quick", "two-sided")
-    assert recorded_keys([record, make_record(seed=3, theta=0.95), make_record()]) == {
-        ("toy-noise", "rc-lstm", 3, 0.95, 0.0, "quick", "two-sided"),
-        ("toy-noise", "rc-lstm", 0, 0.9, 0.0, "quick", "two-sided"),
+    assert record_key(record) == ("toy-noise", "rc-lstm", 3, 0.95, 0.0, "quick", "two-sided", None)
+    assert recorded_keys([record, make_record(seed=3, theta=0.95), make_record(config_hash="0123abcd")]) == {
+        ("toy-noise", "rc-lstm", 3, 0.95, 0.0, "quick", "two-sided", None),
+        ("toy-noise", "rc-lstm", 0, 0.9, 0.0, "quick", "two-sided", "0123abcd"),
     }
 
 
