@@ -63,7 +63,13 @@ def resolve_device(name: str) -> torch.device:
 def command_list(_args: argparse.Namespace) -> int:
     print("tasks:")
     for name, task in sorted(TASKS.items()):
-        note = " (needs a download: rcbench data fetch)" if task.needs_download else ""
+        dataset = getattr(task, "dataset", None)
+        if dataset is not None and dataset.key in DATASETS:
+            note = f" (needs a download: rcbench data fetch {dataset.key})"
+        elif task.needs_download:
+            note = " (needs its official files in the data folder; see the README)"
+        else:
+            note = ""
         print(f"  {name:<16} {task.description}{note}")
     print("contenders:")
     for name, contender in sorted(CONTENDERS.items()):

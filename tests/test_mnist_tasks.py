@@ -45,8 +45,10 @@ def test_both_tasks_are_registered_as_downloads_with_the_sigmoid_rule():
 
 def test_rcbench_list_marks_them_as_needing_a_download(capsys):
     assert main(["list"]) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  fmnist-temporal"))
-    assert line.endswith("(needs a download: rcbench data fetch)")
+    lines = capsys.readouterr().out.splitlines()
+    for name, key in (("mnist-temporal", "mnist"), ("fmnist-temporal", "fmnist")):
+        line = next(line for line in lines if line.startswith(f"  {name} "))
+        assert line.endswith(f"(needs a download: rcbench data fetch {key})")
 
 
 def test_options_defaults():
