@@ -61,7 +61,7 @@ from baselines.snn_loss import temporal_cross_entropy
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
 from bench.options import require_positive
-from rc.crossing import CrossingRule, softmax_entropy
+from rc.crossing import SoftmaxThreshold
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,15 @@ class SNNConfig(TrainingConfig):
             raise ValueError(f"decay must lie in [0, 1], got {self.decay!r}")
 
 
-class FirstSpike(CrossingRule):
+class FirstSpike(SoftmaxThreshold):
     """Decision at the first output spike, on scores = output membrane minus threshold.
 
     Crossed when any score is > 0 (a neuron spikes); predicts ``argmax(score)``,
     which is the spiking neuron with the highest membrane potential, or the
     highest membrane at the last step when nothing spiked. ``theta`` is 0: the
-    score level above which a neuron spikes.
+    score level above which a neuron spikes. Probabilities, predictions and
+    entropy are those of :class:`rc.crossing.SoftmaxThreshold` (softmax of the
+    scores, argmax); ``snn-ttfs`` does not train with the entropy.
     """
 
     name = "first-spike"
@@ -106,23 +108,9 @@ class FirstSpike(CrossingRule):
     def __repr__(self) -> str:
         return "FirstSpike()"
 
-    def probabilities(self, scores: Tensor) -> Tensor:
-        """``softmax(score)`` over the output neurons (shift-free, so the threshold does not matter)."""
-        self.check_scores(scores)
-        return torch.softmax(scores, dim=-1)
-
     def crossed(self, scores: Tensor) -> Tensor:
         self.check_scores(scores)
         return (scores > 0).any(dim=-1)
-
-    def predict(self, scores: Tensor) -> Tensor:
-        self.check_scores(scores)
-        return scores.argmax(dim=-1)
-
-    def entropy(self, scores: Tensor) -> Tensor:
-        """Entropy (nats) of :meth:`probabilities`; ``snn-ttfs`` does not train with it."""
-        self.check_scores(scores)
-        return softmax_entropy(scores)
 
 
 SNNState = tuple[Tensor, Tensor]

@@ -48,6 +48,11 @@ def _series(records: Sequence[Record]) -> dict[str, dict[float | None, list[Reco
     return grouped
 
 
+def _theta_order(by_theta: dict[float | None, list[Record]]) -> list[tuple[float | None, list[Record]]]:
+    """The (theta, records) pairs of a series, thetas ascending, a null theta last."""
+    return sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0]))
+
+
 def _values(group: Sequence[Record], field: Callable[[Record], float]) -> tuple[float, float]:
     estimate = mean_interval([field(record) for record in group])
     return estimate.mean, estimate.half_width or 0.0
@@ -83,7 +88,7 @@ def accuracy_over_time(records: Sequence[Record], task: str) -> Figure:
     """Test accuracy of the prediction at every step t = 1..T (regardless of crossing)."""
     figure, axes = plt.subplots(figsize=(6, 4.2))
     for label, by_theta in sorted(_series(records).items()):
-        for theta, group in sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0])):
+        for theta, group in _theta_order(by_theta):
             steps = len(group[0]["accuracy_by_step"])
             means = [mean_interval([r["accuracy_by_step"][t] for r in group]).mean for t in range(steps)]
             suffix = f", theta={theta:g}" if theta is not None and len(by_theta) > 1 else ""
@@ -102,7 +107,7 @@ def training_cost(records: Sequence[Record], task: str) -> Figure:
     figure, (seconds_axes, evaluations_axes) = plt.subplots(1, 2, figsize=(9, 4.2))
     labels, seconds, seconds_err, evaluations, evaluations_err = [], [], [], [], []
     for label, by_theta in sorted(_series(records).items()):
-        for theta, group in sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0])):
+        for theta, group in _theta_order(by_theta):
             labels.append(label + (f"\ntheta={theta:g}" if theta is not None else ""))
             mean, err = _values(group, lambda r: r["training"]["train_seconds"])
             seconds.append(mean)
@@ -133,7 +138,7 @@ def operations(records: Sequence[Record], task: str) -> Figure:
               ("ops_effective_acs", "effective ACs to decision"))
     labels, groups = [], []
     for label, by_theta in sorted(_series(records).items()):
-        for theta, group in sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0])):
+        for theta, group in _theta_order(by_theta):
             labels.append(label + (f"\ntheta={theta:g}" if theta is not None else ""))
             groups.append(group)
     width = 0.8 / len(fields)
