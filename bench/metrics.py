@@ -7,6 +7,7 @@ model had read t inputs. A metric that cannot be computed raises
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -88,3 +89,27 @@ def decision_lag(decision: Decision, ideal_step: Tensor) -> float:
         raise MetricError("no example has an ideal decision step")
     lag = decision.steps_read.cpu()[known] - ideal_step.cpu()[known]
     return _finite("decision_lag_mean", lag.double().mean().item())
+
+
+def labels_digest(labels: Tensor) -> str:
+    """SHA-256 (hex) of the ``(n,)`` labels as little-endian int64: names a test set, so that two
+    records' per-example results are only ever paired on the same examples in the same order."""
+    values = labels.detach().cpu().to(torch.int64).contiguous().numpy().astype("<i8", copy=False)
+    return hashlib.sha256(values.tobytes()).hexdigest()
+
+
+def per_example(decision: Decision, labels: Tensor) -> dict[str, object]:
+    """Each test example's outcome, for paired comparisons (:mod:`bench.paired`).
+
+    Returns:
+        ``correct``: ``n`` ints, 1 where the prediction at the decision equals the label, else 0;
+        ``decision_step``: ``n`` ints, the steps read at the decision (1-based);
+        ``labels_sha256``: :func:`labels_digest` of ``labels``.
+    """
+    _check_labels(decision.prediction, labels)
+    correct = (decision.prediction.cpu() == labels.cpu()).to(torch.int64)
+    return {
+        "correct": correct.tolist(),
+        "decision_step": decision.steps_read.cpu().to(torch.int64).tolist(),
+        "labels_sha256": labels_digest(labels),
+    }

@@ -78,6 +78,40 @@ class RecordError(ValueError):
 OPTIONAL_METRIC_FIELDS = ("decision_lag_mean",)
 """Metrics that only some tasks define; checked like the others when present."""
 
+PER_EXAMPLE_FIELD = "per_example"
+"""Each test example's outcome (see :func:`bench.metrics.per_example`): ``correct`` (0/1) and
+``decision_step`` (steps read) lists of ``test_size`` ints and ``labels_sha256``. New records
+always carry it; records written before it existed read fine but cannot be paired
+(:mod:`bench.paired`)."""
+
+
+def _check_per_example(value: Any, test_size: Any, n_steps: Any, metrics: dict[str, Any], where: str) -> None:
+    """Raise :class:`RecordError` unless ``value`` is a well-formed ``per_example`` field whose means
+    equal the record's ``accuracy`` and ``decision_step_mean`` (in ``metrics``)."""
+    if not isinstance(value, dict):
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD} must be an object, got {type(value).__name__}")
+    missing = [name for name in ("correct", "decision_step", "labels_sha256") if name not in value]
+    if missing:
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD} lacks {', '.join(missing)}")
+    if not isinstance(value["labels_sha256"], str) or len(value["labels_sha256"]) != 64:
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}.labels_sha256 must be 64 hex digits")
+    for name, low, high in (("correct", 0, 1), ("decision_step", 1, n_steps)):
+        items = value[name]
+        if not isinstance(items, list) or len(items) != test_size:
+            count = len(items) if isinstance(items, list) else type(items).__name__
+            raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}.{name} must list test_size={test_size} values, "
+                              f"got {count}")
+        bad = next((i for i, item in enumerate(items)
+                    if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high), None)
+        if bad is not None:
+            raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}.{name}[{bad}] is {items[bad]!r}, "
+                              f"not an integer in [{low}, {high}]")
+    for name, metric in (("correct", "accuracy"), ("decision_step", "decision_step_mean")):
+        mean = sum(value[name]) / test_size
+        if not math.isclose(mean, metrics[metric], rel_tol=1e-9, abs_tol=1e-12):
+            raise RecordError(f"{where}: the mean of {PER_EXAMPLE_FIELD}.{name} ({mean!r}) differs from "
+                              f"{metric} ({metrics[metric]!r})")
+
 
 def _check_finite(value: Any, where: str) -> None:
     """Raise :class:`RecordError` for a NaN or infinite float anywhere inside ``value``."""
@@ -119,6 +153,8 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
     for name in (*METRIC_FIELDS, *(field for field in OPTIONAL_METRIC_FIELDS if field in record)):
         _check_metric(record[name], name, where)
+    if PER_EXAMPLE_FIELD in record:
+        _check_per_example(record[PER_EXAMPLE_FIELD], record["test_size"], record["n_steps"], record, where)
     if "config_hash" in record and not isinstance(record["config_hash"], str):
         raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
     _check_finite(record, where)

@@ -1,4 +1,13 @@
-"""``REPORT.md``: one table per task (mean and 95% interval over seeds) with links to its figures."""
+"""``REPORT.md``: one table per task (mean and 95% interval over seeds), its paired comparisons
+(:mod:`bench.paired`) and links to its figures.
+
+Paired comparisons, per task: configurations (a contender at a rule, theta
+and beta; the rows of the table) are grouped by theta; a contender with its
+own rule (theta ``-``) joins every theta's group. In each group the most
+accurate configuration (mean over seeds) is compared with every other one on
+the same test examples. "better" is said only when the paired 95% interval
+excludes 0.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,49 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import records_by_task
-from bench.summary import markdown_table, provenance_lines
+from bench.paired import PairingError, compare_records
+from bench.records import PER_EXAMPLE_FIELD
+from bench.summary import group_records, markdown_table, provenance_lines
+
+
+def _label(key: tuple) -> str:
+    _task, contender, rule, theta, beta, _profile = key
+    parts = [contender] + ([f"θ={theta:g}"] if theta is not None else [f"rule {rule}"])
+    return " ".join(parts + ([f"β={beta:g}"] if beta is not None else []))
+
+
+def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
+    """The markdown of one task's paired comparisons (see the module docstring)."""
+    lacking = sum(PER_EXAMPLE_FIELD not in record for record in task_records)
+    if lacking:
+        return [f"No paired comparisons: {lacking} of {len(task_records)} records lack per-example results "
+                f"(`{PER_EXAMPLE_FIELD}`; written by an rcbench older than the field).", ""]
+    groups = group_records(task_records)
+    own_rule = [key for key in groups if key[3] is None]
+    thetas = sorted({key[3] for key in groups if key[3] is not None})
+    by_theta = {theta: [key for key in groups if key[3] == theta] + own_rule for theta in thetas} or {None: own_rule}
+    rows = []
+    for members in by_theta.values():
+        if len(members) < 2:
+            continue
+        means = {key: sum(r["accuracy"] for r in groups[key]) / len(groups[key]) for key in members}
+        leader = max(members, key=lambda key: (means[key], _label(key)))
+        for other in sorted((key for key in members if key != leader), key=lambda key: -means[key]):
+            try:
+                result = compare_records(groups[leader], groups[other], _label(leader), _label(other))
+            except PairingError as error:
+                rows.append(f"| {_label(leader)} | {_label(other)} | cannot pair: {error} | | | |")
+                continue
+            verdict = {"A better": "better", "B better": "worse", "not distinguishable": "not distinguishable"}
+            rows.append(f"| {_label(leader)} | {_label(other)} | {100 * result.difference:+.2f} "
+                        f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
+                        f"{len(result.seeds)} | {verdict[result.verdict]} |")
+    if not rows:
+        return []
+    return ["Paired comparisons on the same test examples (accuracy difference in points, paired "
+            "bootstrap 95% interval over test examples, sign-flip p-value; seeds averaged per example):", "",
+            "| more accurate | compared with | difference [95% interval] | p | seeds | verdict |",
+            "|---|---|---|---|---|---|", *rows, ""]
 
 
 def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], report_dir: Path,
@@ -25,7 +76,7 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
         "",
     ]
     for task, task_records in records_by_task(records).items():
-        lines += [f"## {task}", "", markdown_table(task_records)]
+        lines += [f"## {task}", "", markdown_table(task_records), *paired_lines(task_records)]
         for png in figures.get(task, []):
             relative = Path(os.path.relpath(png, report_dir)).as_posix()
             lines += [f"![{png.stem}]({relative})", ""]
