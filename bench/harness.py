@@ -178,6 +178,7 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
         "ops_effective_macs": operations["effective_macs"],
         "ops_effective_acs": operations["effective_acs"],
         "ops_dense_macs_full_sequence": full_sequence["dense_macs"],
+        "per_example": metrics.per_example(decision, test.y),
     }
     if test.ideal_step is not None:
         result["decision_lag_mean"] = metrics.decision_lag(decision, test.ideal_step)
