@@ -21,14 +21,19 @@ class LSTMConfig(TrainingConfig):
     Attributes:
         hidden: LSTM units per layer.
         layers: stacked LSTM layers.
+        dropout: training-time dropout probability on each step's input and on the
+            readout's input (see :class:`rc.model.LSTMClassifier`); 0 disables it.
     """
 
     hidden: int = 32
     layers: int = 1
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_positive(hidden=self.hidden, layers=self.layers)
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
 
 
 class LSTMContender(StepModelContender):
@@ -41,4 +46,4 @@ class LSTMContender(StepModelContender):
         torch.manual_seed(self.seed)
         n_outputs = self.spec.n_outputs(self.rule.name)
         self.model = LSTMClassifier(self.spec.n_features, self.config.hidden, n_outputs,
-                                    self.config.layers).to(self.device)
+                                    self.config.layers, self.config.dropout).to(self.device)

@@ -28,11 +28,12 @@ class TrainingConfig:
     Attributes:
         epochs: training epochs.
         batch_size: training minibatch size.
-        lr: Adam learning rate.
+        lr: AdamW learning rate.
         grad_clip: max gradient norm (0 disables clipping).
         eval_batch_size: batch size for evaluation.
         lr_schedule: ``constant`` or ``cosine`` (see :mod:`baselines.training_loop`).
         selection: ``best-val-accuracy`` or ``last-epoch`` (see :mod:`baselines.training_loop`).
+        weight_decay: AdamW's decoupled weight decay (0: plain Adam).
     """
 
     epochs: int = 10
@@ -42,12 +43,14 @@ class TrainingConfig:
     eval_batch_size: int = 1024
     lr_schedule: str = "constant"
     selection: str = "best-val-accuracy"
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         require_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                          eval_batch_size=self.eval_batch_size)
-        if not self.grad_clip >= 0:
-            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip!r}")
+        for name in ("grad_clip", "weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         check_schedule_and_selection(self.lr_schedule, self.selection)
 
 
@@ -74,7 +77,7 @@ class StepModelContender(Contender):
             self.model, self.objective, validate, train,
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
             seed=self.seed, device=self.device, progress=progress,
-            lr_schedule=cfg.lr_schedule, selection=cfg.selection,
+            lr_schedule=cfg.lr_schedule, selection=cfg.selection, weight_decay=cfg.weight_decay,
         )
 
     def _chunks(self, x) -> list[Tensor]:

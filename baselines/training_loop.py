@@ -74,6 +74,7 @@ def fit_minibatches(
     progress: Progress,
     lr_schedule: str = "constant",
     selection: str = "best-val-accuracy",
+    weight_decay: float = 0.0,
 ) -> TrainingReport:
     """Train ``model`` in place and load the selected weights into it.
 
@@ -88,12 +89,13 @@ def fit_minibatches(
         progress: receives one line per epoch.
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over all minibatches).
         selection: ``best-val-accuracy`` or ``last-epoch`` (see the module docstring).
+        weight_decay: decoupled weight decay of AdamW (0: plain Adam).
 
     Raises:
         TrainingDiverged: when a minibatch loss is not finite.
     """
     check_schedule_and_selection(lr_schedule, selection)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     batches_per_epoch = -(-len(train) // batch_size)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * batches_per_epoch)
                  if lr_schedule == "cosine" else None)

@@ -45,14 +45,22 @@ class LSTMClassifier(nn.Module):
     weights one step at a time through ``torch.lstm_cell``, so both give the
     same numbers.
 
+    Dropout (training mode only) zeroes each input feature of each step and each
+    unit of the top layer's output before the readout with probability
+    ``dropout``, scaling the rest by 1 / (1 - dropout); both passes draw their
+    masks per example and step, so they agree in distribution, and in
+    evaluation mode both are exact.
+
     Args:
         n_features: input features per step.
         hidden: LSTM units per layer.
         n_outputs: output units (classes, or 1 for a binary task).
         layers: stacked LSTM layers.
+        dropout: dropout probability in [0, 1) (see above).
     """
 
-    def __init__(self, n_features: int, hidden: int, n_outputs: int, layers: int = 1) -> None:
+    def __init__(self, n_features: int, hidden: int, n_outputs: int, layers: int = 1,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         for label, value in (("n_features", n_features), ("hidden", hidden),
                              ("n_outputs", n_outputs), ("layers", layers)):
@@ -61,7 +69,10 @@ class LSTMClassifier(nn.Module):
         self.n_features = n_features
         self.hidden = hidden
         self.n_outputs = n_outputs
+        if not 0 <= dropout < 1:
+            raise ValueError(f"LSTMClassifier: dropout must lie in [0, 1), got {dropout!r}")
         self.layers = layers
+        self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(n_features, hidden, num_layers=layers, batch_first=True)
         self.readout = nn.Linear(hidden, n_outputs)
 
@@ -76,8 +87,8 @@ class LSTMClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, time, features)`` -> scores ``(batch, time, n_outputs)``."""
         self.check_input(x)
-        hidden_states, _ = self.lstm(x)
-        return self.readout(hidden_states)
+        hidden_states, _ = self.lstm(self.dropout(x))
+        return self.readout(self.dropout(hidden_states))
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> LSTMState:
         """Zero ``(h, c)`` per layer, each ``(batch, hidden)``."""
@@ -93,7 +104,7 @@ class LSTMClassifier(nn.Module):
         """``(batch, features)`` -> scores ``(batch, n_outputs)`` and the new state."""
         if x_t.dim() != 2 or x_t.shape[1] != self.n_features:
             raise ValueError(f"step input must be shaped (batch, {self.n_features}), got {tuple(x_t.shape)}")
-        layer_input = x_t
+        layer_input = self.dropout(x_t)
         new_state = []
         for layer, h_and_c in enumerate(state):
             h, c = torch.lstm_cell(
@@ -106,7 +117,7 @@ class LSTMClassifier(nn.Module):
             )
             new_state.append((h, c))
             layer_input = h
-        return self.readout(layer_input), tuple(new_state)
+        return self.readout(self.dropout(layer_input)), tuple(new_state)
 
     def select_state(self, state: LSTMState, index: Tensor) -> LSTMState:
         return tuple((h[index], c[index]) for h, c in state)

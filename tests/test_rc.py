@@ -247,6 +247,27 @@ def test_step_by_step_equals_fused_forward() -> None:
     torch.testing.assert_close(torch.stack(stepped, dim=1), model(x), atol=1e-6, rtol=1e-5)
 
 
+def test_dropout_acts_in_training_only_and_alike_in_both_passes() -> None:
+    torch.manual_seed(4)
+    model = LSTMClassifier(4, 8, 3, layers=2, dropout=0.5).eval()
+    x = torch.randn(5, 6, 4)
+    state, stepped = model.init_state(5, x.device), []
+    for t in range(6):
+        scores, state = model.step(x[:, t], state)
+        stepped.append(scores)
+    torch.testing.assert_close(torch.stack(stepped, dim=1), model(x), atol=1e-6, rtol=1e-5)
+    assert torch.equal(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))
+    # the input mask zeroes about half of the features; the survivors are scaled by 2
+    torch.manual_seed(0)
+    dropped = model.dropout(torch.ones(1000, 4))
+    assert set(dropped.unique().tolist()) == {0.0, 2.0}
+    assert (dropped == 0).float().mean().item() == pytest.approx(0.5, abs=0.03)
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\), got 1.0"):
+        LSTMClassifier(4, 8, 3, dropout=1.0)
+
+
 def test_wrong_shapes_are_named() -> None:
     model = LSTMClassifier(3, 8, 2)
     with pytest.raises(ValueError, match=r"features=3"):
@@ -257,3 +278,11 @@ def test_wrong_shapes_are_named() -> None:
         early_exit_decide(model, torch.zeros(2, 3), SigmoidThreshold(0.9))
     with pytest.raises(ValueError, match="hidden must be a positive integer"):
         LSTMClassifier(3, 0, 2)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, float("nan")])
+def test_lstm_contender_dropout_must_be_a_probability(value: float) -> None:
+    from baselines.lstm_common import LSTMConfig
+
+    with pytest.raises(ValueError, match=r"^dropout must lie in \[0, 1\)"):
+        LSTMConfig(dropout=value)

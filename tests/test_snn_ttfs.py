@@ -213,6 +213,7 @@ def test_network_parameter_gradients_equal_those_of_snntorch_ce_temporal_loss() 
 @pytest.mark.parametrize("field, value", [
     ("hidden", 0), ("decay", 1.5), ("decay", -0.1), ("threshold", 0.0), ("surrogate_slope", -1.0),
     ("epochs", 0), ("batch_size", 0), ("lr", 0.0), ("grad_clip", -1.0), ("eval_batch_size", 0),
+    ("weight_decay", -0.1),
 ])
 def test_config_validation_names_the_field(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=rf"^{field} must"):

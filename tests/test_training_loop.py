@@ -70,17 +70,34 @@ def test_cosine_schedule_anneals_to_zero(monkeypatch) -> None:
     model, split, step = tiny_problem()
     validate, _ = scripted_validation(model, [0.5] * 4)
     rates = []
-    original = torch.optim.Adam.step
+    original = torch.optim.AdamW.step
 
     def recording_step(self, *args, **kwargs):
         rates.append(self.param_groups[0]["lr"])
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
     fit(model, split, step, validate, lr_schedule="cosine")
     assert rates[0] == pytest.approx(0.1)
     assert rates[-1] < 0.01 and all(a >= b for a, b in zip(rates, rates[1:]))
     assert len(rates) == 4 * math.ceil(32 / 8)
+
+
+def test_weight_decay_shrinks_weights_that_get_no_gradient() -> None:
+    model, split, _step = tiny_problem()
+
+    def no_gradient(x, y) -> BatchOutcome:  # a loss that does not depend on the weights
+        return BatchOutcome((model.weight * 0).sum(), x.shape[0] * x.shape[1], x.shape[0])
+
+    start = model.weight.detach().clone()
+    validate, _ = scripted_validation(model, [0.5] * 4)
+    fit(model, split, no_gradient, validate, weight_decay=0.5, selection="last-epoch")
+    # AdamW's decoupled decay: w <- w (1 - lr * decay) once per minibatch (16 of them)
+    assert torch.allclose(model.weight, start * (1 - 0.1 * 0.5) ** 16)
+    decayed = model.weight.detach().clone()
+    validate, _ = scripted_validation(model, [0.5] * 4)
+    fit(model, split, no_gradient, validate, weight_decay=0.0, selection="last-epoch")
+    assert torch.equal(model.weight, decayed)
 
 
 @pytest.mark.parametrize("option,value,message", [
