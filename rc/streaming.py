@@ -54,11 +54,11 @@ def run_to_crossings(model: StepModel, x: Tensor, rule: CrossingRule) -> tuple[l
     batch, time, _ = x.shape
     state = model.init_state(batch, x.device)
     rows = torch.arange(batch, device=x.device)
-    x_active = x
+    every_row = True  # while no example has finished, x[:, t] is a view instead of a gather
     finished: list[Finished] = []
     evaluations = 0
     for t in range(time):
-        scores, state = model.step(x_active[:, t], state)
+        scores, state = model.step(x[:, t] if every_row else x[rows, t], state)
         evaluations += scores.shape[0]
         with torch.no_grad():
             crossed = rule.crossed(scores.detach())
@@ -72,7 +72,7 @@ def run_to_crossings(model: StepModel, x: Tensor, rule: CrossingRule) -> tuple[l
         keep = (~crossed).nonzero(as_tuple=True)[0]
         if keep.numel() == 0:
             break
-        rows, x_active = rows[keep], x_active[keep]
+        rows, every_row = rows[keep], False
         state = model.select_state(state, keep)
     return finished, evaluations
 

@@ -9,6 +9,7 @@ from rc.crossing import SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary, deci
 from rc.inference import early_exit_decide
 from rc.loss import rc_loss, rc_loss_at_crossing
 from rc.model import LSTMClassifier
+from rc.streaming import stream_decisions
 from rc.training import naive_rc_step, truncated_rc_step
 from helpers import CountingModel
 
@@ -225,6 +226,24 @@ def test_early_exit_equals_full_pass(n_outputs: int, layers: int) -> None:
     assert torch.equal(early.step_index, full.step_index)
     assert torch.equal(early.crossed, full.crossed)
     assert evaluations == int(full.steps_read.sum()) < x.shape[0] * x.shape[1]
+
+
+@pytest.mark.parametrize("n_outputs,layers", [(1, 1), (5, 2)])
+def test_early_exit_one_at_a_time_and_training_stream_agree_with_the_batch(n_outputs: int, layers: int) -> None:
+    model, x, _y, rule = spread_case(n_outputs, layers, seed=1)
+    with torch.no_grad():
+        full = decide(model(x), rule)
+    assert not bool(full.crossed.all()), "the case must hold examples that never cross"
+    batch, evaluations = early_exit_decide(model, x, rule)
+    singles = [early_exit_decide(model, x[i:i + 1], rule) for i in range(x.shape[0])]
+    assert torch.equal(torch.cat([d.prediction for d, _ in singles]), batch.prediction)
+    assert torch.equal(torch.cat([d.step_index for d, _ in singles]), batch.step_index)
+    assert torch.equal(torch.cat([d.crossed for d, _ in singles]), batch.crossed)
+    assert sum(count for _, count in singles) == evaluations
+    with torch.no_grad():
+        _scores, streamed, streamed_evaluations = stream_decisions(model, x, rule)
+    assert torch.equal(streamed.prediction, batch.prediction) and torch.equal(streamed.step_index, batch.step_index)
+    assert torch.equal(streamed.crossed, batch.crossed) and streamed_evaluations == evaluations
 
 
 def test_early_exit_stops_feeding_finished_examples() -> None:
