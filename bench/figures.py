@@ -128,6 +128,37 @@ def training_cost(records: Sequence[Record], task: str) -> Figure:
     return figure
 
 
+def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
+    """Test accuracy at the decision against training cost, so that cost is read at equal accuracy:
+    left, the dense MACs of all forward and backward passes of training; right, training
+    wall-clock (both log scale). One point per series and theta; a training shared by several
+    thetas has the same cost at each."""
+    figure, (macs_axes, seconds_axes) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for label, by_theta in sorted(_series(records).items()):
+        for axes, cost in ((macs_axes, lambda r: r["training"]["forward_macs"] + r["training"]["backward_macs"]),
+                           (seconds_axes, lambda r: r["training"]["train_seconds"])):
+            points = []
+            for theta, group in _theta_order(by_theta):
+                x, x_err = _values(group, cost)
+                y, y_err = _values(group, lambda r: r["accuracy"])
+                points.append((x, y, x_err, y_err, theta))
+            axes.errorbar([p[0] for p in points], [p[1] for p in points], xerr=[p[2] for p in points],
+                          yerr=[p[3] for p in points], marker="o", linestyle="none", capsize=3, label=label)
+            for x, y, _xe, _ye, theta in points:
+                if theta is not None:
+                    axes.annotate(f"{theta:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    macs_axes.set_xlabel("training MACs, forward + backward (dense)")
+    seconds_axes.set_xlabel("training wall-clock (s)")
+    macs_axes.set_ylabel("test accuracy at the decision")
+    for axes in (macs_axes, seconds_axes):
+        axes.set_xscale("log")
+        axes.grid(alpha=0.3, which="both")
+    macs_axes.legend(fontsize=7)
+    figure.suptitle(f"{task}: accuracy against training cost (labels: theta)")
+    figure.tight_layout()
+    return figure
+
+
 def operations(records: Sequence[Record], task: str) -> Figure:
     """Operations per example to the decision: dense MACs, effective MACs and ACs (log scale),
     with the dense MACs of the full sequence for reference."""
@@ -195,6 +226,7 @@ FIGURES: dict[str, Callable[[Sequence[Record], str], Figure | None]] = {
     "accuracy-over-time": accuracy_over_time,
     "operations": operations,
     "training-cost": training_cost,
+    "training-cost-accuracy": training_cost_accuracy,
     "beta-sweep": beta_sweep,
 }
 """Figure name -> drawing function; a function may return None when its records have nothing to show."""
