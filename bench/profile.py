@@ -19,6 +19,12 @@ A profile is a TOML file. The built-in ones live in ``bench/profiles/``
     n_train = 4000
     [tasks.toy-noise.contenders.rc-lstm]   # per-task overrides
     epochs = 20
+    [tasks.fsdd.contender_data.snn-ttfs]   # data options for one contender, over [tasks.fsdd.data]
+    spikes = true                          # (here: spiking inputs for the spiking network)
+
+A task may also say ``skip_if_missing = true``: when its files are not in the
+data folder, its cells are skipped with a notice instead of failing the run
+(the quick profile uses this for the data sets a fresh machine lacks).
 
 Unknown keys are errors that name the key.
 """
@@ -48,6 +54,12 @@ class TaskPlan:
     rule: str | None
     data: dict[str, Any]
     contenders: dict[str, dict[str, Any]]
+    contender_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skip_if_missing: bool = False
+
+    def data_values(self, contender: str) -> dict[str, Any]:
+        """The task's data options as ``contender`` reads them: ``data``, then its ``contender_data``."""
+        return {**self.data, **self.contender_data.get(contender, {})}
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,8 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
     for task_name, raw in _table(data.get("tasks", {}), f"{where}: tasks").items():
         task_where = f"{where}: [tasks.{task_name}]"
         table = _table(raw, task_where)
-        _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders"}, task_where)
+        _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "contender_data",
+                             "skip_if_missing"}, task_where)
         thresholds = _number_list(table.get("thresholds"), f"{task_where} thresholds")
         for theta in thresholds:
             try:
@@ -122,8 +135,15 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
             raise OptionError(f"{task_where}: unknown rule {rule!r}; known rules: {', '.join(sorted(CROSSING_RULES))}")
         overrides = {name: dict(_table(t, f"{task_where} contenders.{name}"))
                      for name, t in _table(table.get("contenders", {}), f"{task_where} contenders").items()}
+        contender_data = {name: dict(_table(t, f"{task_where} contender_data.{name}"))
+                          for name, t in _table(table.get("contender_data", {}),
+                                                f"{task_where} contender_data").items()}
+        skip_if_missing = table.get("skip_if_missing", False)
+        if not isinstance(skip_if_missing, bool):
+            raise OptionError(f"{task_where} skip_if_missing must be true or false, got {skip_if_missing!r}")
         tasks[task_name] = TaskPlan(task_name, thresholds, betas, rule,
-                                    dict(_table(table.get("data", {}), f"{task_where} data")), overrides)
+                                    dict(_table(table.get("data", {}), f"{task_where} data")), overrides,
+                                    contender_data, skip_if_missing)
     if not tasks:
         raise OptionError(f"{where}: no [tasks.*] tables")
     return Profile(
@@ -152,6 +172,8 @@ def check_profile_names(profile: Profile) -> None:
         check(task_name, TASKS, "task", f"[tasks.{task_name}]")
         for contender_name in plan.contenders:
             check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}.contenders.{contender_name}]")
+        for contender_name in plan.contender_data:
+            check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}.contender_data.{contender_name}]")
 
 
 def load_profile(name_or_path: str) -> Profile:

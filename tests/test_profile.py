@@ -124,7 +124,12 @@ def test_profile_defaults(tmp_path):
     [
         ('bogus = 1\n' + GOOD, r"profile .*profile\.toml: unknown key\(s\) bogus; allowed: contenders, data_seed"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nthreshold = [0.9]'),
-         r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contenders, data, rule, thresholds"),
+         r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contender_data, contenders, data, rule, "
+         r"skip_if_missing, thresholds"),
+        (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nskip_if_missing = "yes"'),
+         r"\[tasks\.toy-noise\] skip_if_missing must be true or false, got 'yes'"),
+        (GOOD + '[tasks.toy-noise.contender_data]\nrc-lstm = 3\n',
+         r"\[tasks\.toy-noise\] contender_data\.rc-lstm must be a table, got 3"),
         (GOOD.replace("thresholds = [0.9, 0.95]", "thresholds = [0.9, 1.5]"),
          r"\[tasks\.toy-noise\]: threshold theta must lie in \(0, 1\), got 1\.5"),
         (GOOD.replace("thresholds = [0.9, 0.95]", "thresholds = [0.0]"),
@@ -151,7 +156,7 @@ def test_profile_defaults(tmp_path):
         ("[tasks.toy-noise\nthresholds = [0.9]\n", r"profile .*profile\.toml is not valid TOML"),
         ('name = "x"\nname = "y"\n', r"is not valid TOML"),
     ],
-    ids=["top-level key", "task key", "theta 1.5", "theta 0", "theta 1", "no thresholds", "string theta",
+    ids=["top-level key", "task key", "skip_if_missing not a bool", "contender_data not a table", "theta 1.5", "theta 0", "theta 1", "no thresholds", "string theta",
          "missing thresholds", "negative beta", "nan beta", "unknown rule", "empty seeds", "float seed",
          "seeds not a list", "no tasks", "tasks not a table", "invalid TOML", "duplicate key"],
 )
@@ -178,6 +183,16 @@ def test_load_profile_from_a_folder_is_an_error(tmp_path):
 
 
 
+
+
+def test_contender_data_overrides_the_task_data_for_that_contender_only(tmp_path):
+    text = GOOD + '[tasks.toy-noise.contender_data.snn-ttfs]\nn_train = 7\n'
+    plan = load_profile(str(write(tmp_path, text))).tasks["toy-noise"]
+    assert plan.data_values("snn-ttfs")["n_train"] == 7
+    assert plan.data_values("rc-lstm") == plan.data
+    assert plan.skip_if_missing is False
+    with pytest.raises(OptionError, match=r"\[tasks\.toy-noise\.contender_data\.snn-tfs\] names unknown contender"):
+        load_profile(str(write(tmp_path, text.replace("contender_data.snn-ttfs", "contender_data.snn-tfs"))))
 
 
 def test_unknown_contender_table_is_an_error(tmp_path):
