@@ -24,6 +24,7 @@ import torch
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS
+from bench.datasets.catalog import SPEECH_DATASETS
 from bench.datasets.mnist import DATASETS
 from bench.datasets.paths import DATA_DIR_ENV, resolve_data_dir
 from bench.options import OptionError
@@ -64,8 +65,11 @@ def command_list(_args: argparse.Namespace) -> int:
     print("tasks:")
     for name, task in sorted(TASKS.items()):
         dataset = getattr(task, "dataset", None)
+        fetch_key = getattr(task, "fetch_key", None)
         if dataset is not None and dataset.key in DATASETS:
             note = f" (needs a download: rcbench data fetch {dataset.key})"
+        elif fetch_key in SPEECH_DATASETS:
+            note = f" (needs a download: rcbench data fetch {fetch_key})"
         elif task.needs_download:
             note = " (needs its official files in the data folder; see the README)"
         else:
@@ -157,6 +161,10 @@ def command_speed(args: argparse.Namespace) -> int:
 def command_data_fetch(args: argparse.Namespace) -> int:
     from bench.datasets.mnist import fetch
 
+    if args.name in SPEECH_DATASETS:
+        return fetch_speech_dataset(args)
+    if args.version is not None:
+        raise OptionError(f"--version does not apply to {args.name} (only to gsc)")
     try:
         paths = fetch(args.name, resolve_data_dir(args.data_dir), args.mirror)
     except OSError as error:  # every mirror failed (DownloadError), or the data folder is not writable
@@ -166,12 +174,34 @@ def command_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def fetch_speech_dataset(args: argparse.Namespace) -> int:
+    """``rcbench data fetch fsdd|gsc|shd``: download the archive, verify it, unpack it into place."""
+    dataset = SPEECH_DATASETS[args.name]
+    version = dataset.version(args.version)
+    try:
+        paths = dataset.fetch(resolve_data_dir(args.data_dir), version, args.mirror)
+    except (OSError, ValueError) as error:  # no mirror served a verified archive, an unsafe archive, a full disk
+        print(f"rcbench: error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.name}{' ' + version if version else ''}: verified, in {', '.join(map(str, paths))}")
+    return 0
+
+
 def command_data_check(args: argparse.Namespace) -> int:
     from bench.datasets.mnist import check_files, dataset_folder, fetch_command, get_dataset
 
     data_dir = resolve_data_dir(args.data_dir)
+    known = [*DATASETS, *SPEECH_DATASETS]
+    unknown = [key for key in args.names if key not in known]
+    if unknown:
+        raise ValueError(f"unknown data set {unknown[0]!r}; known: {', '.join(known)}")
+    if args.version is not None and "gsc" not in (args.names or known):
+        raise OptionError("--version applies to gsc only")
     problems = 0
-    for key in args.names or sorted(DATASETS):
+    for key in args.names or known:
+        if key in SPEECH_DATASETS:
+            problems += check_speech_dataset(SPEECH_DATASETS[key], data_dir, args.version)
+            continue
         dataset = get_dataset(key)
         print(f"{dataset.title} in {dataset_folder(dataset, data_dir)}:")
         statuses = check_files(dataset, data_dir)
@@ -187,6 +217,19 @@ def command_data_check(args: argparse.Namespace) -> int:
             print(f"  {failed} of {len(statuses)} files missing or bad; fix with `{fetch_command(dataset, data_dir)}`")
         problems += failed
     return 1 if problems else 0
+
+
+def check_speech_dataset(dataset, data_dir: Path, version: str | None) -> int:
+    """Print the state of ``dataset``'s folders or files; return how many are missing or bad."""
+    version = dataset.version(version)
+    print(f"{dataset.title_of(version)} ({dataset.key}):")
+    statuses = dataset.check(data_dir, version)
+    for status in statuses:
+        print(f"  {status.state:<8} {status.item}: {status.detail}")
+    failed = sum(status.failed for status in statuses)
+    if failed:
+        print(f"  {failed} of {len(statuses)} missing or bad; fix with `{dataset.fetch_command(data_dir, version)}`")
+    return failed
 
 
 def command_latency(args: argparse.Namespace) -> int:
@@ -330,14 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     data = verbs.add_parser("data", help="fetch or check the real data sets that tasks read")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
     fetch = data_verbs.add_parser("fetch", help="download a data set's official files, verified by hash")
-    fetch.add_argument("name", choices=sorted(DATASETS), help="the data set")
+    fetch.add_argument("name", choices=[*DATASETS, *SPEECH_DATASETS], help="the data set")
     add_data_dir_option(fetch)
     fetch.add_argument("--mirror", action="append", metavar="URL",
                        help="base URL to download from instead of the official mirrors (repeatable; tried in order)")
+    fetch.add_argument("--version", choices=SPEECH_DATASETS["gsc"].versions,
+                       help=f"gsc only: the Speech Commands release (default {SPEECH_DATASETS['gsc'].default_version})")
     fetch.set_defaults(handler=command_data_fetch)
     check = data_verbs.add_parser("check", help="verify that a data set's files are present and official (by hash)")
     check.add_argument("names", nargs="*", metavar="name",
-                       help=f"data sets to check: {', '.join(sorted(DATASETS))} (default: all)")
+                       help=f"data sets to check: {', '.join([*DATASETS, *SPEECH_DATASETS])} (default: all)")
+    check.add_argument("--version", choices=SPEECH_DATASETS["gsc"].versions,
+                       help=f"gsc only: the Speech Commands release (default {SPEECH_DATASETS['gsc'].default_version})")
     add_data_dir_option(check)
     check.set_defaults(handler=command_data_check)
     return parser

@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tarfile
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.audio import decode_wav
+from bench.datasets.archives import Status, extract_tar, obtain, place_folder, remove, staging_folder
+from bench.datasets.download import DownloadError, Progress, print_progress
 from bench.datasets.paths import DATA_DIR_ENV
 
 FOLDER = "fsdd/recordings"
@@ -40,6 +45,15 @@ TEST_INDICES = range(0, 5)
 """Recordings with these indices form the official test split; all others are training clips."""
 
 NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[a-z]+)_(?P<index>[0-9]+)\.wav$")
+
+ARCHIVE_TAG = "v1.0.10"
+ARCHIVE_FILE = f"{ARCHIVE_TAG}.tar.gz"
+ARCHIVE_URLS = (f"{REPOSITORY}/archive/refs/tags/{ARCHIVE_FILE}",
+                f"{REPOSITORY}/archive/{OFFICIAL_COMMIT}.tar.gz")
+"""GitHub's archives of the tag and of the pinned commit, tried in turn. GitHub builds these tarballs on
+request, so their bytes (and any hash of them) are not stable: what is verified is the digest of the
+recordings inside (:data:`OFFICIAL_DIGEST`), after extraction. The commit's archive is the fallback in
+case the tag's recordings ever differ from the pinned commit's."""
 
 
 class FsddError(ValueError):
@@ -65,10 +79,16 @@ def recordings_folder(data_dir: Path) -> Path:
     return Path(data_dir) / FOLDER
 
 
+def fetch_command(data_dir: Path) -> str:
+    """The command that downloads the recordings into ``data_dir``."""
+    return f"rcbench data fetch fsdd --data-dir {data_dir}"
+
+
 def how_to_get(data_dir: Path) -> str:
     return (f"Get the recordings with `git clone {REPOSITORY}` (commit {OFFICIAL_COMMIT[:7]}) and copy its "
             f"recordings/ folder to {recordings_folder(data_dir)}, or point --data-dir (or the {DATA_DIR_ENV} "
-            f"environment variable) at a folder whose fsdd/recordings/ subfolder holds the WAV files.")
+            f"environment variable) at a folder whose fsdd/recordings/ subfolder holds the WAV files; "
+            f"`{fetch_command(data_dir)}` downloads and verifies them.")
 
 
 def scan(data_dir: Path) -> list[Recording]:
@@ -132,3 +152,110 @@ def read_clips(data_dir: Path) -> FsddClips:
         rates.append(rate)
     digest = hashlib.sha256("".join(lines).encode()).hexdigest()
     return FsddClips(recordings, samples, rates, digest)
+
+
+# ----------------------------------------------------------------------------- fetch and check
+
+
+def recordings_digest(recordings: list[Recording]) -> str:
+    """The digest :func:`read_clips` computes, from the files' bytes alone (without decoding them)."""
+    lines = [f"{hashlib.sha256(r.path.read_bytes()).hexdigest()}  {r.path.name}\n" for r in recordings]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def check(data_dir: Path) -> Status:
+    """Whether ``<data_dir>/fsdd/recordings`` holds exactly the official recordings (by digest)."""
+    folder = recordings_folder(data_dir)
+    if not folder.is_dir():
+        return Status(folder, "missing", "no such folder")
+    try:
+        recordings = scan(data_dir)
+    except FsddError as error:
+        return Status(folder, "BAD", str(error))
+    digest = recordings_digest(recordings)
+    if digest == OFFICIAL_DIGEST:
+        return Status(folder, "ok", f"{len(recordings)} recordings, digest {digest[:16]}..., the official "
+                                    f"recordings of commit {OFFICIAL_COMMIT[:7]}")
+    return Status(folder, "BAD", f"{len(recordings)} recordings whose digest {digest} is not that of the official "
+                                 f"{OFFICIAL_COUNT} recordings ({OFFICIAL_DIGEST}); the fsdd task still loads them "
+                                 f"and says so in its data source")
+
+
+def _select_recording(parts: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``<top folder>/recordings/<name>.wav`` of GitHub's archive becomes ``<name>.wav``; nothing else is kept."""
+    if len(parts) == 3 and parts[1] == "recordings" and NAME.match(parts[2]):
+        return (parts[2],)
+    return None
+
+
+def fetch(data_dir: Path, mirrors: Sequence[str] | None = None, progress: Progress = print_progress) -> list[Path]:
+    """Download the recordings into ``<data_dir>/fsdd/recordings``, verified by their digest.
+
+    A folder that already holds exactly the official recordings is kept.
+    Otherwise GitHub's archive of tag :data:`ARCHIVE_TAG` is downloaded (then,
+    if need be, that of the pinned commit) to ``<data_dir>/fsdd/v1.0.10.tar.gz``
+    (an archive already there is tried first); only its ``recordings/*.wav``
+    members are extracted, into a staging folder, and their digest must equal
+    :data:`OFFICIAL_DIGEST` before the folder replaces ``recordings/``. The
+    archive is deleted afterwards.
+
+    Args:
+        data_dir: the data folder.
+        mirrors: base URLs to use instead of GitHub; the archive's URL is ``base/v1.0.10.tar.gz``.
+        progress: receives progress lines.
+
+    Raises:
+        DownloadError: no URL gave an archive whose recordings verify; the message lists each attempt.
+    """
+    folder = recordings_folder(data_dir)
+    status = check(data_dir)
+    if status.state == "ok":
+        progress(f"{folder}: present and verified")
+        return [folder]
+    if status.state != "missing":
+        progress(f"{folder} will be replaced: {status.detail}")
+    urls = [f"{base.rstrip('/')}/{ARCHIVE_FILE}" for base in mirrors] if mirrors else list(ARCHIVE_URLS)
+    archive = folder.parent / ARCHIVE_FILE
+    staged: list[Path] = []
+
+    def verify(candidate: Path) -> None:
+        while staged:
+            remove(staged.pop())
+        staging = staging_folder(folder)
+        try:
+            count = extract_tar(candidate, staging, _select_recording)
+            digest = recordings_digest(scan_folder(staging))
+        except (tarfile.TarError, EOFError, zlib.error) as error:
+            remove(staging)
+            raise ValueError(f"not a readable .tar.gz archive ({error})") from None
+        except BaseException:
+            remove(staging)
+            raise
+        if digest != OFFICIAL_DIGEST:
+            remove(staging)
+            raise FsddError(f"its {count} recordings are not the official ones: digest {digest}, expected "
+                            f"{OFFICIAL_DIGEST} ({OFFICIAL_COUNT} recordings of commit {OFFICIAL_COMMIT[:7]})")
+        staged.append(staging)
+
+    try:
+        obtain(urls, archive, verify, progress)
+    except BaseException as error:
+        while staged:  # a copy staged before a later failure (say, renaming the archive into place)
+            remove(staged.pop())
+        if isinstance(error, DownloadError):
+            raise DownloadError(f"{error}\nGet the recordings by hand instead: {how_to_get(data_dir)}") from None
+        raise
+    place_folder(staged.pop(), folder)  # verify() keeps only the copy of the last, verified archive
+    archive.unlink(missing_ok=True)
+    progress(f"  {OFFICIAL_COUNT} verified recordings in {folder}; removed {archive.name}")
+    return [folder]
+
+
+def scan_folder(folder: Path) -> list[Recording]:
+    """:func:`scan` of a recordings folder given directly (for a staging folder)."""
+    recordings = []
+    for path in sorted(folder.iterdir()):
+        match = NAME.match(path.name)
+        if match is not None and path.is_file():
+            recordings.append(Recording(path, int(match["digit"]), match["speaker"], int(match["index"])))
+    return recordings

@@ -22,12 +22,30 @@ version, or a stray folder, would silently change the classes).
 from __future__ import annotations
 
 import re
+import tarfile
+import zlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.audio import read_wav
+from bench.datasets.archives import (
+    Status,
+    UnsafeArchiveError,
+    extract_tar,
+    file_hash,
+    obtain,
+    place_folder,
+    read_record,
+    remove,
+    staging_folder,
+    tree_digest,
+    write_record,
+)
+from bench.datasets.download import DownloadError, Progress, print_progress
 from bench.datasets.paths import DATA_DIR_ENV
 
 WORDS_V001 = ("bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy", "house", "left",
@@ -42,6 +60,14 @@ COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go
 
 URLS = {"v0.01": "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
         "v0.02": "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"}
+MIRRORS = ("http://download.tensorflow.org/data/", "https://storage.googleapis.com/download.tensorflow.org/data/")
+"""The official host, then the same bucket over HTTPS (older torchaudio releases and TFDS download from it)."""
+ARCHIVE_SHA256 = {"v0.01": "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
+                  "v0.02": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"}
+"""SHA-256 of the official archives, as torchaudio pins them (``_CHECKSUMS`` in
+``torchaudio/datasets/speechcommands.py``, which earlier pinned the MD5s 3cd23799... and 6b74f390...).
+Third-party projects cite the same v0.02 value, with a size of 2,428,923,189 bytes, from TensorFlow
+Datasets' ``speech_commands/checksums.tsv``."""
 LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 NOISE_FOLDER = "_background_noise_"
 SAMPLE_RATE = 16000
@@ -56,9 +82,19 @@ def default_folder(version: str) -> str:
     return f"speech_commands_{version}"
 
 
+def archive_name(version: str) -> str:
+    return f"speech_commands_{version}.tar.gz"
+
+
+def fetch_command(version: str, data_dir: Path) -> str:
+    """The command that downloads ``version`` into ``data_dir``."""
+    return f"rcbench data fetch gsc --version {version} --data-dir {data_dir}"
+
+
 def how_to_get(version: str, folder: Path) -> str:
     return (f"Download {URLS[version]} and extract it into {folder}, or point --data-dir (or the "
-            f"{DATA_DIR_ENV} environment variable) at the folder that holds {folder.name}/.")
+            f"{DATA_DIR_ENV} environment variable) at the folder that holds {folder.name}/; "
+            f"`{fetch_command(version, folder.parent)}` downloads, verifies and extracts it.")
 
 
 @dataclass(frozen=True)
@@ -151,3 +187,107 @@ def index(data_dir: Path, version: str, folder_name: str | None = None) -> GscIn
 def read_noise(paths: list[Path]) -> list[tuple[np.ndarray, int]]:
     """The background-noise recordings, decoded."""
     return [read_wav(path) for path in paths]
+
+
+# ----------------------------------------------------------------------------- fetch and check
+
+
+def check(data_dir: Path, version: str) -> Status:
+    """The official layout of ``<data_dir>/speech_commands_<version>``, and its files against its fetch record."""
+    folder = Path(data_dir) / default_folder(version)
+    if not folder.is_dir():
+        return Status(folder, "missing", "no such folder")
+    try:
+        found = index(data_dir, version)
+    except GscError as error:
+        return Status(folder, "BAD", str(error))
+    splits = Counter(clip.split for clip in found.clips)
+    summary = (f"{len(found.clips)} clips (train {splits['train']}, val {splits['val']}, test {splits['test']}), "
+               f"{len(found.noise_files)} background-noise recordings")
+    absent = sum(found.listed_absent.values())
+    if absent:
+        summary += f"; {absent} clips named in the split lists are absent (a subset of the release?)"
+    record = read_record(folder, folder=True)
+    if record is None:
+        return Status(folder, "present", summary + "; no fetch record (not fetched by rcbench), so its files were "
+                                                   "not checked against the official archive")
+    if record.get("sha256") != ARCHIVE_SHA256[version]:
+        return Status(folder, "BAD", summary + f"; extracted from an archive with SHA-256 {record.get('sha256')}, "
+                                               f"not the official {ARCHIVE_SHA256[version]}")
+    digest, count = tree_digest(folder)
+    if digest != record.get("digest"):
+        return Status(folder, "BAD", summary + f"; its {count} files (digest {digest[:16]}...) are not the "
+                                               f"{record.get('files')} files extracted from the verified archive "
+                                               f"(digest {str(record.get('digest'))[:16]}...): changed since the fetch")
+    return Status(folder, "ok", summary + f"; the {count} files extracted from the official archive "
+                                          f"(SHA-256 {ARCHIVE_SHA256[version][:16]}...), unchanged")
+
+
+def fetch(data_dir: Path, version: str = "v0.02", mirrors: Sequence[str] | None = None,
+          progress: Progress = print_progress) -> list[Path]:
+    """Download, verify and extract the official archive of ``version`` into ``<data_dir>/speech_commands_<version>``.
+
+    A folder that already verifies against its fetch record is kept. Else
+    the archive is downloaded to ``<data_dir>/speech_commands_<version>.tar.gz``
+    (one already there is used if its hash is right), checked against
+    :data:`ARCHIVE_SHA256`, and extracted member by member into a staging
+    folder (:func:`bench.datasets.archives.extract_tar`: a member that would
+    leave the folder, or a link or device, stops it). The staged folder must
+    pass :func:`index` (the official words and split lists); a fetch record
+    with the archive's hash and a digest of the extracted files is written
+    into it, it replaces the target folder, and the archive is deleted.
+
+    Args:
+        data_dir: the data folder.
+        version: 'v0.01' or 'v0.02'.
+        mirrors: base URLs to use instead of :data:`MIRRORS`; the archive's URL is ``base/<archive name>``.
+        progress: receives progress lines.
+
+    Raises:
+        DownloadError: no mirror gave the official archive; the message lists each attempt.
+        UnsafeArchiveError, GscError: the verified archive does not extract into the official layout.
+    """
+    if version not in WORDS:
+        raise GscError(f"unknown Speech Commands version {version!r}; known: {', '.join(WORDS)}")
+    data_dir = Path(data_dir)
+    folder = data_dir / default_folder(version)
+    status = check(data_dir, version)
+    if status.state == "ok":
+        progress(f"{folder}: present and verified")
+        return [folder]
+    if status.state != "missing":
+        progress(f"{folder} will be replaced: {status.detail}")
+    name = archive_name(version)
+    archive = data_dir / name
+    expected = ARCHIVE_SHA256[version]
+
+    def verify(candidate: Path) -> None:
+        actual = file_hash(candidate)
+        if actual != expected:
+            raise GscError(f"not the official {name}: SHA-256 {actual}, expected {expected}")
+
+    urls = [f"{base.rstrip('/')}/{name}" for base in (mirrors or MIRRORS)]
+    try:
+        source = obtain(urls, archive, verify, progress)
+    except DownloadError as error:
+        raise DownloadError(f"{error}\nDownload {URLS[version]} by hand (SHA-256 {expected}) to {archive}: "
+                            f"`{fetch_command(version, data_dir)}` then verifies and extracts it.") from None
+    staging = staging_folder(folder)
+    progress(f"extracting {archive} into {folder}")
+    try:
+        extract_tar(archive, staging)
+        index(staging.parent, version, staging.name)
+        digest, count = tree_digest(staging)
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        remove(staging)
+        raise GscError(f"{archive} passed its hash check but is not a readable .tar.gz archive ({error})") from None
+    except (UnsafeArchiveError, GscError, OSError) as error:
+        remove(staging)
+        archive.unlink(missing_ok=True)
+        raise type(error)(f"{error}; removed {archive}") from None
+    write_record(staging, True, {"dataset": "gsc", "version": version, "archive": name, "source": source,
+                                 "sha256": expected, "files": count, "digest": digest})
+    place_folder(staging, folder)
+    archive.unlink(missing_ok=True)
+    progress(f"  {count} files in {folder}; removed {archive.name}")
+    return [folder]

@@ -220,6 +220,7 @@ class Fsdd(Task):
     name = "fsdd"
     description = "Free Spoken Digit Dataset: 10 spoken digits as log-mel frames (75 x 32 by default)"
     needs_download = True
+    fetch_key = "fsdd"  # rcbench data fetch fsdd
     default_rule = "sigmoid"
     Options = FsddOptions
 
@@ -319,6 +320,7 @@ class SpeechCommands(Task):
     description = ("Google Speech Commands v0.01/v0.02, official split; 12-class (10 words, unknown, silence) "
                    "or all words; log-mel frames (98 x 40 by default)")
     needs_download = True
+    fetch_key = "gsc"  # rcbench data fetch gsc
     default_rule = "sigmoid"
     Options = GscOptions
 
@@ -406,6 +408,7 @@ class Shd(Task):
     name = "shd"
     description = "Spiking Heidelberg Digits (20 classes): 700-channel spike events binned by tonic (100 x 700)"
     needs_download = True
+    fetch_key = "shd"  # rcbench data fetch shd
     default_rule = "sigmoid"
     Options = ShdOptions
 
