@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import time
@@ -273,14 +274,26 @@ def markdown(m: dict, e: dict, provenance: dict) -> str:
         f"- git revision: `{provenance['git_revision']}`",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in sorted(provenance["versions"].items())),
         "- hardware: " + ", ".join(f"{k}: {v}" for k, v in provenance["hardware"].items()),
+        f"- load average (other processes share the machine): {m['load_average']['before']} before the "
+        f"measurements, {m['load_average']['after']} after",
         f"- created: {provenance['created']}",
     ]
     return "\n".join(lines) + "\n"
 
 
+def load_average() -> str:
+    """The 1-minute load average and the CPU count: other processes on the machine slow the timings down."""
+    try:
+        return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_before = load_average()
     measured = measure(args)
+    measured["load_average"] = {"before": load_before, "after": load_average()}
     estimate = extrapolate(measured)
     provenance = {"versions": package_versions(), "hardware": hardware(torch.device("cpu")),
                   "git_revision": git_revision(), "command": command_line(),
