@@ -266,7 +266,10 @@ def command_bound(args: argparse.Namespace) -> int:
             raise OptionError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    config = BoundConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+    try:
+        config = BoundConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed, reference=args.reference)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     task_options = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test, "encoding": args.encoding}
     if args.task == "mnist-temporal":
         task_options["fallback"] = True
@@ -281,7 +284,7 @@ def command_bound(args: argparse.Namespace) -> int:
                     "n_val": len(data.val), "n_test": len(data.test), **asdict(config),
                     "data_seed": args.data_seed, "data_source": data.source, "device": str(device),
                     "torch_threads": torch.get_num_threads()}
-        path = write_bound(rows, Path(args.out), args.task, args.encoding, settings, device)
+        path = write_bound(rows, Path(args.out), args.task, args.encoding, settings, device, config.reference)
         print(f"written to {path} and {path.with_suffix('.json').name}")
     return 0
 
@@ -362,7 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     bound.add_argument("--n-val", type=int, default=5000, help="validation images, carved from the training set")
     bound.add_argument("--n-test", type=int, help="test images (default: the whole test set)")
     bound.add_argument("--epochs", type=int, default=20)
-    bound.add_argument("--hidden", type=int, default=800, help="units of each of the two hidden layers")
+    bound.add_argument("--reference", default="mlp", help="reference classifier: mlp (784-H-H-10) or cnn "
+                       "(two 5x5 convolutions with pooling, H hidden units)")
+    bound.add_argument("--hidden", type=int, default=800, help="hidden units: each of the MLP's two hidden "
+                       "layers, or the CNN's dense layer")
     bound.add_argument("--seed", type=int, default=0, help="seeds the weights and the minibatch order")
     bound.add_argument("--data-seed", type=int, default=0,
                        help="seed of the validation/test carving (the profiles' data_seed, 0)")

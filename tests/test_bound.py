@@ -15,6 +15,7 @@ from bench.bound import (
     cumulative_split,
     format_bound,
     measurement_name,
+    reference_cnn,
     train_reference,
 )
 from bench.cli import main
@@ -124,13 +125,23 @@ def test_reference_classifier_learns_a_separable_problem():
     ({"hidden": 0}, r"^hidden must be an integer >= 1, got 0$"),
     ({"epochs": 1.5}, r"^epochs must be an integer >= 1, got 1.5$"),
     ({"lr": 0.0}, r"^lr must be > 0, got 0.0$"),
+    ({"reference": "resnet"}, r"^unknown reference classifier 'resnet'; known: mlp, cnn$"),
 ])
 def test_bound_config_errors(values, message):
     with pytest.raises(ValueError, match=message):
         BoundConfig(**values)
 
 
+def test_cnn_reference_reads_square_images_and_refuses_others():
+    model = reference_cnn(784, 10, 32)
+    assert model(torch.zeros(3, 1, 784)).shape == (3, 10)
+    assert sum(isinstance(layer, torch.nn.Conv2d) for layer in model) == 2
+    with pytest.raises(ValueError, match="square images of side >= 16, got 20 features"):
+        reference_cnn(20, 4, 8)
+
+
 def test_measurement_names():
+    assert measurement_name("mnist-temporal", "normalized", "cnn") == "bound-cnn-normalized"
     assert measurement_name("mnist-temporal", "authors") == "bound-authors"
     assert measurement_name("fmnist-temporal", "normalized") == "bound-fmnist-temporal-normalized"
 
@@ -142,17 +153,20 @@ TINY = ["--n-train", "30", "--n-val", "10", "--n-test", "20", "--epochs", "2", "
         "--threads", "1", "--device", "cpu"]
 
 
-@pytest.mark.parametrize("encoding", ["authors", "normalized"])
-def test_bound_command_writes_the_table_with_provenance(tmp_path, monkeypatch, capsys, encoding):
+@pytest.mark.parametrize("encoding,reference", [("authors", "mlp"), ("normalized", "mlp"), ("normalized", "cnn")])
+def test_bound_command_writes_the_table_with_provenance(tmp_path, monkeypatch, capsys, encoding, reference):
     from bench.tasks.mnist_temporal import MnistTemporal
 
     monkeypatch.setattr(MnistTemporal, "fallback_images", staticmethod(packaged_subset(60)))
     out = tmp_path / "out"
-    argv = ["bound", "--data-dir", str(tmp_path / "empty"), "--encoding", encoding, "--out", str(out), *TINY]
+    argv = ["bound", "--data-dir", str(tmp_path / "empty"), "--encoding", encoding, "--out", str(out),
+            "--reference", reference, *TINY]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "FALLBACK" in captured.err and "t=1: epoch 1/2 " in captured.err and "t=20: test accuracy" in captured.err
-    payload = json.loads((out / f"bound-{encoding}.json").read_text(encoding="utf-8"))
+    name = measurement_name("mnist-temporal", encoding, reference)
+    payload = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    assert payload["settings"]["reference"] == reference
     assert [row["t"] for row in payload["rows"]] == [1, 20]
     assert payload["settings"]["encoding"] == encoding and payload["settings"]["hidden"] == 16
     assert (payload["settings"]["n_train"], payload["settings"]["n_val"], payload["settings"]["n_test"]) == (30, 10, 20)
@@ -160,7 +174,7 @@ def test_bound_command_writes_the_table_with_provenance(tmp_path, monkeypatch, c
     assert {"versions", "hardware", "git_revision", "command", "created"} <= set(payload)
     for row in payload["rows"]:
         assert 0 <= row["test_accuracy"] <= 1 and row["epochs"] == 2
-    markdown = (out / f"bound-{encoding}.md").read_text(encoding="utf-8")
+    markdown = (out / f"{name}.md").read_text(encoding="utf-8")
     assert f"encoding '{encoding}'" in markdown and "(t - i)/t" in markdown
     table = captured.out.split("written to")[0].rstrip()
     assert table.splitlines()[0] == format_bound([]) and table in markdown
