@@ -179,6 +179,20 @@ def test_sizes_beyond_the_files_are_errors(tmp_path, monkeypatch, values, messag
         load("mnist-temporal", fixture.data_dir, **values)
 
 
+def test_missing_data_is_reported_before_loading(tmp_path, monkeypatch):
+    task = get_task("mnist-temporal")
+    fixture = build_fixture(tmp_path, monkeypatch)
+    assert task.missing_data(task.options({}, "test"), fixture.data_dir) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    message = task.missing_data(task.options({}, "test"), empty)
+    assert "MNIST file train-images-idx3-ubyte" in message and "rcbench data fetch mnist" in message
+    assert task.missing_data(task.options({"fallback": True}, "test"), empty) is None  # the packaged subset
+    next((fixture.data_dir / "mnist").glob("t10k-labels*")).unlink()
+    message = task.missing_data(task.options({"fallback": True}, "test"), fixture.data_dir)
+    assert "t10k-labels-idx1-ubyte" in message  # a partial folder is never a reason to fall back
+
+
 def test_missing_files_say_how_to_fetch_them(tmp_path):
     with pytest.raises(DataFileError, match=r"Fashion-MNIST file train-images-idx3-ubyte .* not found in "
                                             r".*fashion-mnist. Download it with `rcbench data fetch fmnist "):

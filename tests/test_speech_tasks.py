@@ -328,6 +328,26 @@ def test_shd_loads_the_official_layout_and_bins_like_a_direct_count(tmp_path):
     assert binary.train.x[torch.arange(9)].max() == 1.0
 
 
+def test_missing_data_is_reported_before_loading(tmp_path):
+    def missing(name: str, data_dir: Path, **values) -> str | None:
+        task = get_task(name)
+        return task.missing_data(task.options(values, "test"), data_dir)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "FSDD folder" in missing("fsdd", empty) and "rcbench data fetch fsdd" in missing("fsdd", empty)
+    assert "Speech Commands v0.02 folder" in missing("gsc", empty)
+    assert "shd_train.h5" in missing("shd", empty) and "rcbench data fetch shd" in missing("shd", empty)
+    build_fsdd(tmp_path / "full")
+    build_gsc(tmp_path / "full", "v0.01")
+    build_shd(tmp_path / "full")
+    assert missing("fsdd", tmp_path / "full") is None
+    assert missing("gsc", tmp_path / "full", version="v0.01") is None
+    assert missing("shd", tmp_path / "full") is None
+    (tmp_path / "full" / "shd" / "shd_test.h5").unlink()
+    assert "shd_test.h5" in missing("shd", tmp_path / "full") and "shd_train.h5" not in missing("shd", tmp_path / "full")
+
+
 def test_shd_errors(tmp_path):
     pytest.importorskip("tonic")
     from bench.datasets.shd import ShdError

@@ -151,6 +151,12 @@ class Task(ABC):
                 that generate their data ignore it.
         """
 
+    def missing_data(self, options: Any, data_dir: Path) -> str | None:
+        """None when :meth:`load` will find its files in ``data_dir`` (or needs none), else what is
+        missing and how to get it. A quick look for files, not a verification: damaged files are
+        still found by :meth:`load`. The harness asks every task of a run before training anything."""
+        return None
+
     def options(self, values: Mapping[str, Any], where: str) -> Any:
         """This task's ``Options`` built from ``values`` (see :func:`bench.options.build_options`)."""
         from bench.options import build_options

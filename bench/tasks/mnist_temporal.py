@@ -36,6 +36,7 @@ from bench.datasets.mnist import (
     load_mnist_fallback,
     load_split,
     locate,
+    missing_file_error,
 )
 from bench.datasets.paths import resolve_data_dir
 from bench.encoding import LatencyCoded, check_steps, encode, get_encoding
@@ -162,6 +163,13 @@ class LatencyImageTask(Task):
                         latency_split(test_images, test_labels, test_index, options),
                         source=source)
 
+
+    def missing_data(self, options: MnistTemporalOptions, data_dir: Path) -> str | None:
+        """The first file missing from the data set's folder; None with ``fallback`` when all four are."""
+        missing = [file for file in self.dataset.files.values() if locate(self.dataset, file, data_dir) is None]
+        if not missing or (options.fallback and len(missing) == len(self.dataset.files)):
+            return None
+        return str(missing_file_error(self.dataset, missing[0], data_dir))
 
     def load_fallback(self, options: MnistTemporalOptions, seed: int, data_dir: Path) -> TaskData:
         """Splits carved from the packaged subset; says so on stderr and in ``source``."""

@@ -224,6 +224,13 @@ class Fsdd(Task):
     default_rule = "sigmoid"
     Options = FsddOptions
 
+    def missing_data(self, options: FsddOptions, data_dir: Path) -> str | None:
+        try:
+            fsdd_data.scan(data_dir)
+        except fsdd_data.FsddError as error:
+            return str(error)
+        return None
+
     def load(self, options: FsddOptions, seed: int, data_dir: Path | None = None) -> TaskData:
         data_dir = resolve_data_dir(data_dir)
         recordings, features, digest = fsdd_features(data_dir, options)
@@ -324,6 +331,13 @@ class SpeechCommands(Task):
     default_rule = "sigmoid"
     Options = GscOptions
 
+    def missing_data(self, options: GscOptions, data_dir: Path) -> str | None:
+        try:
+            gsc_data.index(data_dir, options.version, options.folder or None)
+        except gsc_data.GscError as error:
+            return str(error)
+        return None
+
     def load(self, options: GscOptions, seed: int, data_dir: Path | None = None) -> TaskData:
         data_dir = resolve_data_dir(data_dir)
         index = gsc_data.index(data_dir, options.version, options.folder or None)
@@ -411,6 +425,16 @@ class Shd(Task):
     fetch_key = "shd"  # rcbench data fetch shd
     default_rule = "sigmoid"
     Options = ShdOptions
+
+    def missing_data(self, options: ShdOptions, data_dir: Path) -> str | None:
+        from bench.datasets import shd as shd_data
+
+        absent = [shd_data.shd_file(data_dir, split) for split in ("train", "test")]
+        absent = [path for path in absent if not path.is_file()]
+        if not absent:
+            return None
+        return (f"Spiking Heidelberg Digits file(s) {', '.join(str(path) for path in absent)} not found; "
+                f"`{shd_data.fetch_command(data_dir)}` downloads and verifies them")
 
     def load(self, options: ShdOptions, seed: int, data_dir: Path | None = None) -> TaskData:
         from bench.datasets import shd as shd_data
