@@ -4,6 +4,7 @@ Verbs:
     list     the registered tasks and contenders
     run      train and evaluate cells of a profile, append records, print a summary
     figures  draw figures and REPORT.md from stored records, without training
+    compare-records  compare two records files cell by cell, leaving out timings
     speed    side-by-side timing of the truncated and the naive RC training step
     latency  side-by-side timing of early-exit and full-sequence inference
     bound    information bound per step: a static MLP's test accuracy on the first t steps of a coded image task
@@ -27,6 +28,7 @@ from baselines.registry import CONTENDERS
 from bench.datasets.catalog import SPEECH_DATASETS
 from bench.datasets.mnist import DATASETS
 from bench.datasets.paths import DATA_DIR_ENV, resolve_data_dir
+from bench.executors import EXECUTORS, RAY_INSTALL_HINT
 from bench.options import OptionError
 from bench.profile import BUILTIN_PROFILES, load_profile
 from bench.tasks.registry import TASKS
@@ -83,17 +85,20 @@ def command_list(_args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from bench.harness import plan_jobs, run_jobs
+    from bench.executors import ExecutorSettings
+    from bench.harness import JobError, plan_jobs, run_jobs
     from bench.records import read_records
     from bench.summary import markdown_table, write_summary
 
+    executor = ExecutorSettings(args.executor, args.workers, args.address, args.threads)
+    executor.check()  # --workers 0, --address without ray, ray not installed: before anything else
     profile = load_profile(args.profile)
     tasks = args.tasks or list(profile.tasks)
     contenders = args.contenders or sorted(CONTENDERS)
     device = resolve_device(args.device)
+    if args.executor == "ray" and device.type == "cuda" and device.index is not None:
+        raise OptionError(f"--executor ray gives each job the GPU Ray assigns it; use --device cuda, not {args.device}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise OptionError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     jobs = plan_jobs(profile, tasks, contenders, args.seeds, args.thresholds, args.betas)
     out = Path(args.out or f"runs/{profile.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
@@ -101,8 +106,14 @@ def command_run(args: argparse.Namespace) -> int:
     errors_path = out / "errors.jsonl"
     print(f"rcbench run: profile {profile.name}, {len(jobs)} training jobs on {device}; "
           f"records go to {records_path}", file=sys.stderr, flush=True)
-    result = run_jobs(jobs, profile, records_path, device, resume=args.resume,
-                      data_dir=resolve_data_dir(args.data_dir), errors=errors_path)
+    try:
+        result = run_jobs(jobs, profile, records_path, device, resume=args.resume,
+                          data_dir=resolve_data_dir(args.data_dir), errors=errors_path, executor=executor)
+    except JobError as error:
+        print(f"{error.traceback.rstrip()}\nrcbench: error: {error}\nrcbench: the run stopped; "
+              f"{len(error.result.written)} new records were written to {records_path} and are kept; "
+              f"fix the error and rerun with --resume", file=sys.stderr)
+        return 1
     written = result.written
     everything = read_records(records_path) if records_path.exists() else []
     if not everything:
@@ -139,6 +150,20 @@ def command_figures(args: argparse.Namespace) -> int:
     count = sum(len(paths) for paths in figures.values())
     print(f"{count} figures (PNG and SVG) in {out / 'figures'}; report in {report}")
     return 0
+
+
+def command_compare_records(args: argparse.Namespace) -> int:
+    from bench.compare import VOLATILE_FIELDS, compare_records, format_comparison
+    from bench.records import read_records
+
+    paths = [path / "results.jsonl" if path.is_dir() else path for path in map(Path, (args.a, args.b))]
+    comparison = compare_records(read_records(paths[0]), read_records(paths[1]),
+                                 (*VOLATILE_FIELDS, *(args.ignore or ())))
+    text = format_comparison(comparison, str(paths[0]), str(paths[1]))
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0 if comparison.identical else 1
 
 
 def command_speed(args: argparse.Namespace) -> int:
@@ -317,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder for results.jsonl and summary.md "
                                     "(default: runs/<profile>-<date>-<time>)")
     run.add_argument("--resume", action="store_true", help="skip cells already recorded in --out")
+    run.add_argument("--executor", choices=EXECUTORS, default="local",
+                     help="where training jobs run: local (worker processes on this machine; the default) or "
+                          f"ray (Ray tasks; needs the optional extra: {RAY_INSTALL_HINT})")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="jobs trained at once (worker processes, or Ray tasks in flight); default: CPU cores "
+                          "// --threads (1 on CUDA), at most the number of jobs; 1 runs them in this process")
+    run.add_argument("--address", metavar="ADDR",
+                     help="with --executor ray: the Ray cluster to join (e.g. ray://head:10001 or auto); "
+                          "default: start a local Ray instance for the run and stop it at the end")
     add_device_options(run)
     add_data_dir_option(run)
     run.set_defaults(handler=command_run)
@@ -327,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--out", help="output folder (default: the first results folder); "
                                        "figures go to OUT/figures, the report to OUT/REPORT.md")
     figures.set_defaults(handler=command_figures)
+
+    compare = verbs.add_parser("compare-records",
+                               help="compare two records files cell by cell, without timings (exit 1 if they differ)")
+    compare.add_argument("a", help="a results folder (holding results.jsonl) or a records file")
+    compare.add_argument("b", help="the other one")
+    compare.add_argument("--ignore", action="append", metavar="FIELD",
+                         help="another field to leave out, as a dotted path (e.g. hardware.cpu); repeatable")
+    compare.add_argument("--out", help="also write the comparison (Markdown) to this file")
+    compare.set_defaults(handler=command_compare_records)
 
     speed = verbs.add_parser("speed", help="truncated vs naive RC training step, side by side")
     speed.add_argument("--batch", type=int, default=256, help="examples per training step")

@@ -20,11 +20,21 @@ with the other cells; :func:`run_jobs` returns the failures and ``rcbench run``
 exits with status 1 and a summary of them. An out-of-memory message names the
 option to lower: ``batch_size`` (training) or ``eval_batch_size`` (evaluation).
 ``--resume`` reruns failed cells, since they have no record.
+
+Executors: :func:`run_jobs` hands each training job to an executor (see
+:mod:`bench.executors`: this process, local worker processes or Ray tasks),
+which runs :func:`run_training_job` and sends back the job's records and error
+records as plain data. Only the process that called :func:`run_jobs` writes
+``results.jsonl`` and ``errors.jsonl``, each job's records as soon as the job
+finishes. Any other exception in a job stops the run with a :class:`JobError`
+that names the job and carries the traceback text from wherever it ran.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -38,6 +48,7 @@ from baselines.registry import Contender, TrainingReport, get_contender
 from baselines.training_loop import TrainingDiverged
 from bench import metrics
 from bench.datasets.paths import resolve_data_dir
+from bench.executors import ExecutorSettings, RemoteFailure, WorkerError
 from bench.profile import Profile, check_profile_names
 from bench.provenance import command_line, git_revision, hardware, package_versions
 from bench.records import (
@@ -291,6 +302,180 @@ def failure_message(error: BaseException, phase: str, job: TrainingJob, config: 
     return None
 
 
+@dataclass(frozen=True)
+class JobRun:
+    """One training job as a worker receives it.
+
+    Attributes:
+        job, setup: what to train and its configuration.
+        label: the job's name in progress lines and errors, e.g. ``[2/6] toy-noise rc-lstm seed=0 beta=0.1 theta=0.9``.
+        recorded: thresholds of the job whose cells are already recorded (``--resume``): not evaluated again.
+    """
+
+    job: TrainingJob
+    setup: JobSetup
+    label: str
+    recorded: tuple[float | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every job of a run shares; sent to a worker with each job.
+
+    Attributes:
+        profile: the profile the jobs came from.
+        data_dir: the data folder.
+        device: the torch device, as a string.
+        command: the command line of the run.
+        provenance: the records' ``versions``, ``hardware``, ``git_revision`` and ``command``; None when
+            the process that runs a job measures them itself (a Ray worker records the machine it ran on).
+        modules: modules that register the jobs' contenders, imported by a worker before it starts, so
+            that contenders registered outside ``baselines`` (a plugin, a test module) exist there too.
+    """
+
+    profile: Profile
+    data_dir: Path
+    device: str
+    command: str
+    provenance: dict[str, Any] | None = None
+    modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What one training job gives back, as plain data: a record per finished cell and an error
+    record (:data:`bench.records.ERROR_FIELDS`) per failed cell."""
+
+    records: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+class JobError(RuntimeError):
+    """A training job raised an error that is not a failed cell (a bug, unreadable data): the run stopped.
+
+    The message names the job (its task, contender, seed, beta and thresholds) and the error.
+
+    Attributes:
+        label: the job's label (see :class:`JobRun`).
+        error_type: the class name of the error.
+        traceback: the error's traceback text, from the process that ran the job.
+        result: what the run wrote before it stopped.
+    """
+
+    def __init__(self, label: str, failure: RemoteFailure, result: RunResult) -> None:
+        super().__init__(f"training job {label} failed: {failure.error_type}: {failure.message}")
+        self.label = label
+        self.error_type = failure.error_type
+        self.traceback = failure.traceback
+        self.result = result
+
+
+def job_label(number: int, total: int, job: TrainingJob) -> str:
+    """``[number/total] task contender seed=S [beta=B] theta=T1,T2`` (or ``rule=R``)."""
+    return (f"[{number}/{total}] {job.task} {job.contender} seed={job.seed}"
+            + (f" beta={job.beta:g}" if job.beta is not None else "")
+            + (f" theta={','.join(f'{t:g}' for t in job.thresholds)}" if job.thresholds != (None,)
+               else f" rule={job.rule}"))
+
+
+def run_provenance(device: torch.device, command: str) -> dict[str, Any]:
+    """The provenance fields of this process's records: versions, hardware, revision and command."""
+    return {"versions": package_versions(), "hardware": hardware(device), "git_revision": git_revision(),
+            "command": command}
+
+
+_PROCESS_TASKS: dict[str, TaskCache] = {}
+_PROCESS_PROVENANCE: dict[tuple, dict[str, Any]] = {}
+
+
+def process_task_cache(profile: Profile, data_dir: Path) -> TaskCache:
+    """This process's :class:`TaskCache` for ``profile`` and ``data_dir``: a worker loads each task's
+    data once, however many of the run's jobs it trains (it keeps one run's data only)."""
+    key = repr((profile, str(data_dir)))
+    if key not in _PROCESS_TASKS:
+        _PROCESS_TASKS.clear()
+        _PROCESS_TASKS[key] = TaskCache(profile, data_dir)
+    return _PROCESS_TASKS[key]
+
+
+def _process_provenance(device: torch.device, command: str) -> dict[str, Any]:
+    key = (str(device), torch.get_num_threads(), command)
+    if key not in _PROCESS_PROVENANCE:
+        _PROCESS_PROVENANCE[key] = run_provenance(device, command)
+    return _PROCESS_PROVENANCE[key]
+
+
+def run_training_job(work: JobRun, context: RunContext, tasks: TaskCache | None = None,
+                     progress: Progress = print_progress) -> JobOutcome:
+    """Train one job and evaluate it at each threshold not yet recorded: the work of one worker.
+
+    Loads the task's data (``tasks``, default: this process's :func:`process_task_cache`), builds
+    the contender, fits it and makes one record per threshold with :func:`cell_record`. A diverged
+    or out-of-memory training or evaluation fails its cells only (see :func:`failure_message`):
+    they come back as error records. Any other exception propagates. Writes no file; picklable
+    (a top-level function), so that a worker process can run it.
+    """
+    for module in context.modules:
+        importlib.import_module(module)
+    job, setup, label = work.job, work.setup, work.label
+    device = torch.device(context.device)
+    tasks = tasks if tasks is not None else process_task_cache(context.profile, context.data_dir)
+    provenance = context.provenance or _process_provenance(device, context.command)
+    profile = context.profile
+    outcome = JobOutcome([], [])
+
+    def fail(theta: float | None, phase: str, kind: str, message: str, error: BaseException) -> None:
+        key = job.cell_keys(profile.name, setup.config_hash)[job.thresholds.index(theta)]
+        progress(f"{label}: FAILED{'' if theta is None else f' at theta={theta:g}'}: {message}")
+        outcome.errors.append({
+            "error_schema_version": ERROR_SCHEMA_VERSION,
+            **dict(zip(CELL_FIELDS, key[:len(CELL_FIELDS)])), "config_hash": setup.config_hash,
+            "error_kind": kind, "error_type": type(error).__name__, "message": message, "phase": phase,
+            "config": asdict(setup.config) if is_dataclass(setup.config) else dict(setup.config),
+            "data_options": setup.data_options, "data_seed": profile.data_seed, **provenance,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        })
+
+    def release_memory() -> None:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    progress(f"{label}: loading data")
+    data = tasks.get(job.task)
+    contender_class = get_contender(job.contender)
+    first_rule = contender_class.own_rule() or make_rule(job.rule, job.thresholds[0])
+    try:
+        contender = contender_class(data.spec, first_rule, setup.config, device, job.seed)
+        report = contender.fit(data.train, data.val, lambda line: progress(f"{label}: {line}"))
+    except Exception as error:  # noqa: BLE001  (only diverged and out-of-memory cells are caught)
+        failure = failure_message(error, "training", job, setup.config)
+        if failure is None:
+            raise
+        release_memory()
+        for theta in job.thresholds:
+            if theta not in work.recorded:
+                fail(theta, "training", *failure, error)
+        return outcome
+    for theta in job.thresholds:
+        if theta in work.recorded:
+            continue
+        if theta is not None:
+            contender.rule = make_rule(job.rule, theta)
+        try:
+            record = cell_record(job, theta, profile, data, contender, report, provenance, setup)
+        except Exception as error:  # noqa: BLE001
+            failure = failure_message(error, "evaluation", job, setup.config)
+            if failure is None:
+                raise
+            release_memory()
+            fail(theta, "evaluation", *failure, error)
+            continue
+        outcome.records.append(record)
+        progress(f"{label}: theta={theta} accuracy {record['accuracy']:.4f} "
+                 f"decision step {record['decision_step_mean']:.2f}/{data.spec.n_steps}")
+    return outcome
+
+
 def run_jobs(
     jobs: Sequence[TrainingJob],
     profile: Profile,
@@ -300,6 +485,7 @@ def run_jobs(
     progress: Progress = print_progress,
     data_dir: Path | None = None,
     errors: Path | None = None,
+    executor: ExecutorSettings | None = None,
 ) -> RunResult:
     """Train and evaluate every job, appending one record per cell to ``out``.
 
@@ -310,12 +496,20 @@ def run_jobs(
         device: where to train and evaluate.
         resume: skip cells already recorded in ``out`` (same key, configuration included);
             without it an existing, non-empty ``out`` or ``errors`` is an error.
-        progress: receives progress lines (failures too).
+        progress: receives progress lines (failures too) of jobs run in this process; worker
+            processes print theirs on standard error.
         data_dir: the data folder (default: :func:`bench.datasets.paths.default_data_dir`).
         errors: the error records file (default: ``errors.jsonl`` beside ``out``).
+        executor: where the jobs run (see :mod:`bench.executors`); default: one after another in
+            this process. Whatever runs them, only this process writes ``out`` and ``errors``, each
+            job's records as soon as the job finishes (in completion order).
 
     Returns:
         The records written by this call and the cells that failed (see the module docstring).
+
+    Raises:
+        JobError: a job raised an error that is not a failed cell; the records of the jobs that
+            finished are written, no new job is started.
     """
     errors = errors if errors is not None else out.with_name("errors.jsonl")
     done: set[tuple] = set()
@@ -327,7 +521,8 @@ def run_jobs(
             )
     if out.exists() and out.stat().st_size > 0:
         done = recorded_keys(read_records(out))
-    tasks = TaskCache(profile, resolve_data_dir(data_dir))
+    data_dir = resolve_data_dir(data_dir)
+    tasks = TaskCache(profile, data_dir)
     setups = [job_setup(job, profile, tasks) for job in jobs]
     pending = [(job, setup) for job, setup in zip(jobs, setups)
                if not set(job.cell_keys(profile.name, setup.config_hash)) <= done]
@@ -340,67 +535,36 @@ def run_jobs(
         if changed:
             progress(f"resuming: {changed} recorded cell(s) have another configuration (config_hash) "
                      f"than the profile's now; they are run again")
-    provenance = {"versions": package_versions(), "hardware": hardware(device),
-                  "git_revision": git_revision(), "command": command_line()}
     result = RunResult()
-
-    def fail(job: TrainingJob, setup: JobSetup, theta: float | None, phase: str, kind: str, message: str,
-             error: BaseException, label: str) -> None:
-        key = job.cell_keys(profile.name, setup.config_hash)[job.thresholds.index(theta)]
-        cell = key[:len(CELL_FIELDS)]
-        progress(f"{label}: FAILED{'' if theta is None else f' at theta={theta:g}'}: {message}")
-        append_error(errors, {
-            "error_schema_version": ERROR_SCHEMA_VERSION,
-            **dict(zip(CELL_FIELDS, cell)), "config_hash": setup.config_hash,
-            "error_kind": kind, "error_type": type(error).__name__, "message": message, "phase": phase,
-            "config": asdict(setup.config) if is_dataclass(setup.config) else dict(setup.config),
-            "data_options": setup.data_options, "data_seed": profile.data_seed, **provenance,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        })
-        result.failures.append(CellFailure(cell, kind, message))
-
-    def release_memory() -> None:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    for number, (job, setup) in enumerate(pending, start=1):
-        label = (f"[{number}/{len(pending)}] {job.task} {job.contender} seed={job.seed}"
-                 + (f" beta={job.beta:g}" if job.beta is not None else "")
-                 + (f" theta={','.join(f'{t:g}' for t in job.thresholds)}" if job.thresholds != (None,)
-                    else f" rule={job.rule}"))
-        progress(f"{label}: loading data")
-        data = tasks.get(job.task)
-        contender_class = get_contender(job.contender)
-        first_rule = contender_class.own_rule() or make_rule(job.rule, job.thresholds[0])
-        keys = job.cell_keys(profile.name, setup.config_hash)
+    works = [JobRun(job, setup, job_label(number, len(pending), job),
+                    tuple(theta for theta, key in zip(job.thresholds, job.cell_keys(profile.name, setup.config_hash))
+                          if key in done))
+             for number, (job, setup) in enumerate(pending, start=1)]
+    if not works:
+        return result
+    modules = tuple(sorted({get_contender(work.job.contender).__module__ for work in works} - {"__main__"}))
+    with (executor or ExecutorSettings(workers=1)).create(len(works), device.type) as runner:
+        # on this machine the provenance is measured once, here; elsewhere by each job's process
+        provenance = run_provenance(device, command_line()) if runner.same_machine else None
+        context = RunContext(profile, data_dir, str(device), command_line(), provenance, modules)
+        if runner.in_process:  # today's path: this process's data cache and progress sink
+            function = functools.partial(run_training_job, context=context, tasks=tasks, progress=progress)
+        else:
+            progress(f"executor: {runner.describe()}")
+            function = functools.partial(run_training_job, context=context)
         try:
-            contender = contender_class(data.spec, first_rule, setup.config, device, job.seed)
-            report = contender.fit(data.train, data.val, lambda line: progress(f"{label}: {line}"))
-        except Exception as error:  # noqa: BLE001  (only diverged and out-of-memory cells are caught)
-            failure = failure_message(error, "training", job, setup.config)
-            if failure is None:
-                raise
-            release_memory()
-            for theta, key in zip(job.thresholds, keys):
-                if key not in done:
-                    fail(job, setup, theta, "training", *failure, error, label)
-            continue
-        for theta, key in zip(job.thresholds, keys):
-            if key in done:
-                continue
-            if theta is not None:
-                contender.rule = make_rule(job.rule, theta)
-            try:
-                record = cell_record(job, theta, profile, data, contender, report, provenance, setup)
-            except Exception as error:  # noqa: BLE001
-                failure = failure_message(error, "evaluation", job, setup.config)
-                if failure is None:
-                    raise
-                release_memory()
-                fail(job, setup, theta, "evaluation", *failure, error, label)
-                continue
-            append_record(out, record)
-            result.written.append(record)
-            progress(f"{label}: theta={theta} accuracy {record['accuracy']:.4f} "
-                     f"decision step {record['decision_step_mean']:.2f}/{data.spec.n_steps}")
+            for finished, (index, outcome) in enumerate(runner.map_unordered(function, works), start=1):
+                for record in outcome.records:
+                    append_record(out, record)
+                    result.written.append(record)
+                for error in outcome.errors:
+                    append_error(errors, error)
+                    result.failures.append(CellFailure(tuple(error[name] for name in CELL_FIELDS),
+                                                       error["error_kind"], error["message"]))
+                if not runner.in_process:
+                    progress(f"{works[index].label}: {len(outcome.records)} record(s) written"
+                             + (f", {len(outcome.errors)} failed cell(s)" if outcome.errors else "")
+                             + f" ({finished} of {len(works)} jobs done)")
+        except WorkerError as error:
+            raise JobError(works[error.index].label, error.failure, result) from (error.__cause__ or error)
     return result

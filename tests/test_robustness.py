@@ -24,7 +24,7 @@ from baselines.lstm_eos import LSTMEndOfSequence
 from baselines.registry import CONTENDERS, ENTRY_POINT_GROUP, ContenderPluginError, get_contender
 from baselines.training_loop import BatchOutcome
 from bench.cli import main
-from bench.harness import plan_jobs, run_jobs
+from bench.harness import JobError, plan_jobs, run_jobs
 from bench.profile import parse_profile
 from bench.records import (
     ERROR_FIELDS,
@@ -80,8 +80,9 @@ def write_profile(folder: Path, text: str) -> Path:
 
 
 def run_cli(capsys, profile: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    """``rcbench run`` in this process (``--workers 1``: the tests' monkeypatches reach no worker process)."""
     code = main(["run", "--profile", str(profile), "--out", str(out), "--device", "cpu", "--threads", "1",
-                 "--tasks", "toy-noise", *extra])
+                 "--workers", "1", "--tasks", "toy-noise", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -190,7 +191,25 @@ def test_resume_reruns_cells_whose_configuration_changed(capsys, tmp_path):
     assert len({r["config_hash"] for r in records}) == 2
 
 
-def test_resume_after_sigkill_gives_the_same_records_as_an_uninterrupted_run(capsys, tmp_path):
+def children(pid: int) -> list[int] | None:
+    """The child processes of ``pid`` (Linux /proc), or None where that cannot be read."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists and is not a zombie (Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_resume_after_sigkill_gives_the_same_records_as_an_uninterrupted_run(capsys, tmp_path, workers):
+    """Killed with one worker (in the process) or two worker processes (which die with it)."""
     profile = write_profile(tmp_path, tiny_profile(rc_epochs=10))
     argv = ["--contenders", "lstm-eos,rc-lstm"]
     killed = tmp_path / "killed"
@@ -198,7 +217,7 @@ def test_resume_after_sigkill_gives_the_same_records_as_an_uninterrupted_run(cap
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--profile", str(profile), "--out", str(killed), "--device", "cpu",
-         "--threads", "1", "--tasks", "toy-noise", *argv],
+         "--threads", "1", "--workers", workers, "--tasks", "toy-noise", *argv],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -206,6 +225,7 @@ def test_resume_after_sigkill_gives_the_same_records_as_an_uninterrupted_run(cap
             assert process.poll() is None, process.stderr.read().decode()
             assert time.monotonic() < deadline, "no record appeared"
             time.sleep(0.01)
+        workers_before_kill = children(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -213,6 +233,12 @@ def test_resume_after_sigkill_gives_the_same_records_as_an_uninterrupted_run(cap
             process.kill()
         process.stderr.close()
     assert process.returncode == -signal.SIGKILL
+    if workers == "2" and workers_before_kill is not None:  # the workers die with the run, training nothing more
+        assert workers_before_kill, "no worker process"
+        deadline = time.monotonic() + 10
+        while any(map(alive, workers_before_kill)):
+            assert time.monotonic() < deadline, f"worker processes outlived the killed run: {workers_before_kill}"
+            time.sleep(0.05)
     before = read_records(records_path)  # every line whole
     assert 1 <= len(before) < 4, "the run finished before it was killed"
 
@@ -314,8 +340,11 @@ def test_other_errors_still_stop_the_run(tmp_path, monkeypatch):
                              "tasks": {"toy-noise": {"thresholds": [0.9],
                                                      "data": {"n_train": 32, "n_val": 16, "n_test": 16}}}}, "t")
     jobs = plan_jobs(profile, ["toy-noise"], ["lstm-eos"])
-    with pytest.raises(KeyError, match="a bug"):
+    with pytest.raises(JobError, match=r"^training job \[1/1\] toy-noise lstm-eos seed=0 theta=0.9 failed: "
+                                       r"KeyError: 'a bug'$") as caught:
         run_jobs(jobs, profile, tmp_path / "results.jsonl", CPU, progress=lambda line: None)
+    assert isinstance(caught.value.__cause__, KeyError)  # in this process: the original error, for a debugger
+    assert "in objective" in caught.value.traceback
     assert not (tmp_path / "errors.jsonl").exists()
 
 
