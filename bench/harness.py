@@ -60,6 +60,7 @@ from bench.records import (
     config_hash,
     read_records,
     recorded_keys,
+    remove_stale_temporaries,
 )
 from bench.tasks.base import TaskData
 from bench.tasks.registry import get_task
@@ -242,21 +243,31 @@ class RunResult:
 
 
 class TaskCache:
-    """Loads each task's data once per run, from ``data_dir``."""
+    """Loads each task's data once per run and set of data options, from ``data_dir``.
+
+    A contender reads a task with the task's data options, overridden by the profile's
+    ``[tasks.<task>.contender_data.<contender>]`` (spike-coded inputs for a spiking network, say);
+    contenders with the same options share one load.
+    """
 
     def __init__(self, profile: Profile, data_dir: Path) -> None:
         self.profile = profile
         self.data_dir = data_dir
-        self._data: dict[str, TaskData] = {}
+        self._data: dict[tuple[str, str], TaskData] = {}
 
-    def options(self, name: str) -> Any:
-        """The task's options from the profile (checked; nothing is loaded)."""
-        return get_task(name).options(self.profile.tasks[name].data, f"profile {self.profile.name}, task {name} data")
+    def options(self, name: str, contender: str | None = None) -> Any:
+        """The task's options from the profile, as ``contender`` reads them (checked; nothing is loaded)."""
+        plan = self.profile.tasks[name]
+        where = f"profile {self.profile.name}, task {name} data" + (
+            f" for {contender}" if contender in plan.contender_data else "")
+        return get_task(name).options(plan.data_values(contender) if contender else plan.data, where)
 
-    def get(self, name: str) -> TaskData:
-        if name not in self._data:
-            self._data[name] = get_task(name).load(self.options(name), self.profile.data_seed, self.data_dir)
-        return self._data[name]
+    def get(self, name: str, contender: str | None = None) -> TaskData:
+        options = self.options(name, contender)
+        key = (name, repr(options))
+        if key not in self._data:
+            self._data[key] = get_task(name).load(options, self.profile.data_seed, self.data_dir)
+        return self._data[key]
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -268,11 +279,48 @@ def _as_dict(value: Any) -> dict[str, Any]:
 def job_setup(job: TrainingJob, profile: Profile, tasks: TaskCache) -> JobSetup:
     """The configuration of ``job`` and its :func:`bench.records.config_hash`."""
     config = contender_config(profile, job.task, get_contender(job.contender), job.beta)
-    data_options = _as_dict(tasks.options(job.task))
+    data_options = _as_dict(tasks.options(job.task, job.contender))
     # through JSON, as the record stores them (tuples become lists, paths strings)
     config_dict = json.loads(json.dumps(_as_dict(config), default=str))
     data_options = json.loads(json.dumps(data_options, default=str))
     return JobSetup(config, data_options, config_hash(config_dict, data_options, profile.data_seed))
+
+
+class MissingDataError(ValueError):
+    """Tasks of a run whose files are not in the data folder (found before anything is trained)."""
+
+
+def check_data(jobs: Sequence[TrainingJob], profile: Profile, tasks: TaskCache,
+               progress: Progress = print_progress) -> list[TrainingJob]:
+    """The jobs whose task data are in the data folder, checked before anything is trained.
+
+    Each task is asked for its files (:meth:`bench.tasks.base.Task.missing_data`) with the data
+    options of each contender that reads it. A task with ``skip_if_missing = true`` in the profile
+    and missing files loses its jobs, with a notice on ``progress``.
+
+    Raises:
+        MissingDataError: other tasks' files are missing; the message names each task, what is
+            missing and how to fetch it, and says so when the data folder is empty or absent.
+    """
+    missing: dict[str, str] = {}
+    for task_name, contender in dict.fromkeys((job.task, job.contender) for job in jobs):
+        if task_name not in missing:
+            problem = get_task(task_name).missing_data(tasks.options(task_name, contender), tasks.data_dir)
+            if problem is not None:
+                missing[task_name] = problem
+    skipped = [name for name in missing if profile.tasks[name].skip_if_missing]
+    for name in skipped:
+        progress(f"skipping task {name} (skip_if_missing in profile {profile.name}): {missing[name]}")
+    failing = {name: problem for name, problem in missing.items() if name not in skipped}
+    if failing:
+        folder = tasks.data_dir
+        state = ("does not exist" if not folder.exists()
+                 else "is empty" if folder.is_dir() and not any(folder.iterdir()) else None)
+        header = (f"the data folder {folder} {state} (set --data-dir or the RCBENCH_DATA_DIR environment "
+                  f"variable); " if state else "")
+        raise MissingDataError(header + f"data missing for {len(failing)} task(s), nothing was trained: "
+                               + " | ".join(f"{name}: {problem}" for name, problem in failing.items()))
+    return [job for job in jobs if job.task not in skipped]
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -441,7 +489,7 @@ def run_training_job(work: JobRun, context: RunContext, tasks: TaskCache | None 
             torch.cuda.empty_cache()
 
     progress(f"{label}: loading data")
-    data = tasks.get(job.task)
+    data = tasks.get(job.task, job.contender)
     contender_class = get_contender(job.contender)
     first_rule = contender_class.own_rule() or make_rule(job.rule, job.thresholds[0])
     try:
@@ -523,6 +571,9 @@ def run_jobs(
         done = recorded_keys(read_records(out))
     data_dir = resolve_data_dir(data_dir)
     tasks = TaskCache(profile, data_dir)
+    jobs = check_data(jobs, profile, tasks, progress)
+    for stale in remove_stale_temporaries(out) + remove_stale_temporaries(errors):
+        progress(f"removed {stale}, a temporary file left by a run killed while writing (it held no new record)")
     setups = [job_setup(job, profile, tasks) for job in jobs]
     pending = [(job, setup) for job, setup in zip(jobs, setups)
                if not set(job.cell_keys(profile.name, setup.config_hash)) <= done]

@@ -215,6 +215,22 @@ def _atomic_append(path: Path, line: str) -> None:
         os.close(folder)
 
 
+def stale_temporaries(path: Path) -> list[Path]:
+    """Temporary files that :func:`_atomic_append` left beside ``path`` when its process was killed
+    between creating one and renaming it (``.<name>.*.tmp``); they never hold a record that
+    ``path`` lacks, since a record counts only once renamed into place."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete :func:`stale_temporaries` of ``path`` and return them. Call it only while no other
+    process writes ``path`` (a run starting or resuming)."""
+    stale = stale_temporaries(path)
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
+
+
 def append_record(path: Path, record: dict[str, Any]) -> None:
     """Validate ``record`` and append it to the JSON-lines file ``path`` (created if missing),
     atomically (see the module docstring)."""

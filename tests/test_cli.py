@@ -245,3 +245,60 @@ def test_plan_jobs_overrides_seeds_thresholds_and_betas():
     assert eos == [(1, None, (0.8, 0.9)), (2, None, (0.8, 0.9))]
     with pytest.raises(ValueError, match=r"profile 'quick' has no settings for task 'toy-runs'; it covers: toy-noise$"):
         plan_jobs(parse_profile({"tasks": {"toy-noise": {"thresholds": [0.9]}}}, "quick"), ["toy-runs"], ["rc-lstm"])
+
+
+DATA_PROFILE = """
+name = "data"
+seeds = [0]
+[contenders.rc-lstm]
+hidden = 8
+epochs = 1
+[contenders.lstm-eos]
+hidden = 8
+epochs = 1
+[tasks.toy-noise]
+thresholds = [0.9]
+[tasks.toy-noise.data]
+n_train = 64
+n_val = 32
+n_test = 32
+[tasks.toy-noise.contender_data.lstm-eos]
+n_test = 48
+[tasks.fsdd]
+thresholds = [0.9]
+"""
+
+
+def test_missing_data_fails_the_run_before_training(capsys, tmp_path, no_training):
+    profile = tmp_path / "data.toml"
+    profile.write_text(DATA_PROFILE, encoding="utf-8")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _out, err = run(capsys, "--profile", str(profile), "--out", str(tmp_path / "out"), "--device", "cpu",
+                          "--data-dir", str(empty))
+    assert code == 2
+    line = error_line(err)
+    assert f"the data folder {empty} is empty" in line and "nothing was trained" in line
+    assert "fsdd: FSDD folder" in line and "rcbench data fetch fsdd" in line
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_skip_if_missing_and_contender_data(capsys, tmp_path, restore_threads):
+    profile = tmp_path / "data.toml"
+    profile.write_text(DATA_PROFILE.replace("[tasks.fsdd]\n", "[tasks.fsdd]\nskip_if_missing = true\n"),
+                       encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".results.jsonl.k1ll3d.tmp"
+    stale.write_text("half a rec", encoding="utf-8")
+    code, _stdout, err = run(capsys, "--profile", str(profile), "--out", str(out), "--device", "cpu",
+                             "--threads", "1", "--data-dir", str(tmp_path / "absent"),
+                             "--contenders", "rc-lstm,lstm-eos")
+    assert code == 0, err
+    assert "skipping task fsdd (skip_if_missing in profile data): FSDD folder" in err
+    assert f"removed {stale}" in err and not stale.exists()
+    records = {r["contender"]: r for r in read_records(out / "results.jsonl")}
+    assert sorted(records) == ["lstm-eos", "rc-lstm"] and {r["task"] for r in records.values()} == {"toy-noise"}
+    # lstm-eos reads toy-noise with its own data options; rc-lstm with the task's
+    assert records["lstm-eos"]["test_size"] == 48 and records["lstm-eos"]["data_options"]["n_test"] == 48
+    assert records["rc-lstm"]["test_size"] == 32 and records["rc-lstm"]["data_options"]["n_test"] == 32

@@ -35,6 +35,8 @@ from bench.records import (
     read_errors,
     read_records,
     record_key,
+    remove_stale_temporaries,
+    stale_temporaries,
 )
 from helpers import make_record
 
@@ -133,6 +135,19 @@ def test_crash_while_writing_leaves_the_old_file_whole(tmp_path, monkeypatch):
         append_record(path, make_record(seed=1))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]
+
+
+def test_stale_temporaries_of_a_killed_writer_are_found_and_removed(tmp_path):
+    path = tmp_path / "results.jsonl"
+    append_record(path, make_record(seed=0))
+    left = [tmp_path / ".results.jsonl.abc123.tmp", tmp_path / "errors.jsonl", tmp_path / ".errors.jsonl.x.tmp"]
+    for extra in left:
+        extra.write_text("half a line", encoding="utf-8")
+    assert stale_temporaries(path) == [left[0]]
+    assert remove_stale_temporaries(path) == [left[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".errors.jsonl.x.tmp", "errors.jsonl", "results.jsonl"]
+    assert [r["seed"] for r in read_records(path)] == [0]
+    assert stale_temporaries(tmp_path / "absent" / "results.jsonl") == []
 
 
 def test_append_keeps_the_file_mode_and_every_line(tmp_path):
