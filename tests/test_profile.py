@@ -64,10 +64,11 @@ def test_builtin_profile_contender_configs_build(builtin):
 
 def test_quick_profile_overrides_per_task():
     quick = load_profile("quick")
-    assert set(quick.tasks) == {"toy-noise", "toy-runs", "mnist-temporal", "fsdd"}
+    assert set(quick.tasks) == {"toy-noise", "toy-runs", "mnist-temporal", "fsdd", "gsc"}
     assert quick.tasks["mnist-temporal"].data["fallback"] is True
     # the README's main command needs no download: every task that needs files falls back or is skipped
-    assert quick.tasks["fsdd"].skip_if_missing and not quick.tasks["mnist-temporal"].skip_if_missing
+    assert quick.tasks["fsdd"].skip_if_missing and quick.tasks["gsc"].skip_if_missing
+    assert not quick.tasks["mnist-temporal"].skip_if_missing
     assert quick.tasks["fsdd"].data_values("snn-ttfs")["spikes"] is True
     assert "spikes" not in quick.tasks["fsdd"].data_values("rc-lstm")
     assert quick.contender_values("toy-runs", "rc-lstm")["hidden"] == 64

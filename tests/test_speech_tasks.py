@@ -362,3 +362,69 @@ def test_shd_errors(tmp_path):
     (tmp_path / "shd" / "shd_train.h5").write_bytes(b"garbage")
     with pytest.raises(ShdError, match=r"shd_train\.h5: not a readable HDF5 file"):
         load("shd", tmp_path)
+
+
+# ----------------------------------------------------------------------------- every contender on every speech task
+
+SPEECH_PROFILE = """
+name = "speech-tiny"
+seeds = [0]
+[contenders.rc-lstm]
+hidden = 4
+epochs = 1
+[contenders.lstm-eos]
+hidden = 4
+epochs = 1
+[contenders.lstm-allsteps]
+hidden = 4
+epochs = 1
+[contenders.snn-ttfs]
+hidden = 4
+epochs = 1
+[tasks.fsdd]
+thresholds = [0.9]
+[tasks.fsdd.data]
+n_val = 4
+frames = 12
+bands = 8
+[tasks.fsdd.contender_data.snn-ttfs]
+spikes = true
+[tasks.gsc]
+thresholds = [0.9]
+[tasks.gsc.data]
+version = "v0.01"
+setup = "all-words"
+frames = 10
+bands = 8
+[tasks.gsc.contender_data.snn-ttfs]
+spikes = true
+[tasks.shd]
+thresholds = [0.9]
+[tasks.shd.data]
+steps = 10
+n_val = 2
+"""
+
+
+def test_every_contender_runs_on_every_speech_task(tmp_path, capsys):
+    from bench.cli import main
+    from bench.records import read_records
+
+    build_fsdd(tmp_path / "data")
+    build_gsc(tmp_path / "data", "v0.01", per_word=3)
+    build_shd(tmp_path / "data")
+    (tmp_path / "speech.toml").write_text(SPEECH_PROFILE, encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["run", "--profile", str(tmp_path / "speech.toml"), "--out", str(out), "--device", "cpu",
+                 "--workers", "1", "--data-dir", str(tmp_path / "data")])
+    assert code == 0, capsys.readouterr().err
+    records = read_records(out / "results.jsonl")
+    assert {(r["task"], r["contender"]) for r in records} == {
+        (task, contender) for task in ("fsdd", "gsc", "shd")
+        for contender in ("rc-lstm", "lstm-eos", "lstm-allsteps", "snn-ttfs")}
+    for record in records:
+        spiking = record["contender"] == "snn-ttfs" and record["task"] != "shd"
+        assert record["data_options"].get("spikes", False) is spiking
+        assert len(record["accuracy_by_step"]) == {"fsdd": 12, "gsc": 10, "shd": 10}[record["task"]]
+        if spiking:  # the spike code triples the features; ACs only on the first layer's input
+            assert record["ops_effective_acs"] > 0
