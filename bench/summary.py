@@ -61,13 +61,16 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def markdown_table(records: Sequence[dict[str, Any]]) -> str:
-    """The summary as a GitHub-flavoured markdown table (mean ± 95% interval over seeds)."""
-    headers = ["task", "contender", "theta", "beta", "seeds", *(title for _f, title, _d in COLUMNS),
-               "train s", "train fwd step evals"]
+    """The summary as a GitHub-flavoured markdown table (mean ± 95% interval over seeds); a
+    ``profile`` column follows ``task`` when the records come from several profiles."""
+    with_profile = len({record["profile"] for record in records}) > 1
+    headers = ["task", *(["profile"] if with_profile else []), "contender", "theta", "beta", "seeds",
+               *(title for _f, title, _d in COLUMNS), "train s", "train fwd step evals"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in summary_rows(records):
-        cells = [row["task"], row["contender"], row["theta"], row["beta"], row["seeds"],
-                 *(row[field] for field, _t, _d in COLUMNS), row["train_seconds"], row["train_step_evals"]]
+        cells = [row["task"], *([row["profile"]] if with_profile else []), row["contender"], row["theta"],
+                 row["beta"], row["seeds"], *(row[field] for field, _t, _d in COLUMNS), row["train_seconds"],
+                 row["train_step_evals"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

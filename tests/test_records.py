@@ -230,6 +230,14 @@ def test_markdown_table_shows_the_summary_values():
     assert cells[header.index("lag (positives)")].startswith(f"{lag:.2f} ± ")
 
 
+def test_markdown_table_names_the_profile_only_when_there_are_several():
+    table = markdown_table([make_record(profile="a"), make_record(profile="b", seed=1)])
+    header, _separator, *rows = table.splitlines()
+    assert [cell.strip() for cell in header.strip("|").split("|")][:3] == ["task", "profile", "contender"]
+    assert [row.split("|")[2].strip() for row in rows] == ["a", "b"]
+    assert "profile" not in markdown_table([make_record(profile="a")]).splitlines()[0]
+
+
 def test_write_summary_contains_table_and_provenance(tmp_path):
     path = tmp_path / "summary.md"
     records = [*SEED_GROUP, OTHER]
