@@ -11,7 +11,9 @@ import torch
 
 from baselines.step_contender import StepModelContender, TrainingConfig
 from bench.options import require_positive
-from rc.model import LSTMClassifier
+from rc.model import ConvLSTMClassifier, LSTMClassifier
+
+ENCODERS = ("none", "conv")
 
 
 @dataclass(frozen=True)
@@ -23,17 +25,27 @@ class LSTMConfig(TrainingConfig):
         layers: stacked LSTM layers.
         dropout: training-time dropout probability on each step's input and on the
             readout's input (see :class:`rc.model.LSTMClassifier`); 0 disables it.
+        encoder: ``none`` (the LSTM reads each step's features) or ``conv`` (a small
+            convolutional encoder reads each step's image frame first, see
+            :class:`rc.model.ConvLSTMClassifier`; needs a task with image frames).
+        conv_channels: output channels of the encoder's first convolution (the second has twice as many).
     """
 
     hidden: int = 32
     layers: int = 1
     dropout: float = 0.0
+    encoder: str = "none"
+    conv_channels: int = 16
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_positive(hidden=self.hidden, layers=self.layers)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if isinstance(self.conv_channels, bool) or not isinstance(self.conv_channels, int) or self.conv_channels < 1:
+            raise ValueError(f"conv_channels must be a positive integer, got {self.conv_channels!r}")
 
 
 class LSTMContender(StepModelContender):
@@ -45,5 +57,13 @@ class LSTMContender(StepModelContender):
         super().__init__(*args, **kwargs)
         torch.manual_seed(self.seed)
         n_outputs = self.spec.n_outputs(self.rule.name)
-        self.model = LSTMClassifier(self.spec.n_features, self.config.hidden, n_outputs,
-                                    self.config.layers, self.config.dropout).to(self.device)
+        cfg = self.config
+        if cfg.encoder == "conv":
+            if self.spec.frame_shape is None:
+                raise ValueError(f"encoder 'conv' needs a task whose steps are image frames; task {self.spec.name!r} "
+                                 f"has none (use encoder = \"none\")")
+            self.model = ConvLSTMClassifier(self.spec.frame_shape, cfg.hidden, n_outputs, cfg.layers, cfg.dropout,
+                                            cfg.conv_channels).to(self.device)
+        else:
+            self.model = LSTMClassifier(self.spec.n_features, cfg.hidden, n_outputs, cfg.layers,
+                                        cfg.dropout).to(self.device)

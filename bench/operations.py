@@ -85,6 +85,21 @@ changed membranes and ``NeuronOperations`` charges 4 generic operations per
 ``Leaky`` update; here they are MACs and ACs like the LSTM's cell products,
 so that both kinds of network are charged for their state updates.
 
+Convolutional encoder + LSTM (:class:`rc.model.ConvLSTMClassifier`)
+--------------------------------------------------------------------
+Each step's frame goes through two 5x5 convolutions (``c`` and ``2c``
+channels, each followed by ReLU and 2x2 max pooling) before the LSTM. A
+convolution with ``C_in`` input and ``C_out`` output channels, ``k x k``
+kernels and ``P`` output positions costs ``P C_out C_in k k`` dense MACs;
+effectively, each output reads the non-zero inputs of its window through the
+non-zero weights (the same rule as a connection), summed over outputs and
+channels: ACs when the convolution's input is spike-like ({-1, 0, 1}, the
+latency-coded frame), MACs otherwise (the pooled ReLU activations). The LSTM
+is counted as above on the encoded features (real-valued: MACs). Pooling and
+ReLU are comparisons, not counted. Backward: the second convolution and the
+LSTM's input send gradients back (2x their forward), the first convolution
+only to its weights (1x, its input is the data).
+
 To the decision
 ---------------
 For an example with decision step ``s`` (``Decision.step_index``, 0-based)
@@ -141,7 +156,7 @@ from torch.nn import functional
 
 from baselines.snn_ttfs import LIFClassifier
 from rc.crossing import Decision
-from rc.model import LSTMClassifier
+from rc.model import ConvEncoder, ConvLSTMClassifier, LSTMClassifier
 
 
 class OperationCountError(ValueError):
@@ -416,6 +431,87 @@ def lstm_operations_to_decision(model: LSTMClassifier, x: Tensor, decision: Deci
     return sum_to_decision(per_step, steps)
 
 
+# --- convolutional encoder + LSTM ------------------------------------------------------------
+
+def conv_dense_macs(convolution: nn.Conv2d, output_positions: int) -> int:
+    """``P C_out C_in k_h k_w``: dense MACs of ``convolution`` over ``output_positions`` positions."""
+    return int(output_positions * convolution.weight.numel())
+
+
+def encoder_dense_macs(encoder: ConvEncoder) -> tuple[int, int]:
+    """Dense MACs of the encoder's first and second convolution for one frame."""
+    height, width = encoder.frame_shape
+    first = (height - 4) * (width - 4)
+    second = ((height - 4) // 2 - 4) * ((width - 4) // 2 - 4)
+    return conv_dense_macs(encoder.conv1, first), conv_dense_macs(encoder.conv2, second)
+
+
+def conv_operations(v: Tensor, convolution: nn.Conv2d) -> tuple[Tensor, Tensor]:
+    """Effective (MACs, ACs) per example of ``convolution`` on ``v`` ``(batch, C_in, H, W)``.
+
+    Every output position and channel reads each non-zero input of its window through a
+    non-zero weight once: the convolution of the non-zero masks of ``v`` and of the weights,
+    summed. ACs for an example whose every input is in {-1, 0, 1}, MACs otherwise.
+    """
+    if v.dim() != 4 or v.shape[1] != convolution.in_channels:
+        raise OperationCountError(f"a convolution with {convolution.in_channels} input channels needs inputs "
+                                  f"(batch, {convolution.in_channels}, H, W), got {tuple(v.shape)}")
+    reads = functional.conv2d((v != 0).to(torch.float64), (convolution.weight != 0).to(torch.float64),
+                              stride=convolution.stride, padding=convolution.padding)
+    ops = reads.sum(dim=(1, 2, 3)).round().to(torch.int64)
+    spikes = is_spike_like(v.flatten(1))
+    zero = torch.zeros_like(ops)
+    return torch.where(spikes, zero, ops), torch.where(spikes, ops, zero)
+
+
+def conv_lstm_dense_macs_per_step(model: ConvLSTMClassifier) -> int:
+    """Dense MACs of one step: both convolutions and the LSTM on the encoded features."""
+    return sum(encoder_dense_macs(model.encoder)) + lstm_dense_macs_per_step(model.recurrent)
+
+
+def conv_lstm_backward_macs_per_step(model: ConvLSTMClassifier) -> int:
+    """Dense backward MACs of one step evaluation: the LSTM's (with the gradient to its input,
+    ``4 H F``, since it feeds the encoder), twice the second convolution, once the first."""
+    first, second = encoder_dense_macs(model.encoder)
+    lstm_input = _lstm_layers(model.recurrent)[0][0].numel()
+    return lstm_backward_macs_per_step(model.recurrent) + lstm_input + 2 * second + first
+
+
+CONV_CHUNK = 1024
+"""Frames per convolution count: bounds the float64 masks to a few tens of megabytes."""
+
+
+@torch.no_grad()
+def conv_lstm_operations_per_step(model: ConvLSTMClassifier, x: Tensor) -> OperationCounts:
+    """Operations of every example at every step of ``x`` ``(batch, time, height * width)``: ``(batch, time)``."""
+    check_sequences(x, model.n_features)
+    x = x.to(_model_device(model), model.recurrent.readout.weight.dtype)
+    batch, time, _ = x.shape
+    encoded = torch.empty(batch, time, model.encoder.out_features, device=x.device, dtype=x.dtype)
+    conv_macs = torch.zeros(batch, time, dtype=torch.int64)
+    conv_acs = torch.zeros(batch, time, dtype=torch.int64)
+    for t in range(time):
+        for start in range(0, batch, CONV_CHUNK):
+            rows = slice(start, start + CONV_CHUNK)
+            frames, first, encoded[rows, t] = model.encoder.stages(x[rows, t])
+            for v, convolution in ((frames, model.encoder.conv1), (first, model.encoder.conv2)):
+                macs, acs = conv_operations(v, convolution)
+                conv_macs[rows, t] += macs.cpu()
+                conv_acs[rows, t] += acs.cpu()
+    recurrent = lstm_operations_per_step(model.recurrent, encoded)
+    dense = sum(encoder_dense_macs(model.encoder))
+    return OperationCounts(recurrent.dense_synaptic_macs + dense, recurrent.dense_neuron_macs,
+                           recurrent.synaptic_macs + conv_macs, recurrent.synaptic_acs + conv_acs,
+                           recurrent.neuron_macs, recurrent.neuron_acs)
+
+
+def conv_lstm_operations_to_decision(model: ConvLSTMClassifier, x: Tensor, decision: Decision) -> OperationCounts:
+    """Operations of each example of ``x`` up to its decision: ``(batch,)``."""
+    check_sequences(x, model.n_features)
+    steps = check_decision(decision, x)
+    return sum_to_decision(conv_lstm_operations_per_step(model, x[:, : int(steps.max()) + 1]), steps)
+
+
 # --- LIF network ---------------------------------------------------------------------------
 
 def _lif_parameters(neuron: nn.Module, where: str) -> tuple[float, float]:
@@ -515,6 +611,8 @@ class OperationCounter:
 COUNTERS: dict[type, OperationCounter] = {
     LSTMClassifier: OperationCounter(lstm_operations_to_decision, lstm_dense_macs_per_step,
                                      lstm_backward_macs_per_step),
+    ConvLSTMClassifier: OperationCounter(conv_lstm_operations_to_decision, conv_lstm_dense_macs_per_step,
+                                         conv_lstm_backward_macs_per_step),
     LIFClassifier: OperationCounter(snn_operations_to_decision, snn_dense_macs_per_step,
                                     snn_backward_macs_per_step),
 }

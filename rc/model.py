@@ -121,3 +121,84 @@ class LSTMClassifier(nn.Module):
 
     def select_state(self, state: LSTMState, index: Tensor) -> LSTMState:
         return tuple((h[index], c[index]) for h, c in state)
+
+
+class ConvEncoder(nn.Module):
+    """A small convolutional encoder applied to each step's image frame on its own.
+
+    ``(batch, height * width)`` (a frame flattened row by row) ->
+    ``(batch, out_features)``: Conv2d(1 -> c, 5x5) ReLU MaxPool(2),
+    Conv2d(c -> 2c, 5x5) ReLU MaxPool(2), flattened. For 28 x 28 frames and
+    c = 16 that is 32 x 4 x 4 = 512 features.
+
+    Args:
+        frame_shape: ``(height, width)``, each at least 16.
+        channels: c, the first convolution's output channels.
+    """
+
+    def __init__(self, frame_shape: tuple[int, int], channels: int = 16) -> None:
+        super().__init__()
+        height, width = frame_shape
+        if min(height, width) < 16:
+            raise ValueError(f"ConvEncoder needs frames of at least 16 x 16, got {height} x {width}")
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"ConvEncoder: channels must be a positive integer, got {channels!r}")
+        self.frame_shape = (height, width)
+        self.conv1 = nn.Conv2d(1, channels, 5)
+        self.conv2 = nn.Conv2d(channels, 2 * channels, 5)
+        self.pool = nn.MaxPool2d(2)
+        self.out_shape = (2 * channels, ((height - 4) // 2 - 4) // 2, ((width - 4) // 2 - 4) // 2)
+        self.out_features = self.out_shape[0] * self.out_shape[1] * self.out_shape[2]
+
+    def stages(self, x_t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The input of each convolution and the flattened output: ``(batch, 1, H, W)``,
+        ``(batch, c, H1, W1)`` and ``(batch, out_features)``."""
+        frames = x_t.reshape(x_t.shape[0], 1, *self.frame_shape)
+        first = self.pool(torch.relu(self.conv1(frames)))
+        return frames, first, self.pool(torch.relu(self.conv2(first))).flatten(1)
+
+    def forward(self, x_t: Tensor) -> Tensor:
+        """``(batch, height * width)`` -> ``(batch, out_features)``."""
+        return self.stages(x_t)[2]
+
+
+class ConvLSTMClassifier(nn.Module):
+    """:class:`ConvEncoder` on each step's frame, then an :class:`LSTMClassifier` on the encoded steps.
+
+    A :class:`StepModel`: the state is the LSTM's, and a step encodes only
+    that step's frame, so early exit and truncated RC training skip the
+    encoder of every step after a crossing too.
+
+    Args:
+        frame_shape: ``(height, width)`` of each step's frame; inputs have ``height * width`` features.
+        hidden, n_outputs, layers, dropout: of the :class:`LSTMClassifier`.
+        channels: of the :class:`ConvEncoder`.
+    """
+
+    def __init__(self, frame_shape: tuple[int, int], hidden: int, n_outputs: int, layers: int = 1,
+                 dropout: float = 0.0, channels: int = 16) -> None:
+        super().__init__()
+        self.encoder = ConvEncoder(frame_shape, channels)
+        self.n_features = frame_shape[0] * frame_shape[1]
+        self.recurrent = LSTMClassifier(self.encoder.out_features, hidden, n_outputs, layers, dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, time, height * width)`` -> scores ``(batch, time, n_outputs)``."""
+        if x.dim() != 3 or x.shape[2] != self.n_features or x.shape[1] < 1:
+            raise ValueError(f"input must be shaped (batch, time >= 1, features={self.n_features}), "
+                             f"got {tuple(x.shape)}")
+        batch, time, _ = x.shape
+        encoded = self.encoder(x.reshape(batch * time, self.n_features)).reshape(batch, time, -1)
+        return self.recurrent(encoded)
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> LSTMState:
+        return self.recurrent.init_state(batch_size, device)
+
+    def step(self, x_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+        """``(batch, height * width)`` -> scores ``(batch, n_outputs)`` and the new state."""
+        if x_t.dim() != 2 or x_t.shape[1] != self.n_features:
+            raise ValueError(f"step input must be shaped (batch, {self.n_features}), got {tuple(x_t.shape)}")
+        return self.recurrent.step(self.encoder(x_t), state)
+
+    def select_state(self, state: LSTMState, index: Tensor) -> LSTMState:
+        return self.recurrent.select_state(state, index)

@@ -79,7 +79,7 @@ def test_options_errors(values, message):
 def test_load_shapes_labels_and_spec(tmp_path, monkeypatch):
     fixture = build_fixture(tmp_path, monkeypatch)
     data = load("mnist-temporal", fixture.data_dir)
-    assert data.spec == TaskSpec("mnist-temporal", 20, 784, 10, "sigmoid")
+    assert data.spec == TaskSpec("mnist-temporal", 20, 784, 10, "sigmoid", (28, 28))
     assert (len(data.train), len(data.val), len(data.test)) == (24, 6, 5)
     for split in (data.train, data.val, data.test):
         assert isinstance(split.x, LatencyCoded) and split.x.shape[1:] == (20, 784)
@@ -254,7 +254,7 @@ def test_data_dir_defaults_to_the_environment_variable(tmp_path, monkeypatch):
 def test_real_mnist_task_loads_the_official_sets():
     data = get_task("mnist-temporal").load(get_task("mnist-temporal").options({}, "real"), 0, REAL)
     assert (len(data.train), len(data.val), len(data.test)) == (55000, 5000, 10000)
-    assert data.spec == TaskSpec("mnist-temporal", 20, 784, 10, "sigmoid")
+    assert data.spec == TaskSpec("mnist-temporal", 20, 784, 10, "sigmoid", (28, 28))
     assert str(REAL / "mnist") in data.source
     first_step = (data.test.x.steps[:1000] == 0).sum(dim=1).float().mean().item()
     assert 55 < first_step < 65

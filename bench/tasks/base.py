@@ -22,6 +22,8 @@ class TaskSpec:
         n_features: features per step.
         n_classes: number of classes (2 for a binary task).
         default_rule: the crossing rule used unless a profile names another.
+        frame_shape: ``(height, width)`` when each step's features are an image
+            frame flattened row by row (``n_features = height * width``), else None.
     """
 
     name: str
@@ -29,6 +31,12 @@ class TaskSpec:
     n_features: int
     n_classes: int
     default_rule: str
+    frame_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.frame_shape is not None and self.frame_shape[0] * self.frame_shape[1] != self.n_features:
+            raise ValueError(f"frame_shape {self.frame_shape} does not hold the {self.n_features} features of "
+                             f"task {self.name!r}")
 
     def n_outputs(self, rule_name: str) -> int:
         """Output units a model needs under ``rule_name``: 1 for 'two-sided', else one per class."""

