@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
@@ -26,13 +25,6 @@ def no_training(monkeypatch):
     def fit(self, train, val, progress):
         raise TrainingStarted(f"{self.name} started training")
     monkeypatch.setattr(StepModelContender, "fit", fit)
-
-
-@pytest.fixture
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def run(capsys, *argv):

@@ -8,11 +8,9 @@ patched in, and downloads come from an HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import gzip
-import http.server
 import importlib.util
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,35 +261,6 @@ def test_cli_data_check_unknown_name(capsys):
 
 
 # ----------------------------------------------------------------------------- downloads from a local server
-
-
-class RecordingHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files from the server's ``root``; remembers request paths; logs nothing."""
-
-    def __init__(self, request, client_address, server):
-        super().__init__(request, client_address, server, directory=str(server.root))
-
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        super().do_GET()
-
-    def log_message(self, format, *args):  # noqa: A002  (the base class's signature)
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving ``tmp_path/www``; yields (root folder, base URL, request list)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingHandler)
-    httpd.root, httpd.requests = root, []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def publish(root: Path, mirror: str, dataset: ImageDataset, arrays: dict[str, np.ndarray]) -> None:

@@ -68,11 +68,7 @@ n_test = 32
 """
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 def write_profile(folder: Path, text: str) -> Path:

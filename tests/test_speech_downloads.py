@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
 
@@ -36,36 +34,7 @@ from bench.datasets.download import DownloadError
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-# ----------------------------------------------------------------------------- a local server
-
-
-class Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the server's ``root``; remembers request paths; logs nothing."""
-
-    def __init__(self, request, client_address, server):
-        super().__init__(request, client_address, server, directory=str(server.root))
-
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        super().do_GET()
-
-    def log_message(self, format, *args):  # noqa: A002  (the base class's signature)
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving ``tmp_path/www``; yields (root folder, base URL, request list)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.root, httpd.requests = root, []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", httpd.requests
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+# ----------------------------------------------------------------------------- helpers (the local HTTP server: conftest.py)
 
 
 def sha256(path: Path) -> str:
