@@ -41,7 +41,7 @@ from bench.options import OptionError
 from rc.crossing import CROSSING_RULES, check_theta
 from rc.loss import check_beta
 
-BUILTIN_PROFILES = ("quick", "paper")
+BUILTIN_PROFILES = ("quick", "paper", "authors")
 
 
 @dataclass(frozen=True)
