@@ -41,6 +41,27 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class EpochLog:
+    """One epoch of training, as measured at its end.
+
+    Attributes:
+        epoch: 1-based.
+        train_loss: mean training loss over the epoch's examples.
+        val_accuracy: validation accuracy at the decision.
+        val_decision_step: validation mean steps read (1-based) at the decision.
+        train_seconds: training wall-clock seconds so far (cumulative, validation excluded).
+        step_evaluations_forward: forward step evaluations so far (cumulative).
+    """
+
+    epoch: int
+    train_loss: float
+    val_accuracy: float
+    val_decision_step: float
+    train_seconds: float
+    step_evaluations_forward: int
+
+
+@dataclass(frozen=True)
 class TrainingReport:
     """What training cost and what it selected.
 
@@ -58,6 +79,8 @@ class TrainingReport:
         final_train_loss: mean training loss of the last epoch.
         selected_val_accuracy: validation accuracy at the decision of the
             kept weights.
+        history: one :class:`EpochLog` per epoch, in order (how fast the
+            decision moved earlier, and at what cost).
     """
 
     train_seconds: float
@@ -69,6 +92,7 @@ class TrainingReport:
     step_evaluations_backward: int
     final_train_loss: float
     selected_val_accuracy: float
+    history: tuple[EpochLog, ...] = ()
 
 
 class Contender(ABC):

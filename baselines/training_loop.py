@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from baselines.registry import Progress, TrainingReport
+from baselines.registry import EpochLog, Progress, TrainingReport
 from bench.tasks.base import Split
 
 
@@ -106,6 +106,7 @@ def fit_minibatches(
     train_seconds = validation_seconds = 0.0
     forward = backward = 0
     epoch_loss = math.nan
+    history: list[EpochLog] = []
     for epoch in range(1, epochs + 1):
         model.train()
         total_loss, total_examples = 0.0, 0
@@ -137,6 +138,7 @@ def fit_minibatches(
         model.eval()
         result = validate()
         validation_seconds += time.perf_counter() - started
+        history.append(EpochLog(epoch, epoch_loss, result.accuracy, result.mean_steps_read, train_seconds, forward))
         score = (result.accuracy, -result.mean_steps_read)
         if selection == "last-epoch" or best is None or score > best:
             best, best_epoch, best_accuracy = score, epoch, result.accuracy
@@ -159,4 +161,5 @@ def fit_minibatches(
         step_evaluations_backward=backward,
         final_train_loss=epoch_loss,
         selected_val_accuracy=best_accuracy,
+        history=tuple(history),
     )

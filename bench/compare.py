@@ -10,6 +10,7 @@ is equal; :func:`format_comparison` writes that as Markdown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,10 @@ VOLATILE_FIELDS = (
     "training.train_seconds",
     "training.validation_seconds",
     "training.examples_per_second",
+    "training.history[].train_seconds",
 )
-"""Fields (dotted paths into a record) that differ between two runs of the same cell: timings,
-creation time, command line. They are left out of the comparison."""
+"""Fields (dotted paths into a record; ``[]`` stands for every item of a list) that differ between
+two runs of the same cell: timings, creation time, command line. They are left out of the comparison."""
 
 
 @dataclass
@@ -62,8 +64,9 @@ def _by_key(records: Iterable[dict[str, Any]], side: str) -> dict[tuple, dict[st
 
 
 def _differences(a: Any, b: Any, path: str, ignored: frozenset[str]) -> list[tuple[str, Any, Any]]:
-    """Dotted paths below ``path`` where ``a`` and ``b`` differ, skipping ``ignored`` paths."""
-    if path in ignored:
+    """Dotted paths below ``path`` where ``a`` and ``b`` differ, skipping ``ignored`` paths
+    (items of a list of objects are ``path[i]``, matched by ``path[]`` in ``ignored``)."""
+    if re.sub(r"\[\d+\]", "[]", path) in ignored:
         return []
     if isinstance(a, dict) and isinstance(b, dict):
         found = []
@@ -76,6 +79,10 @@ def _differences(a: Any, b: Any, path: str, ignored: frozenset[str]) -> list[tup
             else:
                 found += _differences(a[name], b[name], inner, ignored)
         return found
+    if (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+            and all(isinstance(item, dict) for item in a + b)):  # lists of numbers are compared whole
+        return [found for i, (item_a, item_b) in enumerate(zip(a, b))
+                for found in _differences(item_a, item_b, f"{path}[{i}]", ignored)]
     if type(a) is not type(b) or a != b:  # 1 and 1.0, or True and 1, are not the same record
         return [(path, a, b)]
     return []

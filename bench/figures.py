@@ -221,6 +221,39 @@ def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:
     return figure
 
 
+def learning_to_decide(records: Sequence[Record], task: str) -> Figure | None:
+    """Validation mean decision step and validation accuracy after each training epoch (from
+    ``training.history``; None when no record has it): how fast each contender learned *when*
+    to answer. One line per series and training theta; a training shared by several thetas
+    (validated at one) is drawn once."""
+    with_history = [record for record in records if record["training"].get("history")]
+    if not with_history:
+        return None
+    figure, (step_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for label, by_theta in sorted(_series(with_history).items()):
+        drawn_shared = False
+        for theta, group in _theta_order(by_theta):
+            shared = group[0]["training"].get("shared_across_thresholds", 1) > 1
+            if shared and drawn_shared:
+                continue
+            drawn_shared = drawn_shared or shared
+            epochs = min(len(record["training"]["history"]) for record in group)
+            suffix = f", theta={theta:g}" if theta is not None and not shared and len(by_theta) > 1 else ""
+            for axes, field in ((step_axes, "val_decision_step"), (accuracy_axes, "val_accuracy")):
+                means = [mean_interval([r["training"]["history"][e][field] for r in group]).mean
+                         for e in range(epochs)]
+                axes.plot(range(1, epochs + 1), means, marker="o", markersize=3, label=label + suffix)
+    step_axes.set_ylabel(f"validation mean decision step (of {records[0]['n_steps']})")
+    accuracy_axes.set_ylabel("validation accuracy at the decision")
+    for axes in (step_axes, accuracy_axes):
+        axes.set_xlabel("epoch")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    figure.suptitle(f"{task}: learning when to decide (validation after each epoch; mean over seeds)")
+    figure.tight_layout()
+    return figure
+
+
 FIGURES: dict[str, Callable[[Sequence[Record], str], Figure | None]] = {
     "speed-accuracy": speed_accuracy,
     "accuracy-over-time": accuracy_over_time,
@@ -228,6 +261,7 @@ FIGURES: dict[str, Callable[[Sequence[Record], str], Figure | None]] = {
     "training-cost": training_cost,
     "training-cost-accuracy": training_cost_accuracy,
     "beta-sweep": beta_sweep,
+    "learning-to-decide": learning_to_decide,
 }
 """Figure name -> drawing function; a function may return None when its records have nothing to show."""
 

@@ -113,6 +113,29 @@ def _check_per_example(value: Any, test_size: Any, n_steps: Any, metrics: dict[s
                               f"{metric} ({metrics[metric]!r})")
 
 
+HISTORY_FIELDS = ("epoch", "train_loss", "val_accuracy", "val_decision_step", "train_seconds",
+                  "step_evaluations_forward")
+"""The fields of each item of ``training.history`` (:class:`baselines.registry.EpochLog`); records
+written before it existed have no history."""
+
+
+def _check_history(value: Any, where: str) -> None:
+    """Raise :class:`RecordError` unless ``value`` lists one well-formed epoch log per epoch, in order."""
+    if not isinstance(value, list):
+        raise RecordError(f"{where}: training.history must be a list, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        item_where = f"{where}: training.history[{i}]"
+        if not isinstance(item, dict):
+            raise RecordError(f"{item_where} must be an object, got {type(item).__name__}")
+        missing = [name for name in HISTORY_FIELDS if name not in item]
+        if missing:
+            raise RecordError(f"{item_where} lacks {', '.join(missing)}")
+        for name in HISTORY_FIELDS:
+            _check_metric(item[name], name, item_where)
+        if item["epoch"] != i + 1:
+            raise RecordError(f"{item_where}.epoch is {item['epoch']!r}, expected {i + 1} (epochs in order from 1)")
+
+
 def _check_finite(value: Any, where: str) -> None:
     """Raise :class:`RecordError` for a NaN or infinite float anywhere inside ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -153,6 +176,8 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
     for name in (*METRIC_FIELDS, *(field for field in OPTIONAL_METRIC_FIELDS if field in record)):
         _check_metric(record[name], name, where)
+    if isinstance(record["training"], dict) and "history" in record["training"]:
+        _check_history(record["training"]["history"], where)
     if PER_EXAMPLE_FIELD in record:
         _check_per_example(record[PER_EXAMPLE_FIELD], record["test_size"], record["n_steps"], record, where)
     if "config_hash" in record and not isinstance(record["config_hash"], str):

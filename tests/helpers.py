@@ -60,6 +60,12 @@ def make_record(**overrides) -> dict:
             "selected_epoch": 2, "step_evaluations_forward": 5000, "step_evaluations_backward": 5000,
             "final_train_loss": 0.3, "selected_val_accuracy": 0.75, "shared_across_thresholds": 1,
             "forward_macs": 5.0e6, "backward_macs": 9.0e6,
+            "history": [
+                {"epoch": 1, "train_loss": 0.6, "val_accuracy": 0.6, "val_decision_step": 3.5,
+                 "train_seconds": 0.7, "step_evaluations_forward": 2600},
+                {"epoch": 2, "train_loss": 0.3, "val_accuracy": 0.75, "val_decision_step": 2.5,
+                 "train_seconds": 1.5, "step_evaluations_forward": 5000},
+            ],
         },
         "config": {"hidden": 8, "beta": 0.0},
         "data_source": "generated, data seed 0",

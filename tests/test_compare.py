@@ -114,3 +114,16 @@ def test_compare_records_command(tmp_path, capsys):
     assert main(["compare-records", str(a), str(tmp_path / "c"), "--ignore", "hardware.cpu"]) == 0
     assert main(["compare-records", str(a), str(tmp_path / "missing")]) == 2
     assert "rcbench: error: no records file at" in capsys.readouterr().err
+
+
+def test_history_timings_are_ignored_but_history_values_are_compared_item_by_item():
+    a = records()
+    b = rerun(a)
+    for record in b:
+        for item in record["training"]["history"]:
+            item["train_seconds"] += 3.0
+    assert compare_records(a, b).identical
+    b[2]["training"]["history"][1]["val_accuracy"] = 0.5
+    comparison = compare_records(a, b)
+    [(_key, found)] = comparison.different
+    assert found == [("training.history[1].val_accuracy", 0.75, 0.5)]

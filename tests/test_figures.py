@@ -59,6 +59,15 @@ def test_beta_sweep_is_left_out_without_a_sweep(tmp_path) -> None:
     assert all(not png.name.endswith("beta-sweep.png") for png in written["toy-noise"])
 
 
+def test_learning_to_decide_is_left_out_without_history(tmp_path) -> None:
+    records = synthetic_records()
+    for record in records:
+        del record["training"]["history"]
+    written = draw_all(records, tmp_path)
+    names = [png.name for png in written["toy-noise"]]
+    assert "toy-noise-learning-to-decide.png" not in names and "toy-noise-speed-accuracy.png" in names
+
+
 def test_figures_command_writes_report_with_recomputed_statistics(tmp_path, capsys) -> None:
     records = synthetic_records()
     write_records(tmp_path / "run" / "results.jsonl", records)

@@ -276,3 +276,32 @@ def test_infinite_training_value_raises_record_error(tmp_path):
     training = dict(make_record()["training"], examples_per_second=float("inf"))
     with pytest.raises(RecordError, match="examples_per_second"):
         append_record(tmp_path / "results.jsonl", make_record(training=training))
+
+
+def _with_history(history):
+    return make_record(training=dict(make_record()["training"], history=history))
+
+
+def test_history_is_optional_for_old_records():
+    training = dict(make_record()["training"])
+    del training["history"]
+    validate_record(make_record(training=training))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: h[1].pop("val_decision_step"), r"training.history\[1\] lacks val_decision_step"),
+    (lambda h: h[0].update(epoch=2), r"training.history\[0\].epoch is 2, expected 1"),
+    (lambda h: h[1].update(val_accuracy=None), r"training.history\[1\]: metric val_accuracy is null"),
+    (lambda h: h[0].update(train_loss=float("nan")), r"train_loss is nan"),
+    (lambda h: h.append("epoch 3"), r"training.history\[2\] must be an object"),
+])
+def test_malformed_history_is_named(change, message):
+    history = [dict(item) for item in make_record()["training"]["history"]]
+    change(history)
+    with pytest.raises(RecordError, match=message):
+        validate_record(_with_history(history))
+
+
+def test_history_that_is_not_a_list_is_named():
+    with pytest.raises(RecordError, match="training.history must be a list"):
+        validate_record(_with_history({"epoch": 1}))

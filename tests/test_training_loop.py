@@ -57,6 +57,19 @@ def test_last_epoch_selection_keeps_final_weights() -> None:
     assert torch.equal(model.weight, seen[3])
 
 
+def test_history_logs_every_epoch_cumulatively() -> None:
+    model, split, step = tiny_problem(n=30)
+    validate, _ = scripted_validation(model, [0.5, 0.9, 0.6])
+    report = fit(model, split, step, validate, epochs=3, selection="last-epoch")
+    assert [log.epoch for log in report.history] == [1, 2, 3]
+    assert [log.val_accuracy for log in report.history] == [0.5, 0.9, 0.6]
+    assert all(log.val_decision_step == 3.0 for log in report.history)
+    assert [log.step_evaluations_forward for log in report.history] == [90, 180, 270]
+    seconds = [log.train_seconds for log in report.history]
+    assert 0 < seconds[0] <= seconds[1] <= seconds[2] == report.train_seconds
+    assert report.history[-1].train_loss == report.final_train_loss
+
+
 def test_step_evaluations_are_summed_over_every_minibatch() -> None:
     model, split, step = tiny_problem(n=30)
     validate, _ = scripted_validation(model, [0.5] * 2)
