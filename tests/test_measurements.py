@@ -54,7 +54,8 @@ def test_latency_rows_compare_identical_decisions(tmp_path, contender_name) -> N
         assert row.examples == 48 and row.time_steps == 25
         # dense MACs per step are constant, so the operations ratio is the ideal ratio
         assert row.operations_ratio == pytest.approx(row.ideal_ratio)
-        assert row.early_exit_ms > 0 and row.full_sequence_ms > 0
+        assert row.early_exit_ms > 0 and row.full_sequence_ms > 0 and row.full_step_loop_ms > 0
+        assert row.step_loop_ratio == pytest.approx(row.early_exit_ms / row.full_step_loop_ms)
         assert row.early_exit_throughput == pytest.approx(1e3 / row.early_exit_ms)
         assert row.disagreements == 0
         assert 0.0 <= row.accuracy <= 1.0
