@@ -168,6 +168,10 @@ def _config_beta(profile: Profile, task: str, contender: type[Contender]) -> flo
     return float(config.beta) if contender.uses_beta() else None
 
 
+FULL_SEQUENCE_COUNT_EXAMPLES = 8
+"""Test examples on which ``ops_dense_macs_full_sequence`` is counted (dense counts are the same for every input)."""
+
+
 def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
     """Metrics of a trained contender on the test split, with its current rule."""
     test = data.test
@@ -175,9 +179,11 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
     scores = contender.step_scores(test.x)
     by_step = metrics.accuracy_by_step(scores, test.y, contender.rule)
     operations = contender.operations_to_decision(test.x, decision)
-    last_step = torch.full_like(decision.step_index, data.spec.n_steps - 1)
-    full_sequence = contender.operations_to_decision(test.x, Decision(decision.prediction, last_step,
-                                                                      decision.crossed))
+    # Dense MACs do not depend on the input values: the full-sequence count is taken on a few examples.
+    few = slice(0, FULL_SEQUENCE_COUNT_EXAMPLES)
+    last_step = torch.full_like(decision.step_index[few], data.spec.n_steps - 1)
+    full_sequence = contender.operations_to_decision(test.x[few], Decision(decision.prediction[few], last_step,
+                                                                           decision.crossed[few]))
     result: dict[str, Any] = {
         "accuracy": metrics.accuracy(decision.prediction, test.y),
         "accuracy_by_step": by_step,
@@ -207,7 +213,8 @@ def cell_record(job: TrainingJob, theta: float | None, profile: Profile, data: T
         "beta": job.beta, "rule": job.rule, "profile": profile.name, **extra,
         "n_steps": data.spec.n_steps, "test_size": len(data.test),
         **evaluate(contender, data),
-        "training": {**asdict(report), **contender.training_operations(report),
+        "training": {**asdict(report), "history": [asdict(log) for log in report.history],
+                     **contender.training_operations(report),
                      "shared_across_thresholds": len(job.thresholds)},
         "config": asdict(contender.config), "data_source": data.source, "data_seed": profile.data_seed,
         **provenance,

@@ -102,6 +102,21 @@ def test_effective_convolution_operations_count_each_window_read() -> None:
     assert [int(v) for v in ops.conv_operations(torch.zeros(1, 1, 8, 8), convolution)] == [0, 0]
 
 
+@pytest.mark.parametrize("in_channels, out_channels, size", [(32, 64, 12), (64, 128, 20)])
+def test_convolution_counts_are_exact_in_either_precision(in_channels, out_channels, size) -> None:
+    # (32, 64, 12): the encoder's second convolution with c = 32, counted in float32;
+    # (64, 128, 20): counts that could pass 2**24, counted in float64
+    torch.manual_seed(1)
+    convolution = torch.nn.Conv2d(in_channels, out_channels, 5)
+    with torch.no_grad():
+        convolution.weight[torch.rand_like(convolution.weight) < 0.1] = 0.0
+    v = torch.relu(torch.randn(3, in_channels, size, size))
+    reads = torch.nn.functional.conv2d((v != 0).double(), (convolution.weight != 0).double())
+    expected = reads.sum(dim=(1, 2, 3)).long()
+    macs, acs = ops.conv_operations(v, convolution)
+    assert torch.equal(macs, expected) and int(acs.sum()) == 0
+
+
 def test_operations_to_decision_add_the_encoder_to_the_lstm() -> None:
     model = tiny()
     x = spikes(4, 3)
