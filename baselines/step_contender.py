@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from baselines.augment import random_shift
 from baselines.registry import Contender, Progress, TrainingReport
 from baselines.training_loop import BatchOutcome, Validation, check_schedule_and_selection, fit_minibatches
 from bench.options import require_positive
@@ -34,6 +35,9 @@ class TrainingConfig:
         lr_schedule: ``constant`` or ``cosine`` (see :mod:`baselines.training_loop`).
         selection: ``best-val-accuracy`` or ``last-epoch`` (see :mod:`baselines.training_loop`).
         weight_decay: AdamW's decoupled weight decay (0: plain Adam).
+        augment_shift: translate each training example's frames by a random offset of up
+            to this many pixels per axis (:func:`baselines.augment.random_shift`; tasks with
+            image frames only; 0: no augmentation).
     """
 
     epochs: int = 10
@@ -44,6 +48,7 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     selection: str = "best-val-accuracy"
     weight_decay: float = 0.0
+    augment_shift: int = 0
 
     def __post_init__(self) -> None:
         require_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -52,6 +57,8 @@ class TrainingConfig:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         check_schedule_and_selection(self.lr_schedule, self.selection)
+        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) or self.augment_shift < 0:
+            raise ValueError(f"augment_shift must be an integer >= 0, got {self.augment_shift!r}")
 
 
 class StepModelContender(Contender):
@@ -73,8 +80,18 @@ class StepModelContender(Contender):
             return Validation(correct, decision.steps_read.float().mean().item())
 
         cfg = self.config
+        objective = self.objective
+        if cfg.augment_shift > 0:
+            if self.spec.frame_shape is None:
+                raise ValueError(f"augment_shift needs a task whose steps are image frames; task "
+                                 f"{self.spec.name!r} has none (set augment_shift = 0)")
+            shifts = torch.Generator().manual_seed(self.seed)
+
+            def objective(x: Tensor, y: Tensor) -> BatchOutcome:
+                return self.objective(random_shift(x, self.spec.frame_shape, cfg.augment_shift, shifts), y)
+
         return fit_minibatches(
-            self.model, self.objective, validate, train,
+            self.model, objective, validate, train,
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
             seed=self.seed, device=self.device, progress=progress,
             lr_schedule=cfg.lr_schedule, selection=cfg.selection, weight_decay=cfg.weight_decay,
