@@ -19,6 +19,7 @@ from typing import Any
 from bench.figures import records_by_task
 from bench.paired import PairingError, compare_records
 from bench.records import PER_EXAMPLE_FIELD
+from bench.stats import mean_interval
 from bench.summary import group_records, markdown_table, provenance_lines
 
 
@@ -62,6 +63,38 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
             "|---|---|---|---|---|---|", *rows, ""]
 
 
+def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
+    """The markdown of one task's training histories: per configuration with ``training.history``,
+    the validation mean decision step and accuracy after each epoch (means over seeds). A training
+    shared by several thetas is shown once, at its first."""
+    rows, seen, epochs = [], set(), 0
+    for key, group in group_records(task_records).items():
+        if not all(record["training"].get("history") for record in group):
+            continue
+        ordered = sorted(group, key=lambda record: record["seed"])
+        signature = tuple(repr(record["training"]["history"]) for record in ordered)
+        if signature in seen:
+            continue
+        seen.add(signature)
+        count = min(len(record["training"]["history"]) for record in group)
+        epochs = max(epochs, count)
+        cells = []
+        for e in range(count):
+            step = mean_interval([r["training"]["history"][e]["val_decision_step"] for r in group]).mean
+            correct = mean_interval([r["training"]["history"][e]["val_accuracy"] for r in group]).mean
+            cells.append(f"{step:.2f} / {100 * correct:.2f}%")
+        profile = f" [{key[5]}]" if len({r["profile"] for r in task_records}) > 1 else ""
+        rows.append((f"{_label(key)}{profile}", len(group), cells))
+    if not rows:
+        return []
+    header = " | ".join(f"epoch {e + 1}" for e in range(epochs))
+    return ["Validation after each training epoch (mean decision step / accuracy at the decision; "
+            "means over seeds; from `training.history`):", "",
+            f"| configuration | seeds | {header} |", "|---|---|" + "---|" * epochs,
+            *(f"| {label} | {seeds} | " + " | ".join(cells + [""] * (epochs - len(cells))) + " |"
+              for label, seeds, cells in rows), ""]
+
+
 def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], report_dir: Path,
                 sources: Sequence[Path]) -> str:
     """The report's markdown; figure links are relative to ``report_dir``."""
@@ -76,7 +109,8 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
         "",
     ]
     for task, task_records in records_by_task(records).items():
-        lines += [f"## {task}", "", markdown_table(task_records), *paired_lines(task_records)]
+        lines += [f"## {task}", "", markdown_table(task_records), *paired_lines(task_records),
+                  *history_lines(task_records)]
         for png in figures.get(task, []):
             relative = Path(os.path.relpath(png, report_dir)).as_posix()
             lines += [f"![{png.stem}]({relative})", ""]

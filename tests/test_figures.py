@@ -109,3 +109,21 @@ def test_figures_command_rejects_damaged_records(tmp_path, capsys, damage, messa
 def test_figures_command_needs_existing_records(tmp_path, capsys) -> None:
     assert main(["figures", "--results", str(tmp_path / "nothing")]) == 2
     assert "no records file at" in capsys.readouterr().err
+
+
+def test_report_tables_the_training_histories_once_per_training(tmp_path) -> None:
+    records = synthetic_records()
+    for record in records:  # make one rc-lstm series' histories differ by seed
+        if record["contender"] == "rc-lstm" and record["theta"] == 0.9 and record["beta"] == 0.1:
+            record["training"] = dict(record["training"], history=[
+                dict(item, val_decision_step=item["val_decision_step"] + record["seed"])
+                for item in record["training"]["history"]])
+    write_records(tmp_path / "run" / "results.jsonl", records)
+    assert main(["figures", "--results", str(tmp_path / "run")]) == 0
+    report = (tmp_path / "run" / "REPORT.md").read_text(encoding="utf-8")
+    section = report.split("## toy-runs")[1]
+    assert "| configuration | seeds | epoch 1 | epoch 2 |" in section
+    # seeds 0, 1, 2 add 0, 1, 2 steps to 3.5 and 2.5: means 4.5 and 3.5
+    assert "| rc-lstm θ=0.9 β=0.1 | 3 | 4.50 / 60.00% | 3.50 / 75.00% |" in section
+    # every other configuration has the helper's history: shown once, at the first configuration seen
+    assert section.count("| 3.50 / 60.00% | 2.50 / 75.00% |") == 1
