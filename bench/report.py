@@ -23,10 +23,11 @@ from bench.stats import mean_interval
 from bench.summary import group_records, markdown_table, provenance_lines
 
 
-def _label(key: tuple) -> str:
-    _task, contender, rule, theta, beta, _profile = key
+def _label(key: tuple, with_profile: bool = False) -> str:
+    _task, contender, rule, theta, beta, profile = key
     parts = [contender] + ([f"θ={theta:g}"] if theta is not None else [f"rule {rule}"])
-    return " ".join(parts + ([f"β={beta:g}"] if beta is not None else []))
+    parts += [f"β={beta:g}"] if beta is not None else []
+    return " ".join(parts + ([f"[{profile}]"] if with_profile else []))
 
 
 def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
@@ -36,6 +37,11 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         return [f"No paired comparisons: {lacking} of {len(task_records)} records lack per-example results "
                 f"(`{PER_EXAMPLE_FIELD}`; written by an rcbench older than the field).", ""]
     groups = group_records(task_records)
+    several = len({record["profile"] for record in task_records}) > 1
+
+    def label(key: tuple) -> str:
+        return _label(key, several)
+
     own_rule = [key for key in groups if key[3] is None]
     thetas = sorted({key[3] for key in groups if key[3] is not None})
     by_theta = {theta: [key for key in groups if key[3] == theta] + own_rule for theta in thetas} or {None: own_rule}
@@ -44,15 +50,15 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         if len(members) < 2:
             continue
         means = {key: sum(r["accuracy"] for r in groups[key]) / len(groups[key]) for key in members}
-        leader = max(members, key=lambda key: (means[key], _label(key)))
+        leader = max(members, key=lambda key: (means[key], label(key)))
         for other in sorted((key for key in members if key != leader), key=lambda key: -means[key]):
             try:
-                result = compare_records(groups[leader], groups[other], _label(leader), _label(other))
+                result = compare_records(groups[leader], groups[other], label(leader), label(other))
             except PairingError as error:
-                rows.append(f"| {_label(leader)} | {_label(other)} | cannot pair: {error} | | | |")
+                rows.append(f"| {label(leader)} | {label(other)} | cannot pair: {error} | | | |")
                 continue
             verdict = {"A better": "better", "B better": "worse", "not distinguishable": "not distinguishable"}
-            rows.append(f"| {_label(leader)} | {_label(other)} | {100 * result.difference:+.2f} "
+            rows.append(f"| {label(leader)} | {label(other)} | {100 * result.difference:+.2f} "
                         f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
                         f"{len(result.seeds)} | {verdict[result.verdict]} |")
     if not rows:
@@ -83,8 +89,7 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
             step = mean_interval([r["training"]["history"][e]["val_decision_step"] for r in group]).mean
             correct = mean_interval([r["training"]["history"][e]["val_accuracy"] for r in group]).mean
             cells.append(f"{step:.2f} / {100 * correct:.2f}%")
-        profile = f" [{key[5]}]" if len({r["profile"] for r in task_records}) > 1 else ""
-        rows.append((f"{_label(key)}{profile}", len(group), cells))
+        rows.append((_label(key, len({r["profile"] for r in task_records}) > 1), len(group), cells))
     if not rows:
         return []
     header = " | ".join(f"epoch {e + 1}" for e in range(epochs))

@@ -127,3 +127,21 @@ def test_report_tables_the_training_histories_once_per_training(tmp_path) -> Non
     assert "| rc-lstm θ=0.9 β=0.1 | 3 | 4.50 / 60.00% | 3.50 / 75.00% |" in section
     # every other configuration has the helper's history: shown once, at the first configuration seen
     assert section.count("| 3.50 / 60.00% | 2.50 / 75.00% |") == 1
+
+
+def test_paired_comparisons_name_the_profile_when_there_are_several() -> None:
+    from bench.report import paired_lines
+
+    def record(profile: str, seed: int, correct: list[int]) -> dict:
+        return make_record(profile=profile, seed=seed, accuracy=sum(correct) / len(correct), decision_step_mean=2.0,
+                           test_size=len(correct),
+                           per_example={"correct": correct, "decision_step": [2] * len(correct),
+                                        "labels_sha256": "0" * 64})
+
+    better, worse = [1] * 90 + [0] * 10, [1] * 60 + [0] * 40
+    records = [record("strong", seed, better) for seed in (0, 1)] + [record("authors", seed, worse) for seed in (0, 1)]
+    [row] = [line for line in paired_lines(records) if line.startswith("| rc-lstm")]
+    assert row.startswith("| rc-lstm θ=0.9 β=0 [strong] | rc-lstm θ=0.9 β=0 [authors] | +30.00 ")
+    one_profile = records[:2] + [dict(r, profile="strong", beta=0.1) for r in records[2:]]
+    [row] = [line for line in paired_lines(one_profile) if line.startswith("| rc-lstm")]
+    assert row.startswith("| rc-lstm θ=0.9 β=0 | rc-lstm θ=0.9 β=0.1 | +30.00 ")
