@@ -212,11 +212,23 @@ def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:
                           label=f"{contender}, theta={theta:g}")
     accuracy_axes.set_ylabel("test accuracy at the decision")
     step_axes.set_ylabel("mean decision step")
-    for axes in (accuracy_axes, step_axes):
-        axes.set_xlabel("beta (entropy weight)")
+    return _finish_panels(figure, (accuracy_axes, step_axes), "beta (entropy weight)", f"{task}: the beta sweep")
+
+
+def epoch_means(group: Sequence[Record], field: str) -> list[float]:
+    """Mean over the records of ``group`` of ``training.history[e][field]``, for each epoch e they all have."""
+    epochs = min(len(record["training"]["history"]) for record in group)
+    return [mean_interval([record["training"]["history"][e][field] for record in group]).mean
+            for e in range(epochs)]
+
+
+def _finish_panels(figure: Figure, panels: Sequence[Any], xlabel: str, title: str) -> Figure:
+    """Label, grid and legend every panel, title the figure and lay it out."""
+    for axes in panels:
+        axes.set_xlabel(xlabel)
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
-    figure.suptitle(f"{task}: the beta sweep")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
@@ -237,21 +249,14 @@ def learning_to_decide(records: Sequence[Record], task: str) -> Figure | None:
             if shared and drawn_shared:
                 continue
             drawn_shared = drawn_shared or shared
-            epochs = min(len(record["training"]["history"]) for record in group)
             suffix = f", theta={theta:g}" if theta is not None and not shared and len(by_theta) > 1 else ""
             for axes, field in ((step_axes, "val_decision_step"), (accuracy_axes, "val_accuracy")):
-                means = [mean_interval([r["training"]["history"][e][field] for r in group]).mean
-                         for e in range(epochs)]
-                axes.plot(range(1, epochs + 1), means, marker="o", markersize=3, label=label + suffix)
+                means = epoch_means(group, field)
+                axes.plot(range(1, len(means) + 1), means, marker="o", markersize=3, label=label + suffix)
     step_axes.set_ylabel(f"validation mean decision step (of {records[0]['n_steps']})")
     accuracy_axes.set_ylabel("validation accuracy at the decision")
-    for axes in (step_axes, accuracy_axes):
-        axes.set_xlabel("epoch")
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
-    figure.suptitle(f"{task}: learning when to decide (validation after each epoch; mean over seeds)")
-    figure.tight_layout()
-    return figure
+    return _finish_panels(figure, (step_axes, accuracy_axes), "epoch",
+                          f"{task}: learning when to decide (validation after each epoch; mean over seeds)")
 
 
 FIGURES: dict[str, Callable[[Sequence[Record], str], Figure | None]] = {

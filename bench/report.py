@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.figures import records_by_task
+from bench.figures import epoch_means, records_by_task
 from bench.paired import PairingError, compare_records
 from bench.records import PER_EXAMPLE_FIELD
-from bench.stats import mean_interval
 from bench.summary import group_records, markdown_table, provenance_lines
 
 
@@ -82,13 +81,9 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         if signature in seen:
             continue
         seen.add(signature)
-        count = min(len(record["training"]["history"]) for record in group)
-        epochs = max(epochs, count)
-        cells = []
-        for e in range(count):
-            step = mean_interval([r["training"]["history"][e]["val_decision_step"] for r in group]).mean
-            correct = mean_interval([r["training"]["history"][e]["val_accuracy"] for r in group]).mean
-            cells.append(f"{step:.2f} / {100 * correct:.2f}%")
+        cells = [f"{step:.2f} / {100 * correct:.2f}%" for step, correct in
+                 zip(epoch_means(group, "val_decision_step"), epoch_means(group, "val_accuracy"))]
+        epochs = max(epochs, len(cells))
         rows.append((_label(key, len({r["profile"] for r in task_records}) > 1), len(group), cells))
     if not rows:
         return []
