@@ -23,10 +23,12 @@ on theta across it): the rows report how many examples differ, and more than
 ratio is the dense MACs to the decision over the dense MACs of the full
 sequence (:mod:`bench.operations`). Two wall-clock ratios, per example: early
 exit over the fused full sequence (what early exit saves against the fastest
-full pass), and early exit over the full step loop (what stopping saves with
-the step kernel held fixed). At batch size 1 the two differ most: one step's
-matrix-vector product reads the whole input weight matrix, which the fused
-pass reads once for all T steps.
+dense full pass), and early exit over the full step loop (what stopping saves
+with the step kernel held fixed). The step kernel projects its spike input
+event-driven (:class:`rc.events.ActiveInputs`: a step reads the input weights
+of the features that spiked in some example of the batch, not the whole
+matrix); the fused ``nn.LSTM`` pass cannot, and reads the whole input weight
+matrix once for all T steps.
 """
 
 from __future__ import annotations

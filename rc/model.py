@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from rc.events import ActiveInputs
+
 
 @runtime_checkable
 class StepModel(Protocol):
@@ -45,6 +47,12 @@ class LSTMClassifier(nn.Module):
     weights one step at a time through ``torch.lstm_cell``, so both give the
     same numbers.
 
+    With autograd off (inference), :meth:`step` projects the input
+    event-driven (:class:`rc.events.ActiveInputs`): ``W_ih x_t`` reads only the
+    columns of ``W_ih`` whose feature is nonzero in some example of the batch,
+    as spiking input is meant to be processed. Only exact zeros are left out,
+    so the scores equal the dense ones up to float rounding.
+
     Dropout (training mode only) zeroes each input feature of each step and each
     unit of the top layer's output before the readout with probability
     ``dropout``, scaling the rest by 1 / (1 - dropout); both passes draw their
@@ -75,6 +83,7 @@ class LSTMClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(n_features, hidden, num_layers=layers, batch_first=True)
         self.readout = nn.Linear(hidden, n_outputs)
+        self.input_events = ActiveInputs()
 
     def check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(batch, time, n_features)``."""
@@ -87,8 +96,8 @@ class LSTMClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, time, features)`` -> scores ``(batch, time, n_outputs)``."""
         self.check_input(x)
-        hidden_states, _ = self.lstm(self.dropout(x))
-        return self.readout(self.dropout(hidden_states))
+        hidden_states, _ = self.lstm(self._drop(x))
+        return self.readout(self._drop(hidden_states))
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> LSTMState:
         """Zero ``(h, c)`` per layer, each ``(batch, hidden)``."""
@@ -104,20 +113,27 @@ class LSTMClassifier(nn.Module):
         """``(batch, features)`` -> scores ``(batch, n_outputs)`` and the new state."""
         if x_t.dim() != 2 or x_t.shape[1] != self.n_features:
             raise ValueError(f"step input must be shaped (batch, {self.n_features}), got {tuple(x_t.shape)}")
-        layer_input = self.dropout(x_t)
+        layer_input = self._drop(x_t)
         new_state = []
         for layer, h_and_c in enumerate(state):
+            weight_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+            if layer == 0 and not torch.is_grad_enabled():
+                layer_input, weight_ih = self.input_events.select(layer_input, weight_ih)
             h, c = torch.lstm_cell(
                 layer_input,
                 h_and_c,
-                getattr(self.lstm, f"weight_ih_l{layer}"),
+                weight_ih,
                 getattr(self.lstm, f"weight_hh_l{layer}"),
                 getattr(self.lstm, f"bias_ih_l{layer}"),
                 getattr(self.lstm, f"bias_hh_l{layer}"),
             )
             new_state.append((h, c))
             layer_input = h
-        return self.readout(self.dropout(layer_input)), tuple(new_state)
+        return self.readout(self._drop(layer_input)), tuple(new_state)
+
+    def _drop(self, x: Tensor) -> Tensor:
+        """Dropout in training mode; ``x`` itself otherwise (no module call on the inference path)."""
+        return self.dropout(x) if self.training and self.dropout.p > 0 else x
 
     def select_state(self, state: LSTMState, index: Tensor) -> LSTMState:
         return tuple((h[index], c[index]) for h, c in state)

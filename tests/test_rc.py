@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rc.crossing import SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary, decide, first_crossing, make_rule
+from rc.events import ActiveInputs
 from rc.inference import early_exit_decide
 from rc.loss import rc_loss, rc_loss_at_crossing
 from rc.model import LSTMClassifier
@@ -264,6 +265,70 @@ def test_step_by_step_equals_fused_forward() -> None:
         scores, state = model.step(x[:, t], state)
         stepped.append(scores)
     torch.testing.assert_close(torch.stack(stepped, dim=1), model(x), atol=1e-6, rtol=1e-5)
+
+
+def spike_case(seed: int) -> tuple[LSTMClassifier, torch.Tensor]:
+    """A model and rank-coded-like input ``(6, 8, 40)``: each feature spikes (1.0) at most once."""
+    torch.manual_seed(seed)
+    model = LSTMClassifier(40, 16, 5).eval()
+    spike_step = torch.randint(0, 16, (6, 40))  # steps 8..15: never
+    x = (torch.arange(8).view(1, 8, 1) == spike_step.unsqueeze(1)).float()
+    return model, x
+
+
+def test_active_inputs_keep_only_features_nonzero_in_some_example() -> None:
+    model, x = spike_case(5)
+    x_t, weight = x[:, 3], model.lstm.weight_ih_l0
+    active_features = x_t.any(dim=0).nonzero().view(-1)
+    assert 0 < active_features.numel() <= 0.75 * 40
+    x_active, weight_active = ActiveInputs(0.75).select(x_t, weight)
+    assert torch.equal(x_active, x_t[:, active_features])
+    assert torch.equal(weight_active, weight[:, active_features])
+    torch.testing.assert_close(x_active @ weight_active.T, x_t @ weight.T, atol=1e-6, rtol=1e-5)
+    dense = torch.ones(6, 40)
+    kept_input, kept_weight = ActiveInputs(0.75).select(dense, weight)
+    assert kept_input is dense and kept_weight is weight
+    with pytest.raises(ValueError, match=r"dense_above must lie in \[0, 1\], got 1.5"):
+        ActiveInputs(1.5)
+    with pytest.raises(ValueError, match=r"need x_t \(batch, features\) and weight \(out, features\), "
+                                         r"got \(6, 39\) and \(64, 40\)"):
+        ActiveInputs().select(x_t[:, :39], weight)
+
+
+def test_inference_step_with_active_inputs_equals_the_dense_step() -> None:
+    model, x = spike_case(5)
+    state = model.init_state(6)
+    with torch.no_grad():
+        event_scores, _ = model.step(x[:, 3], state)
+    dense_scores, _ = model.step(x[:, 3], state)  # autograd on: the dense product
+    torch.testing.assert_close(event_scores, dense_scores, atol=1e-6, rtol=1e-5)
+
+
+def test_event_driven_inference_follows_weight_updates() -> None:
+    model, x = spike_case(6)
+    state = model.init_state(6)
+    with torch.no_grad():
+        before, _ = model.step(x[:, 0], state)
+        model.lstm.weight_ih_l0.mul_(-2.0)  # in place, as an optimiser step or load_state_dict
+        after, _ = model.step(x[:, 0], state)
+    expected, _ = model.step(x[:, 0], state)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_early_exit_on_spike_input_equals_full_pass() -> None:
+    model, x = spike_case(7)
+    with torch.no_grad():
+        scores = model(x)
+    rule = SigmoidThreshold(float(torch.sigmoid(scores).amax(dim=-1).median()))
+    full = decide(scores, rule)
+    assert int(full.step_index.min()) == 0 < int(full.step_index.max())  # the batch shrinks
+    early, _ = early_exit_decide(model, x, rule)
+    assert torch.equal(early.prediction, full.prediction) and torch.equal(early.step_index, full.step_index)
+    for i in range(6):
+        single, _ = early_exit_decide(model, x[i:i + 1], rule)
+        assert int(single.prediction) == int(full.prediction[i])
+        assert int(single.step_index) == int(full.step_index[i])
 
 
 def test_dropout_acts_in_training_only_and_alike_in_both_passes() -> None:

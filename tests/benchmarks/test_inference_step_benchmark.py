@@ -2,7 +2,8 @@
 
 MNIST-shaped spike input (784 features, about 8% active), 128 hidden units,
 10 outputs; the step includes the readout and the contender's crossing test,
-as early-exit inference runs it. Run with ``tox -e bench``.
+as early-exit inference runs it (autograd off, so the input is projected event-driven,
+:class:`rc.events.ActiveInputs`). Run with ``tox -e bench``.
 """
 
 from __future__ import annotations
