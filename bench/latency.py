@@ -29,6 +29,11 @@ event-driven (:class:`rc.events.ActiveInputs`: a step reads the input weights
 of the features that spiked in some example of the batch, not the whole
 matrix); the fused ``nn.LSTM`` pass cannot, and reads the whole input weight
 matrix once for all T steps.
+
+Each row also counts the top-level ATen operator calls per example of early
+exit and of the fused pass (:func:`operator_calls_per_example`): at batch
+size 1 a step's work is a few thousand multiply-accumulates, so its time is
+mostly the fixed cost of each call, and these counts say how many there are.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.profiler import ProfilerActivity, profile
 
 from baselines.registry import get_contender
 from baselines.step_contender import StepModelContender
@@ -68,6 +74,8 @@ class LatencyRow:
             (milliseconds) of early exit, the fused full pass and the full step loop.
         disagreements: examples whose decision differs between early exit and either full pass (rounding).
         accuracy: test accuracy of the early-exit decisions (context for the speed).
+        early_exit_calls, full_sequence_calls: top-level ATen operator calls per example of early
+            exit and of the fused full pass (:func:`operator_calls_per_example`).
     """
 
     contender: str
@@ -82,6 +90,8 @@ class LatencyRow:
     full_step_loop_ms: float
     disagreements: int
     accuracy: float
+    early_exit_calls: float
+    full_sequence_calls: float
 
     @property
     def wall_ratio(self) -> float:
@@ -129,6 +139,27 @@ def _per_example_seconds(infer: Callable[[Tensor], Decision], chunks: Sequence[T
     return seconds, Decision(torch.cat([d.prediction for d in decisions]),
                              torch.cat([d.step_index for d in decisions]),
                              torch.cat([d.crossed for d in decisions]))
+
+
+CALL_COUNT_EXAMPLES = 128
+"""Examples (whole chunks, at least one) over which :func:`operator_calls_per_example` counts."""
+
+
+def operator_calls_per_example(infer: Callable[[Tensor], Decision], chunks: Sequence[Tensor]) -> float:
+    """Top-level ATen operator calls per example of ``infer`` over the first chunks (up to
+    ``CALL_COUNT_EXAMPLES`` examples), counted with ``torch.profiler``; calls made inside
+    another operator (the fused LSTM's own kernels, for example) are not counted again."""
+    counted, examples = [], 0
+    for chunk in chunks:
+        if counted and examples + chunk.shape[0] > CALL_COUNT_EXAMPLES:
+            break
+        counted.append(chunk)
+        examples += chunk.shape[0]
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for chunk in counted:
+            infer(chunk)
+    calls = sum(1 for event in profiler.events() if event.cpu_parent is None and event.name.startswith("aten::"))
+    return calls / examples
 
 
 def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch_size: int,
@@ -179,7 +210,8 @@ def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch
     return LatencyRow(contender.name, batch_size, x.shape[0], time_steps, steps, steps / time_steps,
                       operations["dense_macs"] / full_operations["dense_macs"],
                       statistics.median(early[1:]) * 1e3, statistics.median(full[1:]) * 1e3,
-                      statistics.median(loop[1:]) * 1e3, disagreements, accuracy(decision.prediction, y))
+                      statistics.median(loop[1:]) * 1e3, disagreements, accuracy(decision.prediction, y),
+                      operator_calls_per_example(early_exit, chunks), operator_calls_per_example(full_sequence, chunks))
 
 
 def format_latency(rows: Sequence[LatencyRow]) -> str:
@@ -187,7 +219,8 @@ def format_latency(rows: Sequence[LatencyRow]) -> str:
     sequence (``full``) and against the full step loop (``loop``); ``/r`` columns are ratios over r."""
     lines = [f"{'contender':<14} {'batch':>5} {'mean step':>10} {'ideal r':>8} {'ops ratio':>9} "
              f"{'early ms/ex':>11} {'full ms/ex':>10} {'loop ms/ex':>10} {'full ratio':>10} {'full/r':>7} "
-             f"{'loop ratio':>10} {'loop/r':>7} {'early ex/s':>10} {'full ex/s':>10} {'differ':>6} {'accuracy':>8}"]
+             f"{'loop ratio':>10} {'loop/r':>7} {'early ex/s':>10} {'full ex/s':>10} {'early calls':>11} "
+             f"{'full calls':>10} {'differ':>6} {'accuracy':>8}"]
     for row in rows:
         lines.append(
             f"{row.contender:<14} {row.batch_size:>5d} {row.mean_steps_read:>7.2f}/{row.time_steps:<2d} "
@@ -195,7 +228,8 @@ def format_latency(rows: Sequence[LatencyRow]) -> str:
             f"{row.full_sequence_ms:>10.4f} {row.full_step_loop_ms:>10.4f} {row.wall_ratio:>10.3f} "
             f"{row.wall_ratio / row.ideal_ratio:>7.2f} {row.step_loop_ratio:>10.3f} "
             f"{row.step_loop_ratio / row.ideal_ratio:>7.2f} {row.early_exit_throughput:>10.0f} "
-            f"{row.full_sequence_throughput:>10.0f} {row.disagreements:>6d} {row.accuracy:>8.4f}"
+            f"{row.full_sequence_throughput:>10.0f} {row.early_exit_calls:>11.1f} {row.full_sequence_calls:>10.1f} "
+            f"{row.disagreements:>6d} {row.accuracy:>8.4f}"
         )
     return "\n".join(lines)
 
@@ -206,8 +240,8 @@ def write_latency(rows: Sequence[LatencyRow], out: Path, settings: dict[str, obj
         out, "latency", "Early-exit inference against full-sequence inference",
         "Median over the repeats of the wall-clock per example. full: the fused full pass over all T steps; "
         "loop: the same step function as early exit run over all T steps; ratios are early exit over each, "
-        "and /r divides them by the ideal ratio r = mean steps read / T. The three give the same decisions "
-        "up to the examples counted under differ.",
+        "and /r divides them by the ideal ratio r = mean steps read / T. calls: top-level ATen operator calls "
+        "per example (torch.profiler). The three give the same decisions up to the examples counted under differ.",
         format_latency(rows),
         [{**asdict(row), "wall_ratio": row.wall_ratio, "step_loop_ratio": row.step_loop_ratio,
           "early_exit_throughput": row.early_exit_throughput,

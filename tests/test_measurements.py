@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from bench.latency import compare_inference, format_latency, train_contender, write_latency
+from bench.latency import (CALL_COUNT_EXAMPLES, compare_inference, format_latency, operator_calls_per_example,
+                           train_contender, write_latency)
 from bench.speed import calibrate_theta, compare_at_theta, format_comparison, write_comparison
 from rc.crossing import TwoSidedBinary, decide
 from rc.model import LSTMClassifier
@@ -59,9 +60,27 @@ def test_latency_rows_compare_identical_decisions(tmp_path, contender_name) -> N
         assert row.early_exit_throughput == pytest.approx(1e3 / row.early_exit_ms)
         assert row.disagreements == 0
         assert 0.0 <= row.accuracy <= 1.0
+        assert row.full_sequence_calls > 0
+    # at batch size 1, every step read makes at least one call of its own
+    assert rows[0].early_exit_calls > rows[0].mean_steps_read
     assert rows[0].mean_steps_read == rows[1].mean_steps_read
     write_latency(rows, tmp_path, {"task": "toy-runs"}, torch.device("cpu"))
     assert format_latency(rows).splitlines()[0] in (tmp_path / "latency.md").read_text(encoding="utf-8")
+
+
+def test_operator_calls_are_counted_per_example_at_the_top_level_only() -> None:
+    weight = torch.ones(4, 3)
+    chunks = [torch.ones(2, 3)] * (CALL_COUNT_EXAMPLES // 2 + 10)
+    seen = []
+
+    def infer(chunk: torch.Tensor) -> None:
+        seen.append(chunk)
+        torch.nn.functional.linear(chunk, weight)  # one call; its matrix product inside is not counted again
+        chunk.sum()
+        chunk.mul(2.0)
+
+    assert operator_calls_per_example(infer, chunks) == pytest.approx(3 / 2)
+    assert len(seen) == CALL_COUNT_EXAMPLES // 2
 
 
 def test_latency_rejects_a_zero_batch() -> None:
