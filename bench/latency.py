@@ -38,9 +38,12 @@ mostly the fixed cost of each call, and these counts say how many there are.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,6 +148,21 @@ CALL_COUNT_EXAMPLES = 128
 """Examples (whole chunks, at least one) over which :func:`operator_calls_per_example` counts."""
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send the process's native standard error to /dev/null for the block (the profiler's
+    libkineto writes a line to it at every start and stop, and no setting turns that off)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def operator_calls_per_example(infer: Callable[[Tensor], Decision], chunks: Sequence[Tensor]) -> float:
     """Top-level ATen operator calls per example of ``infer`` over the first chunks (up to
     ``CALL_COUNT_EXAMPLES`` examples), counted with ``torch.profiler``; calls made inside
@@ -155,7 +173,7 @@ def operator_calls_per_example(infer: Callable[[Tensor], Decision], chunks: Sequ
             break
         counted.append(chunk)
         examples += chunk.shape[0]
-    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as profiler:
         for chunk in counted:
             infer(chunk)
     calls = sum(1 for event in profiler.events() if event.cpu_parent is None and event.name.startswith("aten::"))
