@@ -170,15 +170,12 @@ def test_ray_local_instance_gives_the_same_records_as_the_local_executor(capfd, 
     argv = ["--contenders", "rc-lstm,lstm-eos", "--seeds", "0"]
     code, _stdout, err = run(capfd, profile, tmp_path / "local", *argv, "--workers", "1")
     assert code == 0, err
-    start = time.monotonic()
     code, stdout, err = run(capfd, profile, tmp_path / "ray", *argv, "--executor", "ray", "--workers", "2")
-    seconds = time.monotonic() - start
     assert code == 0, err
     assert "executor: ray, a local instance, up to 2 jobs at once x 1 torch thread(s)" in err
     assert "4 new records" in stdout
     assert not ray.is_initialized()  # the instance started for the run is shut down
     assert_same_records(tmp_path / "local", tmp_path / "ray")
-    assert seconds < 120, f"the Ray run took {seconds:.0f} s"
 
 
 def test_ray_executor_without_ray_says_how_to_install_it(capfd, tmp_path, profile, monkeypatch):
