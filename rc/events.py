@@ -40,6 +40,14 @@ class ActiveInputs:
         self._source: tuple[weakref.ref[Tensor], int, int] | None = None
         self._by_feature: Tensor | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the setting only: the cached copy is rebuilt on first use (a weak
+        reference cannot be pickled, and the copy would only double the size)."""
+        return {"dense_above": self.dense_above}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["dense_above"])
+
     def select(self, x_t: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
         """``x_t`` and ``weight`` restricted to the features active in ``x_t``.
 

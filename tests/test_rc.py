@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 
@@ -314,6 +316,17 @@ def test_event_driven_inference_follows_weight_updates() -> None:
     expected, _ = model.step(x[:, 0], state)
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_a_model_that_has_run_inference_pickles_and_its_copy_scores_alike() -> None:
+    model, x = spike_case(8)
+    state = model.init_state(6)
+    with torch.no_grad():
+        scores, _ = model.step(x[:, 0], state)  # fills the feature-major cache
+        copied = pickle.loads(pickle.dumps(model))
+        copied_scores, _ = copied.step(x[:, 0], copied.init_state(6))
+    assert torch.equal(copied_scores, scores)
+    assert copied.input_events.dense_above == model.input_events.dense_above
 
 
 def test_early_exit_on_spike_input_equals_full_pass() -> None:
