@@ -29,6 +29,11 @@ def _label(key: tuple, with_profile: bool = False) -> str:
     return " ".join(parts + ([f"[{profile}]"] if with_profile else []))
 
 
+def _several_profiles(task_records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records come from more than one profile (labels then name the profile)."""
+    return len({record["profile"] for record in task_records}) > 1
+
+
 def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
     """The markdown of one task's paired comparisons (see the module docstring)."""
     lacking = sum(PER_EXAMPLE_FIELD not in record for record in task_records)
@@ -36,7 +41,7 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         return [f"No paired comparisons: {lacking} of {len(task_records)} records lack per-example results "
                 f"(`{PER_EXAMPLE_FIELD}`; written by an rcbench older than the field).", ""]
     groups = group_records(task_records)
-    several = len({record["profile"] for record in task_records}) > 1
+    several = _several_profiles(task_records)
 
     def label(key: tuple) -> str:
         return _label(key, several)
@@ -73,6 +78,7 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
     the validation mean decision step and accuracy after each epoch (means over seeds). A training
     shared by several thetas is shown once, at its first."""
     rows, seen, epochs = [], set(), 0
+    several = _several_profiles(task_records)
     for key, group in group_records(task_records).items():
         if not all(record["training"].get("history") for record in group):
             continue
@@ -84,7 +90,7 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         cells = [f"{step:.2f} / {100 * correct:.2f}%" for step, correct in
                  zip(epoch_means(group, "val_decision_step"), epoch_means(group, "val_accuracy"))]
         epochs = max(epochs, len(cells))
-        rows.append((_label(key, len({r["profile"] for r in task_records}) > 1), len(group), cells))
+        rows.append((_label(key, several), len(group), cells))
     if not rows:
         return []
     header = " | ".join(f"epoch {e + 1}" for e in range(epochs))

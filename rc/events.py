@@ -74,8 +74,7 @@ class ActiveInputs:
         """``weight.T`` contiguous, ``(features, out)``; rebuilt when ``weight`` is another
         tensor, points at other storage or was changed in place since the last call."""
         source = self._source
-        if (self._by_feature is None or source is None or source[0]() is not weight
-                or source[1:] != (weight.data_ptr(), weight._version)):
+        if source is None or source[0]() is not weight or source[1:] != (weight.data_ptr(), weight._version):
             self._by_feature = weight.detach().t().contiguous()
             self._source = (weakref.ref(weight), weight.data_ptr(), weight._version)
         return self._by_feature
