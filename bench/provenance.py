@@ -15,13 +15,20 @@ import torch
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 
 
+RECORD_DIRECTORY = "results"
+
+
 def git_revision(directory: Path = SOURCE_DIR) -> str:
-    """The commit of the code's checkout, suffixed ``-dirty`` with uncommitted changes,
-    or ``"unknown"`` when the code does not run from a git checkout."""
+    """The commit of the code's checkout, suffixed ``-dirty`` with uncommitted changes to
+    tracked files, or ``"unknown"`` when the code does not run from a git checkout.
+
+    Changes under ``results/`` do not count: they are records that runs append to, not
+    code, so a run resumed in the same checkout keeps the clean revision it ran from."""
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
                                   text=True, check=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 f":(exclude){RECORD_DIRECTORY}"], cwd=directory,
                                 capture_output=True, text=True, check=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
