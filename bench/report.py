@@ -5,8 +5,9 @@ Paired comparisons, per task: configurations (a contender at a rule, theta
 and beta; the rows of the table) are grouped by theta; a contender with its
 own rule (theta ``-``) joins every theta's group. In each group the most
 accurate configuration (mean over seeds) is compared with every other one on
-the same test examples. "better" is said only when the paired 95% interval
-excludes 0.
+the same test examples. A pair that meets again in another group (two contenders
+with their own rule) is listed once. "better" is said only when the paired
+95% interval excludes 0.
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
     thetas = sorted({key[3] for key in groups if key[3] is not None})
     by_theta = {theta: [key for key in groups if key[3] == theta] + own_rule for theta in thetas} or {None: own_rule}
     rows = []
+    compared: set[frozenset[tuple]] = set()
     for members in by_theta.values():
         if len(members) < 2:
             continue
         means = {key: sum(r["accuracy"] for r in groups[key]) / len(groups[key]) for key in members}
         leader = max(members, key=lambda key: (means[key], label(key)))
         for other in sorted((key for key in members if key != leader), key=lambda key: -means[key]):
+            if frozenset((leader, other)) in compared:
+                continue
+            compared.add(frozenset((leader, other)))
             try:
                 result = compare_records(groups[leader], groups[other], label(leader), label(other))
             except PairingError as error:

@@ -145,3 +145,26 @@ def test_paired_comparisons_name_the_profile_when_there_are_several() -> None:
     one_profile = records[:2] + [dict(r, profile="strong", beta=0.1) for r in records[2:]]
     [row] = [line for line in paired_lines(one_profile) if line.startswith("| rc-lstm")]
     assert row.startswith("| rc-lstm θ=0.9 β=0 | rc-lstm θ=0.9 β=0.1 | +30.00 ")
+
+
+def test_a_pair_meeting_in_several_theta_groups_is_compared_once() -> None:
+    from bench.report import paired_lines
+
+    def record(contender: str, theta: float | None, seed: int, correct: list[int]) -> dict:
+        own_rule = {"rule": "first-spike", "beta": None} if theta is None else {}
+        return make_record(contender=contender, theta=theta, seed=seed, **own_rule,
+                           accuracy=sum(correct) / len(correct), decision_step_mean=2.0, test_size=len(correct),
+                           per_example={"correct": correct, "decision_step": [2] * len(correct),
+                                        "labels_sha256": "0" * 64})
+
+    best, good, poor = [1] * 95 + [0] * 5, [1] * 90 + [0] * 10, [1] * 60 + [0] * 40
+    # two contenders with their own rule join both theta groups and lead each of them
+    records = [record("snn-a", None, seed, best) for seed in (0, 1)]
+    records += [record("snn-b", None, seed, good) for seed in (0, 1)]
+    records += [record("rc-lstm", theta, seed, poor) for theta in (0.9, 0.99) for seed in (0, 1)]
+    rows = [line for line in paired_lines(records) if line.startswith("| snn-")]
+    assert [row.split(" | ")[:2] for row in rows] == [
+        ["| snn-a rule first-spike", "snn-b rule first-spike"],
+        ["| snn-a rule first-spike", "rc-lstm θ=0.9 β=0"],
+        ["| snn-a rule first-spike", "rc-lstm θ=0.99 β=0"],
+    ]
