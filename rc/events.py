@@ -65,7 +65,8 @@ class ActiveInputs:
         if x_t.dim() != 2 or weight.dim() != 2 or x_t.shape[1] != weight.shape[1]:
             raise ValueError(f"ActiveInputs: need x_t (batch, features) and weight (out, features), "
                              f"got {tuple(x_t.shape)} and {tuple(weight.shape)}")
-        active = x_t.ne(0).any(dim=0).nonzero().view(-1)
+        # one example: its own nonzero features (half the calls of the batch reduction)
+        active = (x_t[0] if x_t.shape[0] == 1 else x_t.ne(0).any(dim=0)).nonzero().view(-1)
         if active.numel() > self.dense_above * x_t.shape[1]:
             return x_t, weight
         return x_t.index_select(1, active), self._feature_major(weight).index_select(0, active).t()

@@ -114,19 +114,16 @@ class LSTMClassifier(nn.Module):
         if x_t.dim() != 2 or x_t.shape[1] != self.n_features:
             raise ValueError(f"step input must be shaped (batch, {self.n_features}), got {tuple(x_t.shape)}")
         layer_input = self._drop(x_t)
+        # nn.LSTM's own list of its parameters, [W_ih, W_hh, b_ih, b_hh] per layer, kept
+        # current by nn.LSTM (what its forward reads); a step would otherwise spend
+        # microseconds per layer on module attribute lookups
+        weights = self.lstm._flat_weights
         new_state = []
         for layer, h_and_c in enumerate(state):
-            weight_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+            weight_ih, weight_hh, bias_ih, bias_hh = weights[4 * layer:4 * layer + 4]
             if layer == 0 and not torch.is_grad_enabled():
                 layer_input, weight_ih = self.input_events.select(layer_input, weight_ih)
-            h, c = torch.lstm_cell(
-                layer_input,
-                h_and_c,
-                weight_ih,
-                getattr(self.lstm, f"weight_hh_l{layer}"),
-                getattr(self.lstm, f"bias_ih_l{layer}"),
-                getattr(self.lstm, f"bias_hh_l{layer}"),
-            )
+            h, c = torch.lstm_cell(layer_input, h_and_c, weight_ih, weight_hh, bias_ih, bias_hh)
             new_state.append((h, c))
             layer_input = h
         return self.readout(self._drop(layer_input)), tuple(new_state)

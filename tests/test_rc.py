@@ -278,9 +278,10 @@ def spike_case(seed: int) -> tuple[LSTMClassifier, torch.Tensor]:
     return model, x
 
 
-def test_active_inputs_keep_only_features_nonzero_in_some_example() -> None:
+@pytest.mark.parametrize("rows", [slice(None), slice(2, 3)], ids=["batch of 6", "one example"])
+def test_active_inputs_keep_only_features_nonzero_in_some_example(rows: slice) -> None:
     model, x = spike_case(5)
-    x_t, weight = x[:, 3], model.lstm.weight_ih_l0
+    x_t, weight = x[rows, 3], model.lstm.weight_ih_l0
     active_features = x_t.any(dim=0).nonzero().view(-1)
     assert 0 < active_features.numel() <= 0.75 * 40
     x_active, weight_active = ActiveInputs(0.75).select(x_t, weight)
@@ -290,6 +291,11 @@ def test_active_inputs_keep_only_features_nonzero_in_some_example() -> None:
     dense = torch.ones(6, 40)
     kept_input, kept_weight = ActiveInputs(0.75).select(dense, weight)
     assert kept_input is dense and kept_weight is weight
+
+
+def test_active_inputs_reject_bad_arguments() -> None:
+    model, x = spike_case(5)
+    x_t, weight = x[:, 3], model.lstm.weight_ih_l0
     with pytest.raises(ValueError, match=r"dense_above must lie in \[0, 1\], got 1.5"):
         ActiveInputs(1.5)
     with pytest.raises(ValueError, match=r"need x_t \(batch, features\) and weight \(out, features\), "
