@@ -27,6 +27,8 @@ from bench.tasks.base import Split
 
 
 LR_SCHEDULES = ("constant", "cosine")
+PROGRESS_EVERY_SECONDS = 60.0
+"""Training time between two progress lines within an epoch."""
 SELECTIONS = ("best-val-accuracy", "last-epoch")
 
 
@@ -75,6 +77,7 @@ def fit_minibatches(
     lr_schedule: str = "constant",
     selection: str = "best-val-accuracy",
     weight_decay: float = 0.0,
+    progress_every_s: float = PROGRESS_EVERY_SECONDS,
 ) -> TrainingReport:
     """Train ``model`` in place and load the selected weights into it.
 
@@ -86,7 +89,8 @@ def fit_minibatches(
         epochs, batch_size, lr: the usual; ``grad_clip`` is the max gradient
             norm (0 disables clipping).
         seed: seeds the minibatch order.
-        progress: receives one line per epoch.
+        progress: receives one line per epoch, and within an epoch one line (examples done,
+            mean loss so far) each time another ``progress_every_s`` seconds of training have passed.
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over all minibatches).
         selection: ``best-val-accuracy`` or ``last-epoch`` (see the module docstring).
         weight_decay: decoupled weight decay of AdamW (0: plain Adam).
@@ -95,6 +99,8 @@ def fit_minibatches(
         TrainingDiverged: when a minibatch loss is not finite.
     """
     check_schedule_and_selection(lr_schedule, selection)
+    if not progress_every_s >= 0:
+        raise ValueError(f"progress_every_s must be a number of seconds >= 0, got {progress_every_s!r}")
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     batches_per_epoch = -(-len(train) // batch_size)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * batches_per_epoch)
@@ -111,6 +117,7 @@ def fit_minibatches(
         model.train()
         total_loss, total_examples = 0.0, 0
         started = time.perf_counter()
+        next_line = started + progress_every_s
         for x, y in train.batches(batch_size, order):
             x, y = x.to(device), y.to(device)
             outcome = training_step(x, y)
@@ -131,6 +138,11 @@ def fit_minibatches(
             backward += outcome.step_evaluations_backward
             total_loss += loss_value * y.shape[0]
             total_examples += y.shape[0]
+            now = time.perf_counter()
+            if now >= next_line and total_examples < len(train):
+                progress(f"epoch {epoch}/{epochs}: {total_examples}/{len(train)} examples, "
+                         f"loss {total_loss / total_examples:.4f} ({train_seconds + now - started:.1f}s)")
+                next_line = now + progress_every_s
         train_seconds += time.perf_counter() - started
         epoch_loss = total_loss / total_examples
 

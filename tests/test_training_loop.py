@@ -133,3 +133,22 @@ def test_nan_loss_stops_training_with_a_clear_error() -> None:
     validate, _ = scripted_validation(model, [0.5] * 4)
     with pytest.raises(TrainingDiverged, match="training loss became nan in epoch 1"):
         fit(model, split, nan_step, validate)
+
+
+def test_progress_within_an_epoch_counts_examples_and_ends_with_the_epoch_line() -> None:
+    model, split, step = tiny_problem(n=30)
+    validate, _ = scripted_validation(model, [0.5, 0.6])
+    lines: list[str] = []
+    fit(model, split, step, validate, epochs=2, progress=lines.append, progress_every_s=0)
+    # batches of 8 of 30 examples: a line after 8, 16 and 24, none after the last batch
+    assert [line.split(",")[0] for line in lines[:3]] == [
+        "epoch 1/2: 8/30 examples", "epoch 1/2: 16/30 examples", "epoch 1/2: 24/30 examples"]
+    assert lines[3].startswith("epoch 1/2 loss ") and lines[7].startswith("epoch 2/2 loss ")
+    assert len(lines) == 8
+
+
+def test_progress_interval_must_be_a_nonnegative_number() -> None:
+    model, split, step = tiny_problem()
+    validate, _ = scripted_validation(model, [0.5] * 4)
+    with pytest.raises(ValueError, match="progress_every_s must be a number of seconds >= 0, got -1"):
+        fit(model, split, step, validate, progress_every_s=-1)
