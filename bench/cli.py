@@ -135,6 +135,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_figures(args: argparse.Namespace) -> int:
+    from bench.bound_files import read_bound
     from bench.figures import draw_all
     from bench.records import read_records
     from bench.report import write_report
@@ -144,9 +145,15 @@ def command_figures(args: argparse.Namespace) -> int:
     records = [record for path in files for record in read_records(path)]
     if not records:
         raise OptionError(f"no records in {', '.join(map(str, files))}")
+    bounds = [read_bound(Path(path)) for path in args.bounds or ()]
+    tasks = {record["task"] for record in records}
+    for bound in bounds:
+        if bound.task not in tasks:
+            raise OptionError(f"bound file {bound.source} is for task {bound.task!r}, which no record has "
+                              f"(records: {', '.join(sorted(tasks))})")
     out = Path(args.out) if args.out else (sources[0] if sources[0].is_dir() else sources[0].parent)
-    figures = draw_all(records, out / "figures")
-    report = write_report(records, figures, out, files)
+    figures = draw_all(records, out / "figures", bounds)
+    report = write_report(records, figures, out, files, bounds)
     count = sum(len(paths) for paths in figures.values())
     print(f"{count} figures (PNG and SVG) in {out / 'figures'}; report in {report}")
     return 0
@@ -360,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="results folders (holding results.jsonl) or records files")
     figures.add_argument("--out", help="output folder (default: the first results folder); "
                                        "figures go to OUT/figures, the report to OUT/REPORT.md")
+    figures.add_argument("--bounds", nargs="+", metavar="FILE",
+                         help="information-bound files written by 'rcbench bound' (bound-*.json), drawn into "
+                              "their task's accuracy-over-time figure and listed in REPORT.md")
     figures.set_defaults(handler=command_figures)
 
     compare = verbs.add_parser("compare-records",

@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench.bound_files import InformationBound  # noqa: E402
 from bench.stats import mean_interval  # noqa: E402
 
 Record = dict[str, Any]
@@ -84,8 +85,12 @@ def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
     return figure
 
 
-def accuracy_over_time(records: Sequence[Record], task: str) -> Figure:
-    """Test accuracy of the prediction at every step t = 1..T (regardless of crossing)."""
+BOUND_MARKERS = ("x", "+", "1", "2")
+
+
+def accuracy_over_time(records: Sequence[Record], task: str, bounds: Sequence[InformationBound] = ()) -> Figure:
+    """Test accuracy of the prediction at every step t = 1..T (regardless of crossing), and the
+    information bounds of the task (black, dotted) where given."""
     figure, axes = plt.subplots(figsize=(6, 4.2))
     for label, by_theta in sorted(_series(records).items()):
         for theta, group in _theta_order(by_theta):
@@ -93,6 +98,9 @@ def accuracy_over_time(records: Sequence[Record], task: str) -> Figure:
             means = [mean_interval([r["accuracy_by_step"][t] for r in group]).mean for t in range(steps)]
             suffix = f", theta={theta:g}" if theta is not None and len(by_theta) > 1 else ""
             axes.plot(range(1, steps + 1), means, label=label + suffix)
+    for index, bound in enumerate(bounds):
+        axes.plot([point.t for point in bound.points], [point.test_accuracy for point in bound.points],
+                  color="black", linestyle=":", marker=BOUND_MARKERS[index % len(BOUND_MARKERS)], label=bound.label)
     axes.set_xlabel("step t (inputs read)")
     axes.set_ylabel("test accuracy of the prediction at t")
     axes.set_title(f"{task}: accuracy over time")
@@ -279,8 +287,10 @@ def records_by_task(records: Sequence[Record]) -> dict[str, list[Record]]:
     return dict(sorted(grouped.items()))
 
 
-def draw_all(records: Sequence[Record], out: Path) -> dict[str, list[Path]]:
-    """Draw every figure of every task into ``out`` as ``<task>-<figure>.png`` and ``.svg``.
+def draw_all(records: Sequence[Record], out: Path,
+             bounds: Sequence[InformationBound] = ()) -> dict[str, list[Path]]:
+    """Draw every figure of every task into ``out`` as ``<task>-<figure>.png`` and ``.svg``;
+    ``bounds`` are drawn into the accuracy-over-time figure of their task.
 
     Returns:
         task -> the PNG paths written, in :data:`FIGURES` order.
@@ -289,8 +299,10 @@ def draw_all(records: Sequence[Record], out: Path) -> dict[str, list[Path]]:
     written: dict[str, list[Path]] = {}
     for task, task_records in records_by_task(records).items():
         written[task] = []
+        task_bounds = [bound for bound in bounds if bound.task == task]
         for name, draw in FIGURES.items():
-            figure = draw(task_records, task)
+            figure = (accuracy_over_time(task_records, task, task_bounds) if draw is accuracy_over_time
+                      else draw(task_records, task))
             if figure is None:
                 continue
             for extension in ("png", "svg"):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.bound_files import InformationBound
 from bench.figures import epoch_means, records_by_task
 from bench.paired import PairingError, compare_records
 from bench.records import PER_EXAMPLE_FIELD
@@ -78,6 +79,26 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
             "|---|---|---|---|---|---|", *rows, ""]
 
 
+def bound_lines(task_records: Sequence[dict[str, Any]], task_bounds: Sequence[InformationBound]) -> list[str]:
+    """The markdown table of a task's information bounds, one row per bound file, one column per step."""
+    if not task_bounds:
+        return []
+    steps = sorted({point.t for bound in task_bounds for point in bound.points})
+    rows = []
+    for bound in task_bounds:
+        profiles = sorted({record["profile"] for record in task_records
+                           if record.get("data_options", {}).get("encoding") == bound.encoding})
+        accuracy = {point.t: f"{point.test_accuracy:.4f}" for point in bound.points}
+        rows.append(f"| {bound.reference} | {bound.encoding} | {', '.join(profiles) or '-'} | "
+                    + " | ".join(accuracy.get(t, "") for t in steps) + f" | `{bound.source.as_posix()}` |")
+    return ["Information bound: test accuracy of a static reference classifier trained on the cumulative "
+            "input of the first t steps (`rcbench bound`), what any model could know at step t; compare "
+            "with the first-step accuracy above (t = 1):", "",
+            "| reference | encoding | profiles with this encoding | " + " | ".join(f"t={t}" for t in steps)
+            + " | file |",
+            "|---|---|---|" + "---|" * len(steps) + "---|", *rows, ""]
+
+
 def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
     """The markdown of one task's training histories: per configuration with ``training.history``,
     the validation mean decision step and accuracy after each epoch (means over seeds). A training
@@ -107,7 +128,7 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], report_dir: Path,
-                sources: Sequence[Path]) -> str:
+                sources: Sequence[Path], bounds: Sequence[InformationBound] = ()) -> str:
     """The report's markdown; figure links are relative to ``report_dir``."""
     created = sorted(record["created"] for record in records)
     lines = [
@@ -120,8 +141,9 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
         "",
     ]
     for task, task_records in records_by_task(records).items():
-        lines += [f"## {task}", "", markdown_table(task_records), *paired_lines(task_records),
-                  *history_lines(task_records)]
+        task_bounds = [bound for bound in bounds if bound.task == task]
+        lines += [f"## {task}", "", markdown_table(task_records), *bound_lines(task_records, task_bounds),
+                  *paired_lines(task_records), *history_lines(task_records)]
         for png in figures.get(task, []):
             relative = Path(os.path.relpath(png, report_dir)).as_posix()
             lines += [f"![{png.stem}]({relative})", ""]
@@ -130,10 +152,10 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
 
 
 def write_report(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], out: Path,
-                 sources: Sequence[Path]) -> Path:
+                 sources: Sequence[Path], bounds: Sequence[InformationBound] = ()) -> Path:
     """Write ``out/REPORT.md`` and return its path."""
     if not records:
         raise ValueError("no records to report")
     path = out / "REPORT.md"
-    path.write_text(report_text(records, figures, out, sources), encoding="utf-8")
+    path.write_text(report_text(records, figures, out, sources, bounds), encoding="utf-8")
     return path

@@ -25,4 +25,6 @@ for profile in authors paper; do
     "$rcbench" run --profile "$profile" --tasks fmnist-temporal --contenders "$contenders" \
         --data-dir "$fmnist_data" --threads 1 --workers 1 --resume --out "$out"
 done
-"$rcbench" figures --results results/images-authors results/images-strong --out results/images
+"$rcbench" figures --results results/images-authors results/images-strong --out results/images \
+    --bounds results/bound/bound-authors.json results/bound/bound-normalized.json \
+    results/bound/bound-cnn-normalized.json
