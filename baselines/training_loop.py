@@ -90,7 +90,8 @@ def fit_minibatches(
             norm (0 disables clipping).
         seed: seeds the minibatch order.
         progress: receives one line per epoch, and within an epoch one line (examples done,
-            mean loss so far) each time another ``progress_every_s`` seconds of training have passed.
+            mean loss so far, training time left in the epoch at the rate so far) each time
+            another ``progress_every_s`` seconds of training have passed.
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over all minibatches).
         selection: ``best-val-accuracy`` or ``last-epoch`` (see the module docstring).
         weight_decay: decoupled weight decay of AdamW (0: plain Adam).
@@ -140,8 +141,10 @@ def fit_minibatches(
             total_examples += y.shape[0]
             now = time.perf_counter()
             if now >= next_line and total_examples < len(train):
+                left = (now - started) / total_examples * (len(train) - total_examples)
                 progress(f"epoch {epoch}/{epochs}: {total_examples}/{len(train)} examples, "
-                         f"loss {total_loss / total_examples:.4f} ({train_seconds + now - started:.1f}s)")
+                         f"loss {total_loss / total_examples:.4f} ({train_seconds + now - started:.1f}s; "
+                         f"about {left:.0f}s left in this epoch)")
                 next_line = now + progress_every_s
         train_seconds += time.perf_counter() - started
         epoch_loss = total_loss / total_examples

@@ -143,6 +143,7 @@ def test_progress_within_an_epoch_counts_examples_and_ends_with_the_epoch_line()
     # batches of 8 of 30 examples: a line after 8, 16 and 24, none after the last batch
     assert [line.split(",")[0] for line in lines[:3]] == [
         "epoch 1/2: 8/30 examples", "epoch 1/2: 16/30 examples", "epoch 1/2: 24/30 examples"]
+    assert all(line.endswith("left in this epoch)") for line in lines[:3])
     assert lines[3].startswith("epoch 1/2 loss ") and lines[7].startswith("epoch 2/2 loss ")
     assert len(lines) == 8
 
