@@ -3,7 +3,7 @@
 # three seeds, the four contenders, in two configurations:
 #   results/images-authors/  profile 'authors': the rank-coding authors' configuration
 #   results/images-strong/   profile 'paper': the strong configuration (normalized encoding, conv encoder)
-# then one REPORT.md and the figures of both in results/images/.
+# then a REPORT.md and figures for each, and one REPORT.md and the figures of both in results/images/.
 #
 # Every run is resumable (--resume keeps finished cells), so it can be spread over several
 # sittings; CONTENDERS limits a sitting to some contenders (default: all four).
@@ -25,6 +25,9 @@ for profile in authors paper; do
     "$rcbench" run --profile "$profile" --tasks fmnist-temporal --contenders "$contenders" \
         --data-dir "$fmnist_data" --threads 1 --workers 1 --resume --out "$out"
 done
+"$rcbench" figures --results results/images-authors --bounds results/bound/bound-authors.json
+"$rcbench" figures --results results/images-strong \
+    --bounds results/bound/bound-normalized.json results/bound/bound-cnn-normalized.json
 "$rcbench" figures --results results/images-authors results/images-strong --out results/images \
     --bounds results/bound/bound-authors.json results/bound/bound-normalized.json \
     results/bound/bound-cnn-normalized.json
