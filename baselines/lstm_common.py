@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from baselines.step_contender import StepModelContender, TrainingConfig
-from bench.options import require_positive
+from bench.core.options import require_positive
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 
 ENCODERS = ("none", "conv")

@@ -33,8 +33,8 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor
 
-from bench.options import build_options
-from bench.tasks.base import Split, TaskSpec
+from bench.core.options import build_options
+from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import CrossingRule, Decision
 
 Progress = Callable[[str], None]
@@ -161,7 +161,7 @@ class Contender(ABC):
         """Operations per example to each example's decision, means over ``x``'s examples.
 
         Keys: ``dense_macs``, ``effective_macs``, ``effective_acs`` (see
-        :mod:`bench.operations` for the definitions). A count that cannot be
+        :mod:`rc.operations` for the definitions). A count that cannot be
         made raises; it is never reported as 0.
         """
 

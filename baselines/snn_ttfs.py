@@ -56,12 +56,14 @@ import torch
 from snntorch import surrogate
 from torch import Tensor, nn
 
+from baselines import snn_operations
 from baselines.registry import register_contender
 from baselines.snn_loss import temporal_cross_entropy
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
-from bench.options import require_positive
+from bench.core.options import require_positive
 from rc.crossing import SoftmaxThreshold
+from rc.operations import OperationCounts
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,19 @@ class LIFClassifier(nn.Module):
 
     def select_state(self, state: SNNState, index: Tensor) -> SNNState:
         return state[0][index], state[1][index]
+
+    # operation counts (the protocol of rc.operations; the rules are in baselines.snn_operations)
+    def operations_per_step(self, x: Tensor) -> OperationCounts:
+        """Operations of every example at every step of ``x`` ``(batch, time, features)``: ``(batch, time)``."""
+        return snn_operations.snn_operations_per_step(self, x)
+
+    def dense_macs_per_step(self) -> int:
+        """Dense forward MACs of one step for one example."""
+        return snn_operations.snn_dense_macs_per_step(self)
+
+    def backward_macs_per_step(self) -> int:
+        """Dense backward MACs of one step evaluation."""
+        return snn_operations.snn_backward_macs_per_step(self)
 
     def spikes(self, scores: Tensor) -> Tensor:
         """Output spikes (any shape, like ``scores``) with the surrogate gradient, as ``snn.Leaky`` emits them."""

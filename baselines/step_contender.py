@@ -16,10 +16,11 @@ from torch import Tensor
 from baselines.augment import random_shift
 from baselines.registry import Contender, Progress, TrainingReport
 from baselines.training_loop import BatchOutcome, Validation, check_schedule_and_selection, fit_minibatches
-from bench.options import require_positive
-from bench.tasks.base import Split
+from bench.core.options import require_positive
+from bench.core.task_contract import Split
 from rc.crossing import Decision
 from rc.inference import early_exit_decide
+from rc.operations import operations_to_decision, training_operations
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,6 @@ class StepModelContender(Contender):
         return torch.cat([self.model(chunk).cpu() for chunk in self._chunks(x)])
 
     def operations_to_decision(self, x: Tensor, decision: Decision) -> dict[str, float]:
-        from bench.operations import operations_to_decision  # bench.operations imports the model classes
-
         size = self.config.eval_batch_size
         totals: dict[str, float] = {}
         for start in range(0, x.shape[0], size):
@@ -120,8 +119,6 @@ class StepModelContender(Contender):
         return {name: total / x.shape[0] for name, total in totals.items()}
 
     def training_operations(self, report: TrainingReport) -> dict[str, float]:
-        from bench.operations import training_operations
-
         counts = training_operations(self.model, report.step_evaluations_forward, report.step_evaluations_backward)
         return {"forward_macs": float(counts.forward_macs), "backward_macs": float(counts.backward_macs)}
 

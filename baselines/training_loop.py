@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from baselines.registry import EpochLog, Progress, TrainingReport
-from bench.tasks.base import Split
+from bench.core.task_contract import Split
 
 
 LR_SCHEDULES = ("constant", "cosine")

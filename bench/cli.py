@@ -25,12 +25,12 @@ import torch
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS
-from bench.datasets.catalog import SPEECH_DATASETS
-from bench.datasets.mnist import DATASETS
-from bench.datasets.paths import DATA_DIR_ENV, resolve_data_dir
-from bench.executors import EXECUTORS, RAY_INSTALL_HINT
-from bench.options import OptionError
-from bench.profile import BUILTIN_PROFILES, load_profile
+from bench.data.catalog import SPEECH_DATASETS
+from bench.data.mnist import DATASETS
+from bench.data.paths import DATA_DIR_ENV, resolve_data_dir
+from bench.run.executors import EXECUTORS, RAY_INSTALL_HINT
+from bench.core.options import OptionError
+from bench.run.profile import BUILTIN_PROFILES, load_profile
 from bench.tasks.registry import TASKS
 
 
@@ -85,10 +85,10 @@ def command_list(_args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from bench.executors import ExecutorSettings
-    from bench.harness import JobError, plan_jobs, run_jobs
-    from bench.records import read_records
-    from bench.summary import markdown_table, write_summary
+    from bench.run.executors import ExecutorSettings
+    from bench.run.harness import JobError, plan_jobs, run_jobs
+    from bench.core.records import read_records
+    from bench.analysis.summary import markdown_table, write_summary
 
     executor = ExecutorSettings(args.executor, args.workers, args.address, args.threads)
     executor.check()  # --workers 0, --address without ray, ray not installed: before anything else
@@ -135,10 +135,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_figures(args: argparse.Namespace) -> int:
-    from bench.bound_files import read_bound
-    from bench.figures import draw_all
-    from bench.records import read_records
-    from bench.report import write_report
+    from bench.analysis.bound_files import read_bound
+    from bench.analysis.figures import draw_all
+    from bench.core.records import read_records
+    from bench.analysis.report import write_report
 
     sources = [Path(path) for path in args.results]
     files = [path / "results.jsonl" if path.is_dir() else path for path in sources]
@@ -160,8 +160,8 @@ def command_figures(args: argparse.Namespace) -> int:
 
 
 def command_compare_records(args: argparse.Namespace) -> int:
-    from bench.compare import VOLATILE_FIELDS, compare_records, format_comparison
-    from bench.records import read_records
+    from bench.analysis.compare import VOLATILE_FIELDS, compare_records, format_comparison
+    from bench.core.records import read_records
 
     paths = [path / "results.jsonl" if path.is_dir() else path for path in map(Path, (args.a, args.b))]
     comparison = compare_records(read_records(paths[0]), read_records(paths[1]),
@@ -174,7 +174,7 @@ def command_compare_records(args: argparse.Namespace) -> int:
 
 
 def command_speed(args: argparse.Namespace) -> int:
-    from bench.speed import compare_training_steps, format_comparison, write_comparison
+    from bench.measure.speed import compare_training_steps, format_comparison, write_comparison
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -191,7 +191,7 @@ def command_speed(args: argparse.Namespace) -> int:
 
 
 def command_data_fetch(args: argparse.Namespace) -> int:
-    from bench.datasets.mnist import fetch
+    from bench.data.mnist import fetch
 
     if args.name in SPEECH_DATASETS:
         return fetch_speech_dataset(args)
@@ -220,7 +220,7 @@ def fetch_speech_dataset(args: argparse.Namespace) -> int:
 
 
 def command_data_check(args: argparse.Namespace) -> int:
-    from bench.datasets.mnist import check_files, dataset_folder, fetch_command, get_dataset
+    from bench.data.mnist import check_files, dataset_folder, fetch_command, get_dataset
 
     data_dir = resolve_data_dir(args.data_dir)
     known = [*DATASETS, *SPEECH_DATASETS]
@@ -265,7 +265,7 @@ def check_speech_dataset(dataset, data_dir: Path, version: str | None) -> int:
 
 
 def command_latency(args: argparse.Namespace) -> int:
-    from bench.latency import compare_inference, format_latency, train_contender, write_latency
+    from bench.measure.latency import compare_inference, format_latency, train_contender, write_latency
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -291,7 +291,7 @@ def command_latency(args: argparse.Namespace) -> int:
 
 
 def command_bound(args: argparse.Namespace) -> int:
-    from bench.bound import BoundConfig, format_bound, load_coded_task, measure_bound, write_bound
+    from bench.measure.bound import BoundConfig, format_bound, load_coded_task, measure_bound, write_bound
 
     if args.threads is not None:
         if args.threads < 1:

@@ -13,7 +13,9 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from rc import lstm_operations
 from rc.events import ActiveInputs
+from rc.operations import OperationCounts
 
 
 @runtime_checkable
@@ -128,6 +130,19 @@ class LSTMClassifier(nn.Module):
             layer_input = h
         return self.readout(self._drop(layer_input)), tuple(new_state)
 
+    # operation counts (the protocol of rc.operations; the rules are in rc.lstm_operations)
+    def operations_per_step(self, x: Tensor) -> OperationCounts:
+        """Operations of every example at every step of ``x`` ``(batch, time, features)``: ``(batch, time)``."""
+        return lstm_operations.lstm_operations_per_step(self, x)
+
+    def dense_macs_per_step(self) -> int:
+        """Dense forward MACs of one step for one example."""
+        return lstm_operations.lstm_dense_macs_per_step(self)
+
+    def backward_macs_per_step(self) -> int:
+        """Dense backward MACs of one step evaluation."""
+        return lstm_operations.lstm_backward_macs_per_step(self)
+
     def _drop(self, x: Tensor) -> Tensor:
         """Dropout in training mode; ``x`` itself otherwise (no module call on the inference path)."""
         return self.dropout(x) if self.training and self.dropout.p > 0 else x
@@ -221,3 +236,16 @@ class ConvLSTMClassifier(nn.Module):
 
     def select_state(self, state: LSTMState, index: Tensor) -> LSTMState:
         return self.recurrent.select_state(state, index)
+
+    # operation counts (the protocol of rc.operations; the rules are in rc.lstm_operations)
+    def operations_per_step(self, x: Tensor) -> OperationCounts:
+        """Operations of every example at every step of ``x`` ``(batch, time, height * width)``: ``(batch, time)``."""
+        return lstm_operations.conv_lstm_operations_per_step(self, x)
+
+    def dense_macs_per_step(self) -> int:
+        """Dense forward MACs of one step for one example."""
+        return lstm_operations.conv_lstm_dense_macs_per_step(self)
+
+    def backward_macs_per_step(self) -> int:
+        """Dense backward MACs of one step evaluation."""
+        return lstm_operations.conv_lstm_backward_macs_per_step(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.records import SCHEMA_VERSION
+from bench.core.records import SCHEMA_VERSION
 
 
 class CountingModel(torch.nn.Module):

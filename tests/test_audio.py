@@ -1,4 +1,4 @@
-"""Tests of the audio front end (bench/audio.py): WAV reading, resampling, log-mel frames, spike coding."""
+"""Tests of the audio front end (bench/data/audio.py): WAV reading, resampling, log-mel frames, spike coding."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.audio import (
+from bench.data.audio import (
     AudioFileError,
     FrameConfig,
     SpikeFrames,

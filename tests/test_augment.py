@@ -8,7 +8,7 @@ import torch
 
 from baselines.augment import random_shift
 from baselines.registry import get_contender
-from bench.tasks.base import Split, TaskSpec
+from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import SigmoidThreshold
 
 

@@ -1,4 +1,4 @@
-"""Tests of the information bound per step (bench/bound.py) and the ``rcbench bound`` verb."""
+"""Tests of the information bound per step (bench/measure/bound.py) and the ``rcbench bound`` verb."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.bound import (
+from bench.measure.bound import (
     BoundConfig,
     CumulativeInput,
     cumulative_input,
@@ -19,8 +19,8 @@ from bench.bound import (
     train_reference,
 )
 from bench.cli import main
-from bench.encoding import NEVER, LatencyCoded, encode
-from bench.tasks.base import Split
+from bench.data.encoding import NEVER, LatencyCoded, encode
+from bench.core.task_contract import Split
 from test_mnist_tasks import packaged_subset
 
 N = NEVER

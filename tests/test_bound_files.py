@@ -1,4 +1,4 @@
-"""Information-bound files (bench.bound_files) and how ``rcbench figures --bounds`` shows them."""
+"""Information-bound files (bench.analysis.bound_files) and how ``rcbench figures --bounds`` shows them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.bound_files import BoundFileError, read_bound
+from bench.analysis.bound_files import BoundFileError, read_bound
 from bench.cli import main
 from helpers import make_record
 

@@ -1,4 +1,4 @@
-"""Tests of the ``rcbench`` command line (bench/cli.py) and the harness's job plan (bench/harness.py)."""
+"""Tests of the ``rcbench`` command line (bench/cli.py) and the harness's job plan (bench/run/harness.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.step_contender import StepModelContender
 from baselines.registry import CONTENDERS
 from bench.cli import main
-from bench.harness import TrainingJob, plan_jobs
-from bench.profile import load_profile, parse_profile
-from bench.records import REQUIRED_FIELDS, read_records
+from bench.run.harness import TrainingJob, plan_jobs
+from bench.run.profile import load_profile, parse_profile
+from bench.core.records import REQUIRED_FIELDS, read_records
 from bench.tasks.registry import TASKS
 
 

@@ -1,4 +1,4 @@
-"""Cell-by-cell comparison of records files (bench/compare.py, ``rcbench compare-records``)."""
+"""Cell-by-cell comparison of records files (bench/analysis/compare.py, ``rcbench compare-records``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.compare import VOLATILE_FIELDS, cell_name, compare_records, format_comparison
-from bench.records import record_key
+from bench.analysis.compare import VOLATILE_FIELDS, cell_name, compare_records, format_comparison
+from bench.core.records import record_key
 from helpers import make_record
 
 

@@ -10,8 +10,10 @@ from torch.utils.flop_counter import FlopCounterMode
 import baselines  # noqa: F401  (registers the built-in contenders)
 from baselines.lstm_common import LSTMConfig
 from baselines.registry import get_contender
-from bench import operations as ops
-from bench.tasks.base import Split, TaskSpec
+from baselines import snn_operations as snn_ops
+from rc import lstm_operations as lstm_ops
+from rc import operations as ops
+from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import SigmoidThreshold, decide
 from rc.inference import early_exit_decide
 from rc.model import ConvEncoder, ConvLSTMClassifier
@@ -59,12 +61,12 @@ def test_step_path_equals_forward_and_early_exit_equals_the_full_pass() -> None:
 def test_dense_counts_by_hand() -> None:
     model = tiny()
     # conv1: 12 x 12 positions x 2 channels x 25; conv2: 2 x 2 positions x 4 x 2 x 25
-    assert ops.encoder_dense_macs(model.encoder) == (12 * 12 * 2 * 25, 2 * 2 * 4 * 2 * 25)
+    assert lstm_ops.encoder_dense_macs(model.encoder) == (12 * 12 * 2 * 25, 2 * 2 * 4 * 2 * 25)
     # LSTM on F = 4 features: 4 H (F + H) + H C synaptic, 3 H neuron
-    assert ops.conv_lstm_dense_macs_per_step(model) == 7200 + 800 + (4 * 3 * (4 + 3) + 3 * 2) + 3 * 3
+    assert lstm_ops.conv_lstm_dense_macs_per_step(model) == 7200 + 800 + (4 * 3 * (4 + 3) + 3 * 2) + 3 * 3
     # backward: the LSTM's without its input term, plus that term (it feeds conv2), 2 x conv2, 1 x conv1
     lstm_backward = 2 * (4 * 3 * (4 + 3) + 3 * 2) - 4 * 3 * 4 + 2 * 3 * 3
-    assert ops.conv_lstm_backward_macs_per_step(model) == lstm_backward + 4 * 3 * 4 + 2 * 800 + 7200
+    assert lstm_ops.conv_lstm_backward_macs_per_step(model) == lstm_backward + 4 * 3 * 4 + 2 * 800 + 7200
 
 
 def test_dense_synaptic_counts_match_flop_counter() -> None:
@@ -79,7 +81,7 @@ def test_dense_synaptic_counts_match_flop_counter() -> None:
 
     with FlopCounterMode(display=False) as counter:
         run()
-    synaptic = sum(ops.encoder_dense_macs(model.encoder)) + ops.lstm_dense_synaptic_macs(model.recurrent)
+    synaptic = sum(lstm_ops.encoder_dense_macs(model.encoder)) + lstm_ops.lstm_dense_synaptic_macs(model.recurrent)
     assert counter.get_total_flops() == 2 * batch * time * synaptic
 
 
@@ -95,11 +97,11 @@ def test_effective_convolution_operations_count_each_window_read() -> None:
             for x in range(4):
                 window = frame[0, 0, y:y + 5, x:x + 5] != 0
                 expected += int((window & (convolution.weight[out_channel, 0] != 0)).sum())
-    macs, acs = ops.conv_operations(frame, convolution)
+    macs, acs = lstm_ops.conv_operations(frame, convolution)
     assert (int(macs), int(acs)) == (0, expected)  # a spike frame: accumulates
-    macs, acs = ops.conv_operations(frame * 0.5, convolution)
+    macs, acs = lstm_ops.conv_operations(frame * 0.5, convolution)
     assert (int(macs), int(acs)) == (expected, 0)  # real values: multiply-accumulates
-    assert [int(v) for v in ops.conv_operations(torch.zeros(1, 1, 8, 8), convolution)] == [0, 0]
+    assert [int(v) for v in lstm_ops.conv_operations(torch.zeros(1, 1, 8, 8), convolution)] == [0, 0]
 
 
 @pytest.mark.parametrize("in_channels, out_channels, size", [(32, 64, 12), (64, 128, 20)])
@@ -113,7 +115,7 @@ def test_convolution_counts_are_exact_in_either_precision(in_channels, out_chann
     v = torch.relu(torch.randn(3, in_channels, size, size))
     reads = torch.nn.functional.conv2d((v != 0).double(), (convolution.weight != 0).double())
     expected = reads.sum(dim=(1, 2, 3)).long()
-    macs, acs = ops.conv_operations(v, convolution)
+    macs, acs = lstm_ops.conv_operations(v, convolution)
     assert torch.equal(macs, expected) and int(acs.sum()) == 0
 
 
@@ -121,17 +123,17 @@ def test_operations_to_decision_add_the_encoder_to_the_lstm() -> None:
     model = tiny()
     x = spikes(4, 3)
     x[0] = 0.0  # a silent example: the first convolution reads nothing
-    per_step = ops.conv_lstm_operations_per_step(model, x)
+    per_step = lstm_ops.conv_lstm_operations_per_step(model, x)
     assert per_step.dense_macs.shape == (4, 3)
-    assert bool((per_step.dense_macs == ops.conv_lstm_dense_macs_per_step(model)).all())
+    assert bool((per_step.dense_macs == lstm_ops.conv_lstm_dense_macs_per_step(model)).all())
     frames = x.reshape(12, 1, 16, 16)
-    first_macs, first_acs = ops.conv_operations(frames, model.encoder.conv1)
+    first_macs, first_acs = lstm_ops.conv_operations(frames, model.encoder.conv1)
     assert int(first_acs.reshape(4, 3)[0].sum()) == 0 and bool((first_acs.reshape(4, 3)[1:] > 0).all())
     assert int(first_macs.sum()) == 0  # the frames are spikes
     assert bool((per_step.effective_macs + per_step.effective_acs <= per_step.dense_macs).all())
     decision = early_exit_decide(model.eval(), x, SigmoidThreshold(0.6))[0]
     counts = ops.operations_to_decision(model, x, decision)
-    assert torch.equal(counts.dense_macs, (decision.step_index + 1) * ops.conv_lstm_dense_macs_per_step(model))
+    assert torch.equal(counts.dense_macs, (decision.step_index + 1) * lstm_ops.conv_lstm_dense_macs_per_step(model))
 
 
 def test_contender_option_builds_the_encoder_only_for_image_frames() -> None:

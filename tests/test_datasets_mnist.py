@@ -1,5 +1,5 @@
-"""Tests of the IDX reader (bench/datasets/idx.py), verified downloads (bench/datasets/download.py),
-the MNIST / Fashion-MNIST data layer (bench/datasets/mnist.py) and the ``rcbench data`` verb.
+"""Tests of the IDX reader (bench/data/idx.py), verified downloads (bench/data/download.py),
+the MNIST / Fashion-MNIST data layer (bench/data/mnist.py) and the ``rcbench data`` verb.
 
 Nothing here reaches the internet: fixture IDX files are written to tmp_path, their hashes are
 patched in, and downloads come from an HTTP server on 127.0.0.1.
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.datasets.download import DownloadError, download_verified
-from bench.datasets.idx import IdxError, parse_idx, read_uncompressed, sha256_hex
-from bench.datasets.mnist import (
+from bench.data.download import DownloadError, download_verified
+from bench.data.idx import IdxError, parse_idx, read_uncompressed, sha256_hex
+from bench.data.mnist import (
     FASHION_MNIST, MNIST, ROLES, DataFileError, IdxFile, ImageDataset, check_files, fetch, load_mnist_fallback,
     load_split,
 )

@@ -1,4 +1,4 @@
-"""Tests of rank-order (latency) coding (bench/encoding.py)."""
+"""Tests of rank-order (latency) coding (bench/data/encoding.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 import torch
 from snntorch import spikegen
 
-from bench.datasets.mnist import MNIST, load_split
-from bench.encoding import (
+from bench.data.mnist import MNIST, load_split
+from bench.data.encoding import (
     ENCODINGS, NEVER, Encoding, LatencyCoded, encode, get_encoding, register_encoding, spike_index, step_table,
 )
-from bench.tasks.base import Sequences
+from bench.core.task_contract import Sequences
 from test_datasets_mnist import REAL, needs_real_mnist
 
 ALL_BYTES = np.arange(256, dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""Executors of ``rcbench run`` (bench/executors.py): the same records in this process, in a
+"""Executors of ``rcbench run`` (bench/run/executors.py): the same records in this process, in a
 local pool of worker processes and on a local Ray instance; errors and failed cells in workers;
 the options and their errors."""
 
@@ -15,17 +15,17 @@ import pytest
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS
-from bench import executors
+from bench.run import executors
 from bench.cli import main
-from bench.compare import VOLATILE_FIELDS, compare_records
-from bench.executors import (
+from bench.analysis.compare import VOLATILE_FIELDS, compare_records
+from bench.run.executors import (
     ExecutorSettings,
     InProcessExecutor,
     ProcessPoolExecutor,
     RemoteFailure,
     WorkerError,
 )
-from bench.records import ERROR_FIELDS, METRIC_FIELDS, read_errors, read_records
+from bench.core.records import ERROR_FIELDS, METRIC_FIELDS, read_errors, read_records
 
 PROFILE = """
 name = "tiny-executors"

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.cli import main
-from bench.figures import FIGURES, draw_all
+from bench.analysis.figures import FIGURES, draw_all
 from helpers import make_record
 
 
@@ -130,7 +130,7 @@ def test_report_tables_the_training_histories_once_per_training(tmp_path) -> Non
 
 
 def test_paired_comparisons_name_the_profile_when_there_are_several() -> None:
-    from bench.report import paired_lines
+    from bench.analysis.report import paired_lines
 
     def record(profile: str, seed: int, correct: list[int]) -> dict:
         return make_record(profile=profile, seed=seed, accuracy=sum(correct) / len(correct), decision_step_mean=2.0,
@@ -148,7 +148,7 @@ def test_paired_comparisons_name_the_profile_when_there_are_several() -> None:
 
 
 def test_a_pair_meeting_in_several_theta_groups_is_compared_once() -> None:
-    from bench.report import paired_lines
+    from bench.analysis.report import paired_lines
 
     def record(contender: str, theta: float | None, seed: int, correct: list[int]) -> dict:
         own_rule = {"rule": "first-spike", "beta": None} if theta is None else {}

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.audio import write_wav
-from bench.datasets import gsc as gsc_data
+from bench.data.audio import write_wav
+from bench.data import gsc as gsc_data
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "gsc_estimate.py"
 

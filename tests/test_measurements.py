@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from bench.latency import (CALL_COUNT_EXAMPLES, compare_inference, format_latency, operator_calls_per_example,
+from bench.measure.latency import (CALL_COUNT_EXAMPLES, compare_inference, format_latency, operator_calls_per_example,
                            train_contender, write_latency)
-from bench.speed import calibrate_theta, compare_at_theta, format_comparison, write_comparison
+from bench.measure.speed import calibrate_theta, compare_at_theta, format_comparison, write_comparison
 from rc.crossing import TwoSidedBinary, decide
 from rc.model import LSTMClassifier
 

@@ -1,4 +1,4 @@
-"""Tests of bench/metrics.py on hand-built scores and decisions with known answers."""
+"""Tests of bench/measure/metrics.py on hand-built scores and decisions with known answers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench import metrics
-from bench.metrics import MetricError
+from bench.measure import metrics
+from bench.measure.metrics import MetricError
 from rc.crossing import Decision, decide, make_rule
 
 # Logits whose sigmoid clearly crosses (or not) theta = 0.9: sigmoid(3) = 0.953, sigmoid(1) = 0.731.

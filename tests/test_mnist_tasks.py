@@ -11,10 +11,10 @@ import torch
 
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from bench.cli import main
-from bench.datasets.mnist import FASHION_MNIST, MNIST, DataFileError
-from bench.encoding import LatencyCoded, encode
-from bench.options import OptionError
-from bench.tasks.base import TaskSpec
+from bench.data.mnist import FASHION_MNIST, MNIST, DataFileError
+from bench.data.encoding import LatencyCoded, encode
+from bench.core.options import OptionError
+from bench.core.task_contract import TaskSpec
 from bench.tasks.mnist_temporal import MnistTemporalOptions, carve_train_val, pick_test
 from bench.tasks.registry import TASKS, get_task
 from test_datasets_mnist import REAL, build_fixture, needs_real_mnist

@@ -1,4 +1,4 @@
-"""Paired comparisons (bench.paired), the per_example record field, and REPORT.md's comparison table."""
+"""Paired comparisons (bench.analysis.paired), the per_example record field, and REPORT.md's comparison table."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.cli import main
-from bench.paired import PairingError, compare_records, paired_difference
-from bench.records import RecordError, validate_record
+from bench.analysis.paired import PairingError, compare_records, paired_difference
+from bench.core.records import RecordError, validate_record
 from helpers import make_record
 
 DIGEST = "ab" * 32

@@ -1,4 +1,4 @@
-"""Tests of bench/profile.py: the built-in profiles and the errors of a malformed profile."""
+"""Tests of bench/run/profile.py: the built-in profiles and the errors of a malformed profile."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ import pytest
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS, get_contender
-from bench.options import OptionError
-from bench.profile import BUILTIN_PROFILES, Profile, load_profile, parse_profile
+from bench.core.options import OptionError
+from bench.run.profile import BUILTIN_PROFILES, Profile, load_profile, parse_profile
 from bench.tasks.registry import TASKS, get_task
 
 
 def builtin_available(name: str) -> bool:
-    return resources.files("bench.profiles").joinpath(f"{name}.toml").is_file()
+    return resources.files("bench.run.profiles").joinpath(f"{name}.toml").is_file()
 
 
 @pytest.fixture(params=BUILTIN_PROFILES)
 def builtin(request) -> Profile:
     name = request.param
     if not builtin_available(name):
-        pytest.skip(f"bench/profiles/{name}.toml is not written yet (named in BUILTIN_PROFILES)")
+        pytest.skip(f"bench/run/profiles/{name}.toml is not written yet (named in BUILTIN_PROFILES)")
     return load_profile(name)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.provenance import git_revision
+from bench.core.provenance import git_revision
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

@@ -1,4 +1,4 @@
-"""Tests of bench/records.py (JSON-lines records) and bench/summary.py (mean ± 95% interval tables)."""
+"""Tests of bench/core/records.py (JSON-lines records) and bench/analysis/summary.py (mean ± 95% interval tables)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bench.records import (
+from bench.core.records import (
     CELL_FIELDS,
     KEY_FIELDS,
     METRIC_FIELDS,
@@ -23,7 +23,7 @@ from bench.records import (
     recorded_keys,
     validate_record,
 )
-from bench.summary import COLUMNS, markdown_table, summary_rows, write_summary
+from bench.analysis.summary import COLUMNS, markdown_table, summary_rows, write_summary
 from helpers import make_record
 
 

@@ -18,16 +18,16 @@ import pytest
 import torch
 
 import baselines  # noqa: F401  (registers the built-in contenders)
-import bench.records as records_module
+import bench.core.records as records_module
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.lstm_eos import LSTMEndOfSequence
 from baselines.registry import CONTENDERS, ENTRY_POINT_GROUP, ContenderPluginError, get_contender
 from baselines.training_loop import BatchOutcome
 from bench.cli import main
-from bench.harness import JobError, plan_jobs, run_jobs
-from bench.profile import parse_profile
-from bench.compare import compare_records
-from bench.records import (
+from bench.run.harness import JobError, plan_jobs, run_jobs
+from bench.run.profile import parse_profile
+from bench.analysis.compare import compare_records
+from bench.core.records import (
     ERROR_FIELDS,
     METRIC_FIELDS,
     RecordError,
@@ -381,7 +381,7 @@ from torch import Tensor, nn
 from baselines.registry import register_contender
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
-from bench.operations import OperationCounts, connection_operations
+from rc.operations import OperationCounts, connection_operations
 from rc.loss import classification_loss
 
 
@@ -412,7 +412,7 @@ class GRUClassifier(nn.Module):
             scores.append(score)
         return torch.stack(scores, dim=1)
 
-    # operation counts (definitions of bench.operations)
+    # operation counts (definitions of rc.operations)
     def dense_macs_per_step(self) -> int:
         synaptic = self.cell.weight_ih.numel() + self.cell.weight_hh.numel() + self.readout.weight.numel()
         return synaptic + 3 * self.hidden  # + the products r*(W_hn h), (1-z)*n and z*h

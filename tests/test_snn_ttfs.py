@@ -10,8 +10,8 @@ from snntorch import surrogate
 from baselines.registry import get_contender
 from baselines.snn_loss import first_spike_times, temporal_cross_entropy
 from baselines.snn_ttfs import FirstSpike, LIFClassifier, SNNConfig, SpikingTTFS
-from bench.options import OptionError
-from bench.tasks.base import Split, TaskSpec
+from bench.core.options import OptionError
+from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import SigmoidThreshold, TwoSidedBinary, decide
 from rc.inference import early_exit_decide
 from helpers import CountingModel

@@ -1,5 +1,5 @@
 """Tests of fetching and checking the spoken-word data sets: ``rcbench data fetch|check fsdd|gsc|shd``
-(bench/datasets/{archives,fsdd,gsc,shd,catalog}.py).
+(bench/data/{archives,fsdd,gsc,shd,catalog}.py).
 
 Nothing here reaches the internet: tiny archives in each official layout are
 generated into tmp_path, served by an HTTP server on 127.0.0.1, and the pinned
@@ -19,17 +19,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.audio import write_wav
+from bench.data.audio import write_wav
 from bench.cli import main
-from bench.datasets import fsdd, gsc, shd
-from bench.datasets.archives import (
+from bench.data import fsdd, gsc, shd
+from bench.data.archives import (
     UnsafeArchiveError,
     extract_tar,
     read_record,
     staging_folder,
     tree_digest,
 )
-from bench.datasets.download import DownloadError
+from bench.data.download import DownloadError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,4 +1,4 @@
-"""Tests of the spoken-word tasks ``fsdd`` and ``gsc`` (bench/tasks/speech.py, bench/datasets/{fsdd,gsc}.py).
+"""Tests of the spoken-word tasks ``fsdd`` and ``gsc`` (bench/tasks/speech.py, bench/data/{fsdd,gsc}.py).
 
 They read tiny fixture folders in the official layouts, with WAVs written by
 the same library the loaders read them with; nothing is downloaded. Two tests
@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
-from bench.audio import AudioFileError, FrameConfig, SpikeFrames, band_stats, clip_features, write_wav
-from bench.datasets import fsdd as fsdd_data
-from bench.datasets import gsc as gsc_data
-from bench.datasets.gsc import GscError
-from bench.datasets.fsdd import FsddError
-from bench.options import OptionError
+from bench.data.audio import AudioFileError, FrameConfig, SpikeFrames, band_stats, clip_features, write_wav
+from bench.data import fsdd as fsdd_data
+from bench.data import gsc as gsc_data
+from bench.data.gsc import GscError
+from bench.data.fsdd import FsddError
+from bench.core.options import OptionError
 from bench.tasks import speech
 from bench.tasks.registry import get_task
 
@@ -111,7 +111,7 @@ def test_fsdd_splits_follow_the_index_rule_and_the_seed(tmp_path):
 
 def test_fsdd_features_are_the_front_end_of_each_file(tmp_path):
     folder = build_fsdd(tmp_path, speakers=("ann",), indices=range(0, 7))
-    from bench.audio import read_wav
+    from bench.data.audio import read_wav
     recordings, features, _ = speech.fsdd_features(tmp_path, get_task("fsdd").options(SMALL_FSDD, "t"))
     paths = sorted(folder.iterdir())
     assert [r.path for r in recordings] == paths
@@ -126,7 +126,7 @@ def test_fsdd_spike_option(tmp_path):
     batch = data.train.x[torch.arange(5)]
     assert batch.dtype == torch.float32 and set(batch.unique().tolist()) <= {0.0, 1.0} and batch.sum() > 0
     dense = load("fsdd", tmp_path, **SMALL_FSDD)
-    from bench.audio import threshold_spikes
+    from bench.data.audio import threshold_spikes
     assert torch.equal(threshold_spikes(dense.train.x, 2, 0.5), data.train.x.spikes)
 
 
@@ -350,7 +350,7 @@ def test_missing_data_is_reported_before_loading(tmp_path):
 
 def test_shd_errors(tmp_path):
     pytest.importorskip("tonic")
-    from bench.datasets.shd import ShdError
+    from bench.data.shd import ShdError
     with pytest.raises(ShdError, match=r"SHD file .*shd_train\.h5 not found\. Download https://zenkelab"):
         load("shd", tmp_path)
     h5py = pytest.importorskip("h5py")
@@ -408,7 +408,7 @@ n_val = 2
 
 def test_every_contender_runs_on_every_speech_task(tmp_path, capsys):
     from bench.cli import main
-    from bench.records import read_records
+    from bench.core.records import read_records
 
     build_fsdd(tmp_path / "data")
     build_gsc(tmp_path / "data", "v0.01", per_word=3)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
-from bench.options import OptionError
-from bench.tasks.base import Split, TaskSpec
+from bench.core.options import OptionError
+from bench.core.task_contract import Split, TaskSpec
 from bench.tasks.registry import TASKS, get_task
 from bench.tasks.seeding import balanced_labels, split_generator
 from bench.tasks.toy_noise import make_toy_noise

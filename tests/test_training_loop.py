@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from baselines.training_loop import BatchOutcome, TrainingDiverged, Validation, fit_minibatches
-from bench.tasks.base import Split
+from bench.core.task_contract import Split
 
 
 def tiny_problem(n: int = 32):

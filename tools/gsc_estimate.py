@@ -52,8 +52,8 @@ import torch
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import get_contender
-from bench.datasets import gsc as gsc_data
-from bench.provenance import command_line, git_revision, hardware, package_versions
+from bench.data import gsc as gsc_data
+from bench.core.provenance import command_line, git_revision, hardware, package_versions
 from bench.tasks import speech
 from bench.tasks.registry import get_task
 from rc.crossing import make_rule

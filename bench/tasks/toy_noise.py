@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from bench.options import require_positive
-from bench.tasks.base import GeneratedSplitSizes, Split, Task, TaskData, TaskSpec
+from bench.core.options import require_positive
+from bench.core.task_contract import GeneratedSplitSizes, Split, Task, TaskData, TaskSpec
 from bench.tasks.registry import register_task
 from bench.tasks.seeding import balanced_labels, split_generator
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bench.tasks.base import GeneratedSplitSizes, Split, Task, TaskData, TaskSpec
+from bench.core.task_contract import GeneratedSplitSizes, Split, Task, TaskData, TaskSpec
 from bench.tasks.registry import register_task
 from bench.tasks.seeding import split_generator
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.speed import calibrate_theta, train_reference_model
+from bench.measure.speed import calibrate_theta, train_reference_model
 from rc.crossing import TwoSidedBinary
 from rc.training import naive_rc_step, truncated_rc_step
 

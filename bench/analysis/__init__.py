@@ -1,0 +1,1 @@
+"""From stored records alone: summaries, REPORT.md, figures, paired comparisons, record comparison."""

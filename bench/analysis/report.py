@@ -1,0 +1,161 @@
+"""``REPORT.md``: one table per task (mean and 95% interval over seeds), its paired comparisons
+(:mod:`bench.analysis.paired`) and links to its figures.
+
+Paired comparisons, per task: configurations (a contender at a rule, theta
+and beta; the rows of the table) are grouped by theta; a contender with its
+own rule (theta ``-``) joins every theta's group. In each group the most
+accurate configuration (mean over seeds) is compared with every other one on
+the same test examples. A pair that meets again in another group (two contenders
+with their own rule) is listed once. "better" is said only when the paired
+95% interval excludes 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.analysis.bound_files import InformationBound
+from bench.analysis.figures import epoch_means, records_by_task
+from bench.analysis.paired import PairingError, compare_records
+from bench.core.records import PER_EXAMPLE_FIELD
+from bench.analysis.summary import group_records, markdown_table, provenance_lines
+
+
+def _label(key: tuple, with_profile: bool = False) -> str:
+    _task, contender, rule, theta, beta, profile = key
+    parts = [contender] + ([f"θ={theta:g}"] if theta is not None else [f"rule {rule}"])
+    parts += [f"β={beta:g}"] if beta is not None else []
+    return " ".join(parts + ([f"[{profile}]"] if with_profile else []))
+
+
+def _several_profiles(task_records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records come from more than one profile (labels then name the profile)."""
+    return len({record["profile"] for record in task_records}) > 1
+
+
+def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
+    """The markdown of one task's paired comparisons (see the module docstring)."""
+    lacking = sum(PER_EXAMPLE_FIELD not in record for record in task_records)
+    if lacking:
+        return [f"No paired comparisons: {lacking} of {len(task_records)} records lack per-example results "
+                f"(`{PER_EXAMPLE_FIELD}`; written by an rcbench older than the field).", ""]
+    groups = group_records(task_records)
+    several = _several_profiles(task_records)
+
+    def label(key: tuple) -> str:
+        return _label(key, several)
+
+    own_rule = [key for key in groups if key[3] is None]
+    thetas = sorted({key[3] for key in groups if key[3] is not None})
+    by_theta = {theta: [key for key in groups if key[3] == theta] + own_rule for theta in thetas} or {None: own_rule}
+    rows = []
+    compared: set[frozenset[tuple]] = set()
+    for members in by_theta.values():
+        if len(members) < 2:
+            continue
+        means = {key: sum(r["accuracy"] for r in groups[key]) / len(groups[key]) for key in members}
+        leader = max(members, key=lambda key: (means[key], label(key)))
+        for other in sorted((key for key in members if key != leader), key=lambda key: -means[key]):
+            if frozenset((leader, other)) in compared:
+                continue
+            compared.add(frozenset((leader, other)))
+            try:
+                result = compare_records(groups[leader], groups[other], label(leader), label(other))
+            except PairingError as error:
+                rows.append(f"| {label(leader)} | {label(other)} | cannot pair: {error} | | | |")
+                continue
+            verdict = {"A better": "better", "B better": "worse", "not distinguishable": "not distinguishable"}
+            rows.append(f"| {label(leader)} | {label(other)} | {100 * result.difference:+.2f} "
+                        f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
+                        f"{len(result.seeds)} | {verdict[result.verdict]} |")
+    if not rows:
+        return []
+    return ["Paired comparisons on the same test examples (accuracy difference in points, paired "
+            "bootstrap 95% interval over test examples, sign-flip p-value; seeds averaged per example):", "",
+            "| more accurate | compared with | difference [95% interval] | p | seeds | verdict |",
+            "|---|---|---|---|---|---|", *rows, ""]
+
+
+def bound_lines(task_records: Sequence[dict[str, Any]], task_bounds: Sequence[InformationBound]) -> list[str]:
+    """The markdown table of a task's information bounds, one row per bound file, one column per step."""
+    if not task_bounds:
+        return []
+    steps = sorted({point.t for bound in task_bounds for point in bound.points})
+    rows = []
+    for bound in task_bounds:
+        profiles = sorted({record["profile"] for record in task_records
+                           if record.get("data_options", {}).get("encoding") == bound.encoding})
+        accuracy = {point.t: f"{point.test_accuracy:.4f}" for point in bound.points}
+        rows.append(f"| {bound.reference} | {bound.encoding} | {', '.join(profiles) or '-'} | "
+                    + " | ".join(accuracy.get(t, "") for t in steps) + f" | `{bound.source.as_posix()}` |")
+    return ["Information bound: test accuracy of a static reference classifier trained on the cumulative "
+            "input of the first t steps (`rcbench bound`), what any model could know at step t; compare "
+            "with the first-step accuracy above (t = 1):", "",
+            "| reference | encoding | profiles with this encoding | " + " | ".join(f"t={t}" for t in steps)
+            + " | file |",
+            "|---|---|---|" + "---|" * len(steps) + "---|", *rows, ""]
+
+
+def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
+    """The markdown of one task's training histories: per configuration with ``training.history``,
+    the validation mean decision step and accuracy after each epoch (means over seeds). A training
+    shared by several thetas is shown once, at its first."""
+    rows, seen, epochs = [], set(), 0
+    several = _several_profiles(task_records)
+    for key, group in group_records(task_records).items():
+        if not all(record["training"].get("history") for record in group):
+            continue
+        ordered = sorted(group, key=lambda record: record["seed"])
+        signature = tuple(repr(record["training"]["history"]) for record in ordered)
+        if signature in seen:
+            continue
+        seen.add(signature)
+        cells = [f"{step:.2f} / {100 * correct:.2f}%" for step, correct in
+                 zip(epoch_means(group, "val_decision_step"), epoch_means(group, "val_accuracy"))]
+        epochs = max(epochs, len(cells))
+        rows.append((_label(key, several), len(group), cells))
+    if not rows:
+        return []
+    header = " | ".join(f"epoch {e + 1}" for e in range(epochs))
+    return ["Validation after each training epoch (mean decision step / accuracy at the decision; "
+            "means over seeds; from `training.history`):", "",
+            f"| configuration | seeds | {header} |", "|---|---|" + "---|" * epochs,
+            *(f"| {label} | {seeds} | " + " | ".join(cells + [""] * (epochs - len(cells))) + " |"
+              for label, seeds, cells in rows), ""]
+
+
+def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], report_dir: Path,
+                sources: Sequence[Path], bounds: Sequence[InformationBound] = ()) -> str:
+    """The report's markdown; figure links are relative to ``report_dir``."""
+    created = sorted(record["created"] for record in records)
+    lines = [
+        "# rcbench report",
+        "",
+        f"Generated by `rcbench figures` from {len(records)} records in "
+        + ", ".join(f"`{source}`" for source in sources)
+        + f" ({created[0]} to {created[-1]}); do not edit by hand. Values are mean ± half-width of the "
+        "95% Student-t interval over seeds (one seed: no interval). Steps are steps read (1-based).",
+        "",
+    ]
+    for task, task_records in records_by_task(records).items():
+        task_bounds = [bound for bound in bounds if bound.task == task]
+        lines += [f"## {task}", "", markdown_table(task_records), *bound_lines(task_records, task_bounds),
+                  *paired_lines(task_records), *history_lines(task_records)]
+        for png in figures.get(task, []):
+            relative = Path(os.path.relpath(png, report_dir)).as_posix()
+            lines += [f"![{png.stem}]({relative})", ""]
+    lines += ["## Provenance", "", provenance_lines(records)]
+    return "\n".join(lines)
+
+
+def write_report(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], out: Path,
+                 sources: Sequence[Path], bounds: Sequence[InformationBound] = ()) -> Path:
+    """Write ``out/REPORT.md`` and return its path."""
+    if not records:
+        raise ValueError("no records to report")
+    path = out / "REPORT.md"
+    path.write_text(report_text(records, figures, out, sources, bounds), encoding="utf-8")
+    return path

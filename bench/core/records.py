@@ -1,0 +1,324 @@
+"""Result records: one JSON object per line, one line per evaluated cell.
+
+A record holds everything needed to redraw a figure without retraining: the
+cell's identity (task, contender, seed, theta, beta, profile), its metrics,
+its training cost, and its provenance (versions, hardware, revision, command).
+
+Writes are atomic: :func:`append_record` copies the file's current content and
+the new line into a temporary file in the same folder, flushes it to disk and
+``os.replace``-s it over the records file. A run killed at any moment leaves
+either the old file or the new one, never a half-written line, so an
+interrupted run keeps every finished cell and ``--resume`` can always read the
+file. (Each append costs a copy of the file: a few hundred records are a few
+hundred kilobytes.) :func:`read_records` still refuses any malformed line.
+
+Resume key. A record's key (:data:`KEY_FIELDS`) is its cell (task, contender,
+seed, theta, beta, profile, rule) plus ``config_hash``, a stable hash of
+everything else that decides the cell's outcome: the contender's full
+``Config``, the task's data options and the data seed (see
+:func:`config_hash`). ``--resume`` skips a cell only when a record with the same
+key exists, so changing a hyperparameter or a data size in the profile reruns
+the cells it affects instead of silently keeping the old results. Records
+written before ``config_hash`` existed (schema 2 without the field) read fine
+but never match a new key, so resuming into such a file reruns their cells.
+
+Failed cells. A cell whose training diverges (NaN loss) or runs out of memory
+gets no record here (a failed metric is never written, not even as 0); the
+harness writes an *error record* (:data:`ERROR_FIELDS`) to ``errors.jsonl``
+beside ``results.jsonl`` with :func:`append_error`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 2
+
+CELL_FIELDS = ("task", "contender", "seed", "theta", "beta", "profile", "rule")
+"""Fields that name a cell (one point of the benchmark's grid)."""
+
+KEY_FIELDS = (*CELL_FIELDS, "config_hash")
+"""Fields that identify a record: its cell plus the hash of its configuration (see
+:func:`config_hash`); ``--resume`` skips cells whose key is already recorded. ``config_hash``
+is optional when reading (older records lack it; their key holds None there)."""
+
+METRIC_FIELDS = (
+    "accuracy",
+    "accuracy_by_step",
+    "first_step_accuracy",
+    "last_step_accuracy",
+    "decision_step_mean",
+    "decision_step_median",
+    "decision_step_p90",
+    "never_crossed_fraction",
+    "inference_step_evaluations",
+    "ops_dense_macs",
+    "ops_effective_macs",
+    "ops_effective_acs",
+    "ops_dense_macs_full_sequence",
+)
+
+REQUIRED_FIELDS = (
+    "schema_version", *CELL_FIELDS, *METRIC_FIELDS, "n_steps", "test_size", "training",
+    "config", "data_source", "versions", "hardware", "git_revision", "command", "created",
+)
+
+
+class RecordError(ValueError):
+    """A record or records file is malformed, incomplete or of another schema."""
+
+
+OPTIONAL_METRIC_FIELDS = ("decision_lag_mean",)
+"""Metrics that only some tasks define; checked like the others when present."""
+
+PER_EXAMPLE_FIELD = "per_example"
+"""Each test example's outcome (see :func:`bench.measure.metrics.per_example`): ``correct`` (0/1) and
+``decision_step`` (steps read) lists of ``test_size`` ints and ``labels_sha256``. New records
+always carry it; records written before it existed read fine but cannot be paired
+(:mod:`bench.analysis.paired`)."""
+
+
+def _check_per_example(value: Any, test_size: Any, n_steps: Any, metrics: dict[str, Any], where: str) -> None:
+    """Raise :class:`RecordError` unless ``value`` is a well-formed ``per_example`` field whose means
+    equal the record's ``accuracy`` and ``decision_step_mean`` (in ``metrics``)."""
+    if not isinstance(value, dict):
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD} must be an object, got {type(value).__name__}")
+    missing = [name for name in ("correct", "decision_step", "labels_sha256") if name not in value]
+    if missing:
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD} lacks {', '.join(missing)}")
+    if not isinstance(value["labels_sha256"], str) or len(value["labels_sha256"]) != 64:
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}.labels_sha256 must be 64 hex digits")
+    for name, low, high in (("correct", 0, 1), ("decision_step", 1, n_steps)):
+        items = value[name]
+        if not isinstance(items, list) or len(items) != test_size:
+            count = len(items) if isinstance(items, list) else type(items).__name__
+            raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}.{name} must list test_size={test_size} values, "
+                              f"got {count}")
+        bad = next((i for i, item in enumerate(items)
+                    if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high), None)
+        if bad is not None:
+            raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}.{name}[{bad}] is {items[bad]!r}, "
+                              f"not an integer in [{low}, {high}]")
+    for name, metric in (("correct", "accuracy"), ("decision_step", "decision_step_mean")):
+        mean = sum(value[name]) / test_size
+        if not math.isclose(mean, metrics[metric], rel_tol=1e-9, abs_tol=1e-12):
+            raise RecordError(f"{where}: the mean of {PER_EXAMPLE_FIELD}.{name} ({mean!r}) differs from "
+                              f"{metric} ({metrics[metric]!r})")
+
+
+HISTORY_FIELDS = ("epoch", "train_loss", "val_accuracy", "val_decision_step", "train_seconds",
+                  "step_evaluations_forward")
+"""The fields of each item of ``training.history`` (:class:`baselines.registry.EpochLog`); records
+written before it existed have no history."""
+
+
+def _check_history(value: Any, where: str) -> None:
+    """Raise :class:`RecordError` unless ``value`` lists one well-formed epoch log per epoch, in order."""
+    if not isinstance(value, list):
+        raise RecordError(f"{where}: training.history must be a list, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        item_where = f"{where}: training.history[{i}]"
+        if not isinstance(item, dict):
+            raise RecordError(f"{item_where} must be an object, got {type(item).__name__}")
+        missing = [name for name in HISTORY_FIELDS if name not in item]
+        if missing:
+            raise RecordError(f"{item_where} lacks {', '.join(missing)}")
+        for name in HISTORY_FIELDS:
+            _check_metric(item[name], name, item_where)
+        if item["epoch"] != i + 1:
+            raise RecordError(f"{item_where}.epoch is {item['epoch']!r}, expected {i + 1} (epochs in order from 1)")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Raise :class:`RecordError` for a NaN or infinite float anywhere inside ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"{where} is {value}, not a finite number")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{where}[{i}]")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+
+
+def _check_metric(value: Any, name: str, where: str) -> None:
+    """A metric is a finite number or a non-empty list of finite numbers."""
+    items = value if isinstance(value, list) and value else [value]
+    for i, item in enumerate(items):
+        label = f"{name}[{i}]" if isinstance(value, list) else name
+        if item is None:
+            raise RecordError(f"{where}: metric {label} is null (a failed metric is never recorded)")
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise RecordError(f"{where}: metric {label} must be a number, got {item!r}")
+    _check_finite(value, f"{where}: {name}")
+
+
+def validate_record(record: dict[str, Any], where: str = "record") -> None:
+    """Raise :class:`RecordError` if ``record`` lacks a field, is of another schema, or holds
+    a null, non-numeric or non-finite metric, or a non-finite number anywhere."""
+    if not isinstance(record, dict):
+        raise RecordError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise RecordError(
+            f"{where}: schema_version is {version!r}, this rcbench reads version {SCHEMA_VERSION}; "
+            f"the file was written by another tool or another rcbench version"
+        )
+    missing = [name for name in REQUIRED_FIELDS if name not in record]
+    if missing:
+        raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
+    for name in (*METRIC_FIELDS, *(field for field in OPTIONAL_METRIC_FIELDS if field in record)):
+        _check_metric(record[name], name, where)
+    if isinstance(record["training"], dict) and "history" in record["training"]:
+        _check_history(record["training"]["history"], where)
+    if PER_EXAMPLE_FIELD in record:
+        _check_per_example(record[PER_EXAMPLE_FIELD], record["test_size"], record["n_steps"], record, where)
+    if "config_hash" in record and not isinstance(record["config_hash"], str):
+        raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
+    _check_finite(record, where)
+
+
+def config_hash(config: dict[str, Any], data_options: dict[str, Any], data_seed: int) -> str:
+    """A stable hash (16 hex digits of SHA-256) of a cell's configuration.
+
+    It covers the contender's full ``Config`` (as a dict, beta included), the
+    task's data options (sizes, encoding, paths) and the data seed: the hash of
+    the canonical JSON ``{"config": ..., "data_options": ..., "data_seed": ...}``
+    with sorted keys. Records store all three (``config``, ``data_options``,
+    ``data_seed``), so the hash can be recomputed from a record alone.
+    """
+    payload = {"config": config, "data_options": data_options, "data_seed": data_seed}
+    text = json.dumps(payload, sort_keys=True, allow_nan=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def record_key(record: dict[str, Any]) -> tuple:
+    """The identity of a record: its cell and its ``config_hash`` (None when the record has none)."""
+    return tuple(record.get(name) for name in KEY_FIELDS)
+
+
+def _atomic_append(path: Path, line: str) -> None:
+    """Append ``line`` to ``path`` atomically: copy the old content and the line into a temporary
+    file in the same folder, flush it to disk, then ``os.replace`` it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.read_bytes() if path.exists() else b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"  # a file edited by hand without a final newline: keep its last line whole
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(old + line.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    try:  # make the rename itself durable; not every platform can open a folder
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
+
+
+def stale_temporaries(path: Path) -> list[Path]:
+    """Temporary files that :func:`_atomic_append` left beside ``path`` when its process was killed
+    between creating one and renaming it (``.<name>.*.tmp``); they never hold a record that
+    ``path`` lacks, since a record counts only once renamed into place."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete :func:`stale_temporaries` of ``path`` and return them. Call it only while no other
+    process writes ``path`` (a run starting or resuming)."""
+    stale = stale_temporaries(path)
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Validate ``record`` and append it to the JSON-lines file ``path`` (created if missing),
+    atomically (see the module docstring)."""
+    validate_record(record)
+    _atomic_append(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+
+
+ERROR_SCHEMA_VERSION = 1
+
+ERROR_FIELDS = (
+    "error_schema_version", *KEY_FIELDS, "error_kind", "error_type", "message", "phase",
+    "config", "data_options", "data_seed", "versions", "hardware", "git_revision", "command", "created",
+)
+"""Fields of an error record in ``errors.jsonl``: the failed cell's key, what went wrong
+(``error_kind``: ``training-diverged`` or ``out-of-memory``; ``error_type``: the exception class;
+``message``: the message printed; ``phase``: ``training`` or ``evaluation``), its configuration
+and the run's provenance. An error record holds no metric."""
+
+
+def append_error(path: Path, error: dict[str, Any]) -> None:
+    """Check ``error`` (every field of :data:`ERROR_FIELDS`, no metric) and append it atomically."""
+    missing = [name for name in ERROR_FIELDS if name not in error]
+    if missing:
+        raise RecordError(f"error record: missing field(s) {', '.join(missing)}")
+    metrics = [name for name in (*METRIC_FIELDS, *OPTIONAL_METRIC_FIELDS) if name in error]
+    if metrics:
+        raise RecordError(f"error record: holds metric(s) {', '.join(metrics)}; a failed cell has no metrics")
+    _atomic_append(path, json.dumps(error, sort_keys=True, allow_nan=False, default=str) + "\n")
+
+
+def read_errors(path: Path) -> list[dict[str, Any]]:
+    """Every error record of ``path`` (an ``errors.jsonl``); errors name the file and line."""
+    errors = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                errors.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise RecordError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    return errors
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of ``path``, validated; errors name the file and line."""
+    if not path.is_file():
+        raise RecordError(f"no records file at {path}")
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RecordError(f"{where}: not valid JSON ({error.msg})") from None
+            validate_record(record, where)
+            records.append(record)
+    return records
+
+
+def recorded_keys(records: Iterable[dict[str, Any]]) -> set[tuple]:
+    """The cell keys of ``records``."""
+    return {record_key(record) for record in records}

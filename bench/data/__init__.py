@@ -1,0 +1,1 @@
+"""Real data sets and input coding: readers, verified fetchers, the data folder, audio front end, rank-order coding."""

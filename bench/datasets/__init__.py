@@ -1,1 +1,0 @@
-"""Readers and fetchers of real data sets, and where their files live."""

@@ -1,0 +1,1 @@
+"""Measurements of trained contenders: metrics, operation counts, latency, training-step speed, information bounds."""

@@ -1,0 +1,267 @@
+"""Early-exit inference against full-sequence inference: operations and wall-clock per example.
+
+A contender is trained briefly on a task (by default ``rc-lstm`` on
+``mnist-temporal``); then, on the same test examples and weights, two ways of
+deciding are timed alternately at each batch size:
+
+full sequence
+    the model's fused full pass over all T steps (for the LSTMs ``nn.LSTM``,
+    which computes the input projection of all T steps as one matrix product),
+    then the crossing rule (:func:`rc.crossing.decide`), as the authors'
+    notebooks infer;
+full step loop
+    the same step function as early exit (:meth:`rc.model.StepModel.step`),
+    run over all T steps for every example, then the crossing rule;
+early exit
+    :func:`rc.inference.early_exit_decide`: each example leaves the batch at
+    its first crossing.
+
+All three compute the same decisions up to float rounding (the fused and the
+step-wise kernels differ in the last bits, which can move an output sitting
+on theta across it): the rows report how many examples differ, and more than
+1% is an error. The ideal ratio is r = (mean steps read) / T; the operations
+ratio is the dense MACs to the decision over the dense MACs of the full
+sequence (:mod:`rc.operations`). Two wall-clock ratios, per example: early
+exit over the fused full sequence (what early exit saves against the fastest
+dense full pass), and early exit over the full step loop (what stopping saves
+with the step kernel held fixed). The step kernel projects its spike input
+event-driven (:class:`rc.events.ActiveInputs`: a step reads the input weights
+of the features that spiked in some example of the batch, not the whole
+matrix); the fused ``nn.LSTM`` pass cannot, and reads the whole input weight
+matrix once for all T steps.
+
+Each row also counts the top-level ATen operator calls per example of early
+exit and of the fused pass (:func:`operator_calls_per_example`): at batch
+size 1 a step's work is a few thousand multiply-accumulates, so its time is
+mostly the fixed cost of each call, and these counts say how many there are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.profiler import ProfilerActivity, profile
+
+from baselines.registry import get_contender
+from baselines.step_contender import StepModelContender
+from bench.core.measurements import write_measurement
+from bench.measure.metrics import accuracy
+from bench.core.task_contract import Split
+from bench.tasks.registry import get_task
+from rc.crossing import Decision, decide, make_rule
+from rc.inference import early_exit_decide
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """Early exit against the full sequence at one batch size.
+
+    Attributes:
+        contender: the contender measured.
+        batch_size: examples per inference call.
+        examples: test examples timed.
+        time_steps: T.
+        mean_steps_read: mean decision step (1-based).
+        ideal_ratio: ``mean_steps_read / T``.
+        operations_ratio: dense MACs to the decision / dense MACs of the full sequence.
+        early_exit_ms, full_sequence_ms, full_step_loop_ms: median wall-clock per example
+            (milliseconds) of early exit, the fused full pass and the full step loop.
+        disagreements: examples whose decision differs between early exit and either full pass (rounding).
+        accuracy: test accuracy of the early-exit decisions (context for the speed).
+        early_exit_calls, full_sequence_calls: top-level ATen operator calls per example of early
+            exit and of the fused full pass (:func:`operator_calls_per_example`).
+    """
+
+    contender: str
+    batch_size: int
+    examples: int
+    time_steps: int
+    mean_steps_read: float
+    ideal_ratio: float
+    operations_ratio: float
+    early_exit_ms: float
+    full_sequence_ms: float
+    full_step_loop_ms: float
+    disagreements: int
+    accuracy: float
+    early_exit_calls: float
+    full_sequence_calls: float
+
+    @property
+    def wall_ratio(self) -> float:
+        """Early exit over the fused full sequence, per example."""
+        return self.early_exit_ms / self.full_sequence_ms
+
+    @property
+    def step_loop_ratio(self) -> float:
+        """Early exit over the full step loop (the same step kernel), per example."""
+        return self.early_exit_ms / self.full_step_loop_ms
+
+    @property
+    def early_exit_throughput(self) -> float:
+        """Examples per second with early exit."""
+        return 1e3 / self.early_exit_ms
+
+    @property
+    def full_sequence_throughput(self) -> float:
+        """Examples per second with the full sequence."""
+        return 1e3 / self.full_sequence_ms
+
+
+def train_contender(contender_name: str, task_name: str, data_dir: Path | None, task_options: dict,
+                    config: dict, theta: float, device: torch.device, seed: int = 0) -> tuple[StepModelContender, Split]:
+    """Train ``contender_name`` on ``task_name`` and return it with the test split."""
+    task = get_task(task_name)
+    data = task.load(task.options(task_options, f"latency benchmark, task {task_name}"), seed, data_dir)
+    contender_class = get_contender(contender_name)
+    if not issubclass(contender_class, StepModelContender):
+        raise ValueError(f"contender {contender_name!r} is not a step-model contender; its inference cannot be "
+                         f"run step by step here")
+    rule = contender_class.own_rule() or make_rule(task.default_rule, theta)
+    contender = contender_class(data.spec, rule, contender_class.make_config(config, "latency benchmark"),
+                                device, seed)
+    contender.fit(data.train, data.val, progress=lambda _line: None)
+    return contender, data.test
+
+
+def _per_example_seconds(infer: Callable[[Tensor], Decision], chunks: Sequence[Tensor]) -> tuple[float, Decision]:
+    started = time.perf_counter()
+    decisions = [infer(chunk) for chunk in chunks]
+    if chunks[0].device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - started) / sum(chunk.shape[0] for chunk in chunks)
+    return seconds, Decision(torch.cat([d.prediction for d in decisions]),
+                             torch.cat([d.step_index for d in decisions]),
+                             torch.cat([d.crossed for d in decisions]))
+
+
+CALL_COUNT_EXAMPLES = 128
+"""Examples (whole chunks, at least one) over which :func:`operator_calls_per_example` counts."""
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send the process's native standard error to /dev/null for the block (the profiler's
+    libkineto writes a line to it at every start and stop, and no setting turns that off)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def operator_calls_per_example(infer: Callable[[Tensor], Decision], chunks: Sequence[Tensor]) -> float:
+    """Top-level ATen operator calls per example of ``infer`` over the first chunks (up to
+    ``CALL_COUNT_EXAMPLES`` examples), counted with ``torch.profiler``; calls made inside
+    another operator (the fused LSTM's own kernels, for example) are not counted again."""
+    counted, examples = [], 0
+    for chunk in chunks:
+        if counted and examples + chunk.shape[0] > CALL_COUNT_EXAMPLES:
+            break
+        counted.append(chunk)
+        examples += chunk.shape[0]
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for chunk in counted:
+            infer(chunk)
+    calls = sum(1 for event in profiler.events() if event.cpu_parent is None and event.name.startswith("aten::"))
+    return calls / examples
+
+
+def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch_size: int,
+                      repeats: int) -> LatencyRow:
+    """Time early exit and the full sequence on ``x`` (labels ``y``) in chunks of ``batch_size``, alternately."""
+    if batch_size < 1 or repeats < 1:
+        raise ValueError(f"batch_size and repeats must be >= 1, got {batch_size} and {repeats}")
+    model, rule = contender.model.eval(), contender.rule
+    chunks = [x[i:i + batch_size].to(contender.device) for i in range(0, x.shape[0], batch_size)]
+
+    @torch.no_grad()
+    def full_sequence(chunk: Tensor) -> Decision:
+        return decide(model(chunk), rule)
+
+    @torch.no_grad()
+    def full_step_loop(chunk: Tensor) -> Decision:
+        state = model.init_state(chunk.shape[0], chunk.device)
+        scores = []
+        for t in range(chunk.shape[1]):
+            step_scores, state = model.step(chunk[:, t], state)
+            scores.append(step_scores)
+        return decide(torch.stack(scores, dim=1), rule)
+
+    @torch.no_grad()
+    def early_exit(chunk: Tensor) -> Decision:
+        return early_exit_decide(model, chunk, rule)[0]
+
+    early, full, loop = [], [], []
+    for _ in range(repeats + 1):  # the first round warms up
+        seconds, early_decision = _per_example_seconds(early_exit, chunks)
+        early.append(seconds)
+        seconds, full_decision = _per_example_seconds(full_sequence, chunks)
+        full.append(seconds)
+        seconds, loop_decision = _per_example_seconds(full_step_loop, chunks)
+        loop.append(seconds)
+    disagreements = int(sum(((early_decision.prediction != other.prediction)
+                             | (early_decision.step_index != other.step_index))
+                            for other in (full_decision, loop_decision)).bool().sum())
+    if disagreements > 0.01 * x.shape[0]:
+        raise RuntimeError(f"early exit and a full pass disagree on {disagreements} of {x.shape[0]} examples; "
+                           f"more than rounding can explain")
+    time_steps = x.shape[1]
+    decision = Decision(early_decision.prediction.cpu(), early_decision.step_index.cpu(), early_decision.crossed.cpu())
+    all_steps = Decision(decision.prediction, torch.full_like(decision.step_index, time_steps - 1), decision.crossed)
+    operations = contender.operations_to_decision(x, decision)
+    full_operations = contender.operations_to_decision(x, all_steps)
+    steps = decision.steps_read.double().mean().item()
+    return LatencyRow(contender.name, batch_size, x.shape[0], time_steps, steps, steps / time_steps,
+                      operations["dense_macs"] / full_operations["dense_macs"],
+                      statistics.median(early[1:]) * 1e3, statistics.median(full[1:]) * 1e3,
+                      statistics.median(loop[1:]) * 1e3, disagreements, accuracy(decision.prediction, y),
+                      operator_calls_per_example(early_exit, chunks), operator_calls_per_example(full_sequence, chunks))
+
+
+def format_latency(rows: Sequence[LatencyRow]) -> str:
+    """A plain-text table of the comparison: per example, early exit against the fused full
+    sequence (``full``) and against the full step loop (``loop``); ``/r`` columns are ratios over r."""
+    lines = [f"{'contender':<14} {'batch':>5} {'mean step':>10} {'ideal r':>8} {'ops ratio':>9} "
+             f"{'early ms/ex':>11} {'full ms/ex':>10} {'loop ms/ex':>10} {'full ratio':>10} {'full/r':>7} "
+             f"{'loop ratio':>10} {'loop/r':>7} {'early ex/s':>10} {'full ex/s':>10} {'early calls':>11} "
+             f"{'full calls':>10} {'differ':>6} {'accuracy':>8}"]
+    for row in rows:
+        lines.append(
+            f"{row.contender:<14} {row.batch_size:>5d} {row.mean_steps_read:>7.2f}/{row.time_steps:<2d} "
+            f"{row.ideal_ratio:>8.3f} {row.operations_ratio:>9.3f} {row.early_exit_ms:>11.4f} "
+            f"{row.full_sequence_ms:>10.4f} {row.full_step_loop_ms:>10.4f} {row.wall_ratio:>10.3f} "
+            f"{row.wall_ratio / row.ideal_ratio:>7.2f} {row.step_loop_ratio:>10.3f} "
+            f"{row.step_loop_ratio / row.ideal_ratio:>7.2f} {row.early_exit_throughput:>10.0f} "
+            f"{row.full_sequence_throughput:>10.0f} {row.early_exit_calls:>11.1f} {row.full_sequence_calls:>10.1f} "
+            f"{row.disagreements:>6d} {row.accuracy:>8.4f}"
+        )
+    return "\n".join(lines)
+
+
+def write_latency(rows: Sequence[LatencyRow], out: Path, settings: dict[str, object], device: torch.device) -> Path:
+    """Write ``latency.json`` and ``latency.md`` into ``out``."""
+    return write_measurement(
+        out, "latency", "Early-exit inference against full-sequence inference",
+        "Median over the repeats of the wall-clock per example. full: the fused full pass over all T steps; "
+        "loop: the same step function as early exit run over all T steps; ratios are early exit over each, "
+        "and /r divides them by the ideal ratio r = mean steps read / T. calls: top-level ATen operator calls "
+        "per example (torch.profiler). The three give the same decisions up to the examples counted under differ.",
+        format_latency(rows),
+        [{**asdict(row), "wall_ratio": row.wall_ratio, "step_loop_ratio": row.step_loop_ratio,
+          "early_exit_throughput": row.early_exit_throughput,
+          "full_sequence_throughput": row.full_sequence_throughput} for row in rows],
+        settings, device)
