@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("list", help="list tasks and contenders").set_defaults(handler=command_list)
 
     run = verbs.add_parser("run", help="train and evaluate a profile's cells")
-    run.add_argument("--profile", default="quick", help="built-in profile (quick, paper) or a TOML path")
+    run.add_argument("--profile", default="quick",
+                     help=f"built-in profile ({', '.join(BUILTIN_PROFILES)}) or a TOML path (default: quick)")
     run.add_argument("--tasks", type=_csv, help="comma-separated tasks (default: all of the profile's)")
     run.add_argument("--contenders", type=_csv, help="comma-separated contenders (default: all)")
     run.add_argument("--seeds", type=_numbers(int), help="comma-separated model seeds (default: the profile's)")

@@ -41,7 +41,10 @@ from bench.core.options import OptionError
 from rc.crossing import CROSSING_RULES, check_theta
 from rc.loss import check_beta
 
-BUILTIN_PROFILES = ("quick", "paper", "authors")
+BUILTIN_PROFILES = tuple(sorted(entry.name.removesuffix(".toml")
+                                for entry in resources.files("bench.run.profiles").iterdir()
+                                if entry.name.endswith(".toml")))
+"""The profiles shipped in ``bench/run/profiles/``: one ``NAME.toml`` file each."""
 
 
 @dataclass(frozen=True)
