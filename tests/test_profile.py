@@ -178,7 +178,7 @@ def test_parse_profile_names_its_source():
 @pytest.mark.parametrize("name", ["nonexistent", "quick.toml", "Quick"])
 def test_load_unknown_profile(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # so that no file of that name can exist
-    with pytest.raises(OptionError, match=rf"unknown profile '{name}': not a built-in profile \(quick, paper, authors\) and no such file"):
+    with pytest.raises(OptionError, match=rf"unknown profile '{name}': not a built-in profile \(authors, paper, quick\) and no such file"):
         load_profile(name)
 
 
