@@ -10,7 +10,7 @@ from baselines.step_contender import StepModelContender
 from baselines.registry import CONTENDERS
 from bench.cli import main
 from bench.run.harness import TrainingJob, plan_jobs
-from bench.run.profile import load_profile, parse_profile
+from bench.run.profile import BUILTIN_PROFILES, load_profile, parse_profile
 from bench.core.records import REQUIRED_FIELDS, read_records
 from bench.tasks.registry import TASKS
 
@@ -49,7 +49,7 @@ def test_list_prints_every_task_and_contender(capsys):
         assert f"  {name}" in task_part and task.description in task_part
     for name, contender in CONTENDERS.items():
         assert f"  {name}" in contender_part and contender.description in contender_part
-    assert "profiles: quick, paper" in out
+    assert f"profiles: {', '.join(BUILTIN_PROFILES)} (or a path" in out and "quick" in BUILTIN_PROFILES
 
 
 def test_run_unknown_task(capsys, tmp_path, no_training):
@@ -128,18 +128,18 @@ description = "test profile"
 seeds = [0]
 data_seed = 0
 
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "best-val-accuracy"
 [contenders.rc-lstm]
 hidden = 8
-epochs = 1
 [contenders.lstm-eos]
 hidden = 8
-epochs = 1
 [contenders.lstm-allsteps]
 hidden = 8
-epochs = 1
 [contenders.snn-ttfs]
 hidden = 8
-epochs = 1
 
 [tasks.toy-noise]
 thresholds = [0.9]
@@ -212,6 +212,7 @@ def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_t
 def test_plan_jobs_shares_training_across_thresholds_only_when_theta_is_not_trained():
     profile = parse_profile({
         "seeds": [0],
+        "protocol": {"epochs": 1, "lr_schedule": "constant", "selection": "best-val-accuracy"},
         "contenders": {"rc-lstm": {"beta": 0.25}},
         "tasks": {"toy-noise": {"thresholds": [0.9, 0.95]}},
     }, "test")
@@ -236,26 +237,32 @@ def test_plan_jobs_overrides_seeds_thresholds_and_betas():
     assert rc == [(seed, beta, (theta,)) for seed in (1, 2) for beta in (0.0, 0.1) for theta in (0.8, 0.9)]
     assert eos == [(1, None, (0.8, 0.9)), (2, None, (0.8, 0.9))]
     with pytest.raises(ValueError, match=r"profile 'quick' has no settings for task 'toy-runs'; it covers: toy-noise$"):
-        plan_jobs(parse_profile({"tasks": {"toy-noise": {"thresholds": [0.9]}}}, "quick"), ["toy-runs"], ["rc-lstm"])
+        plan_jobs(parse_profile({"protocol": {"epochs": 1, "lr_schedule": "constant", "selection": "last-epoch"},
+                                 "tasks": {"toy-noise": {"thresholds": [0.9]}}}, "quick"), ["toy-runs"], ["rc-lstm"])
 
 
 DATA_PROFILE = """
 name = "data"
 seeds = [0]
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "best-val-accuracy"
 [contenders.rc-lstm]
 hidden = 8
-epochs = 1
 [contenders.lstm-eos]
 hidden = 8
-epochs = 1
 [tasks.toy-noise]
 thresholds = [0.9]
 [tasks.toy-noise.data]
 n_train = 64
 n_val = 32
 n_test = 32
-[tasks.toy-noise.contender_data.lstm-eos]
-n_test = 48
+[[tasks.toy-noise.overrides]]
+contender = "lstm-eos"
+setting = "data.n_test"
+value = 48
+reason = "test: another data option for one contender"
 [tasks.fsdd]
 thresholds = [0.9]
 """

@@ -32,13 +32,15 @@ name = "tiny-executors"
 seeds = [0, 1]
 data_seed = 0
 
+[protocol]
+epochs = 2
+lr_schedule = "constant"
+selection = "best-val-accuracy"
 [contenders.rc-lstm]
 hidden = 8
-epochs = 2
 batch_size = 16
 [contenders.lstm-eos]
 hidden = 8
-epochs = 2
 batch_size = 16
 
 [tasks.toy-noise]
@@ -52,11 +54,9 @@ n_test = 32
 MISBEHAVING = """
 [contenders.test-broken-fit]
 hidden = 8
-epochs = 1
 batch_size = 16
 [contenders.test-nan]
 hidden = 8
-epochs = 1
 batch_size = 16
 """
 

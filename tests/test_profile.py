@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import pytest
@@ -10,6 +11,7 @@ import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import CONTENDERS, get_contender
 from bench.core.options import OptionError
+from rc.crossing import CROSSING_RULES
 from bench.run.profile import BUILTIN_PROFILES, Profile, load_profile, parse_profile
 from bench.tasks.registry import TASKS, get_task
 
@@ -87,6 +89,11 @@ name = "mine"
 seeds = [0, 1]
 data_seed = 3
 
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "best-val-accuracy"
+
 [contenders.rc-lstm]
 hidden = 8
 
@@ -97,7 +104,7 @@ rule = "two-sided"
 [tasks.toy-noise.data]
 n_train = 64
 [tasks.toy-noise.contenders.rc-lstm]
-epochs = 1
+lr = 0.01
 """
 
 
@@ -113,12 +120,15 @@ def test_custom_profile_parses(tmp_path):
     plan = profile.tasks["toy-noise"]
     assert plan.thresholds == (0.9, 0.95) and plan.betas == (0.0, 0.5) and plan.rule == "two-sided"
     assert plan.data == {"n_train": 64}
-    assert profile.contender_values("toy-noise", "rc-lstm") == {"hidden": 8, "epochs": 1}
+    assert profile.contender_values("toy-noise", "rc-lstm") == {"hidden": 8, "lr": 0.01}
+    assert profile.tasks["toy-noise"].protocol.settings == {"epochs": 1, "lr_schedule": "constant",
+                                                            "selection": "best-val-accuracy"}
     assert profile.contender_values("toy-noise", "lstm-eos") == {}
 
 
 def test_profile_defaults(tmp_path):
-    path = write(tmp_path, "[tasks.toy-runs]\nthresholds = [0.8]\n")
+    path = write(tmp_path, '[protocol]\nepochs = 2\nlr_schedule = "cosine"\nselection = "last-epoch"\n'
+                           '[tasks.toy-runs]\nthresholds = [0.8]\n')
     profile = load_profile(str(path))
     assert profile.name == str(path) and profile.seeds == (0,) and profile.data_seed == 0
     assert profile.contenders == {} and profile.tasks["toy-runs"].betas is None
@@ -129,12 +139,12 @@ def test_profile_defaults(tmp_path):
     [
         ('bogus = 1\n' + GOOD, r"profile .*profile\.toml: unknown key\(s\) bogus; allowed: contenders, data_seed"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nthreshold = [0.9]'),
-         r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contender_data, contenders, data, rule, "
-         r"skip_if_missing, thresholds"),
+         r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contenders, data, overrides, protocol, "
+         r"rule, skip_if_missing, thresholds"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nskip_if_missing = "yes"'),
          r"\[tasks\.toy-noise\] skip_if_missing must be true or false, got 'yes'"),
-        (GOOD + '[tasks.toy-noise.contender_data]\nrc-lstm = 3\n',
-         r"\[tasks\.toy-noise\] contender_data\.rc-lstm must be a table, got 3"),
+        (GOOD + '[tasks.toy-noise.contender_data.rc-lstm]\nn_train = 3\n',
+         r"\[tasks\.toy-noise\]: contender_data is replaced by overrides that give a reason"),
         (GOOD.replace("thresholds = [0.9, 0.95]", "thresholds = [0.9, 1.5]"),
          r"\[tasks\.toy-noise\]: threshold theta must lie in \(0, 1\), got 1\.5"),
         (GOOD.replace("thresholds = [0.9, 0.95]", "thresholds = [0.0]"),
@@ -152,7 +162,8 @@ def test_profile_defaults(tmp_path):
         (GOOD.replace("betas = [0.0, 0.5]", "betas = [nan]"),
          r"\[tasks\.toy-noise\]: entropy weight beta must be finite and >= 0, got nan"),
         (GOOD.replace('rule = "two-sided"', 'rule = "sigmoidal"'),
-         r"\[tasks\.toy-noise\]: unknown rule 'sigmoidal'; known rules: sigmoid, softmax, two-sided"),
+         r"\[tasks\.toy-noise\]: unknown rule 'sigmoidal'; known rules: sigmoid, sigmoid-notebook, softmax, "
+         r"two-sided, two-sided-notebook"),
         (GOOD.replace("seeds = [0, 1]", "seeds = []"), r"seeds must be a non-empty list of integers, got \[\]"),
         (GOOD.replace("seeds = [0, 1]", "seeds = [0.5]"), r"seeds must be a non-empty list of integers, got \[0\.5\]"),
         (GOOD.replace("seeds = [0, 1]", "seeds = 0"), r"seeds must be a non-empty list of integers, got 0"),
@@ -161,7 +172,7 @@ def test_profile_defaults(tmp_path):
         ("[tasks.toy-noise\nthresholds = [0.9]\n", r"profile .*profile\.toml is not valid TOML"),
         ('name = "x"\nname = "y"\n', r"is not valid TOML"),
     ],
-    ids=["top-level key", "task key", "skip_if_missing not a bool", "contender_data not a table", "theta 1.5", "theta 0", "theta 1", "no thresholds", "string theta",
+    ids=["top-level key", "task key", "skip_if_missing not a bool", "contender_data", "theta 1.5", "theta 0", "theta 1", "no thresholds", "string theta",
          "missing thresholds", "negative beta", "nan beta", "unknown rule", "empty seeds", "float seed",
          "seeds not a list", "no tasks", "tasks not a table", "invalid TOML", "duplicate key"],
 )
@@ -178,7 +189,8 @@ def test_parse_profile_names_its_source():
 @pytest.mark.parametrize("name", ["nonexistent", "quick.toml", "Quick"])
 def test_load_unknown_profile(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # so that no file of that name can exist
-    with pytest.raises(OptionError, match=rf"unknown profile '{name}': not a built-in profile \(authors, paper, quick\) and no such file"):
+    listed = re.escape(", ".join(BUILTIN_PROFILES))
+    with pytest.raises(OptionError, match=rf"unknown profile '{name}': not a built-in profile \({listed}\) and no such file"):
         load_profile(name)
 
 
@@ -190,14 +202,16 @@ def test_load_profile_from_a_folder_is_an_error(tmp_path):
 
 
 
-def test_contender_data_overrides_the_task_data_for_that_contender_only(tmp_path):
-    text = GOOD + '[tasks.toy-noise.contender_data.snn-ttfs]\nn_train = 7\n'
+def test_a_data_override_changes_the_task_data_for_that_contender_only(tmp_path):
+    text = GOOD + ('[[tasks.toy-noise.overrides]]\ncontender = "snn-ttfs"\nsetting = "data.n_train"\nvalue = 7\n'
+                   'reason = "fewer examples"\n')
     plan = load_profile(str(write(tmp_path, text))).tasks["toy-noise"]
     assert plan.data_values("snn-ttfs")["n_train"] == 7
     assert plan.data_values("rc-lstm") == plan.data
     assert plan.skip_if_missing is False
-    with pytest.raises(OptionError, match=r"\[tasks\.toy-noise\.contender_data\.snn-tfs\] names unknown contender"):
-        load_profile(str(write(tmp_path, text.replace("contender_data.snn-ttfs", "contender_data.snn-tfs"))))
+    with pytest.raises(OptionError, match=r"\[\[tasks\.toy-noise\.overrides\]\] \(data\.n_train\) names unknown "
+                                          r"contender 'snn-tfs'"):
+        load_profile(str(write(tmp_path, text.replace('"snn-ttfs"', '"snn-tfs"'))))
 
 
 def test_unknown_contender_table_is_an_error(tmp_path):

@@ -24,8 +24,8 @@ from baselines.lstm_eos import LSTMEndOfSequence
 from baselines.registry import CONTENDERS, ENTRY_POINT_GROUP, ContenderPluginError, get_contender
 from baselines.training_loop import BatchOutcome
 from bench.cli import main
-from bench.run.harness import JobError, plan_jobs, run_jobs
-from bench.run.profile import parse_profile
+from bench.run.harness import JobError, contender_config, plan_jobs, run_jobs
+from bench.run.profile import load_profile, parse_profile
 from bench.analysis.compare import compare_records
 from bench.core.records import (
     ERROR_FIELDS,
@@ -45,19 +45,23 @@ CPU = torch.device("cpu")
 
 
 def tiny_profile(rc_epochs: int = 1, eos_hidden: int = 8, gru: bool = False) -> str:
-    gru_table = "[contenders.gru-eos]\nhidden = 8\nepochs = 1\nbatch_size = 16\n" if gru else ""
+    gru_table = "[contenders.gru-eos]\nhidden = 8\nbatch_size = 16\n" if gru else ""
+    longer = ("" if rc_epochs == 1 else f'[[tasks.toy-noise.overrides]]\ncontender = "rc-lstm"\nsetting = "epochs"\n'
+              f'value = {rc_epochs}\nreason = "test: a longer training job"\n')
     return f"""
 name = "tiny"
 seeds = [0]
 data_seed = 0
 
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "best-val-accuracy"
 [contenders.rc-lstm]
 hidden = 8
-epochs = {rc_epochs}
 batch_size = 16
 [contenders.lstm-eos]
 hidden = {eos_hidden}
-epochs = 1
 batch_size = 16
 {gru_table}
 [tasks.toy-noise]
@@ -66,7 +70,7 @@ thresholds = [0.9, 0.95]
 n_train = 64
 n_val = 32
 n_test = 32
-"""
+{longer}"""
 
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
@@ -333,7 +337,8 @@ def test_other_errors_still_stop_the_run(tmp_path, monkeypatch):
     def objective(self, x, y):
         raise KeyError("a bug")
     monkeypatch.setattr(LSTMEndOfSequence, "objective", objective)
-    profile = parse_profile({"contenders": {"lstm-eos": {"hidden": 8, "epochs": 1}},
+    profile = parse_profile({"protocol": {"epochs": 1, "lr_schedule": "constant", "selection": "best-val-accuracy"},
+                             "contenders": {"lstm-eos": {"hidden": 8}},
                              "tasks": {"toy-noise": {"thresholds": [0.9],
                                                      "data": {"n_train": 32, "n_val": 16, "n_test": 16}}}}, "t")
     jobs = plan_jobs(profile, ["toy-noise"], ["lstm-eos"])
@@ -351,7 +356,8 @@ def test_other_errors_still_stop_the_run(tmp_path, monkeypatch):
 def test_same_seed_gives_the_same_metrics_on_cpu(tmp_path):
     torch.set_num_threads(1)
     profile = parse_profile({
-        "contenders": {name: {"hidden": 8, "epochs": 2, "batch_size": 16} for name in ("rc-lstm", "lstm-eos")},
+        "protocol": {"epochs": 2, "lr_schedule": "constant", "selection": "best-val-accuracy"},
+        "contenders": {name: {"hidden": 8, "batch_size": 16} for name in ("rc-lstm", "lstm-eos")},
         "tasks": {"toy-runs": {"thresholds": [0.9], "data": {"n_train": 64, "n_val": 32, "n_test": 32}}},
     }, "repro")
     jobs = plan_jobs(profile, ["toy-runs"], ["rc-lstm", "lstm-eos"])
@@ -514,6 +520,19 @@ def test_entry_point_contender_is_listed_and_runs(capsys, tmp_path, entry_points
     assert record["ops_dense_macs_full_sequence"] == per_step * 40
     assert record["ops_dense_macs"] == pytest.approx(per_step * record["decision_step_mean"])
     assert "| toy-noise | gru-eos |" in stdout
+
+
+def test_the_readme_plugin_gets_the_paper_protocol_not_its_own_defaults(entry_points):
+    entry_points(entry_point("gru-eos", "rcbench_gru:GRUEndOfSequence"))
+    gru = get_contender("gru-eos")
+    assert (gru.Config().epochs, gru.Config().lr_schedule) == (10, "constant")  # its own defaults differ
+    paper = load_profile("paper")
+    jobs = plan_jobs(paper, ["toy-noise"], ["gru-eos"])
+    assert [job.thresholds for job in jobs] == [tuple(paper.tasks["toy-noise"].thresholds)] * len(paper.seeds)
+    config = contender_config(paper, "toy-noise", gru)
+    shared = paper.tasks["toy-noise"].protocol.settings
+    assert {name: getattr(config, name) for name in shared} == shared
+    assert shared["epochs"] == 20 and shared["lr_schedule"] == "cosine"
 
 
 def test_broken_entry_point_is_named(capsys, entry_points):

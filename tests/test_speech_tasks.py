@@ -369,26 +369,29 @@ def test_shd_errors(tmp_path):
 SPEECH_PROFILE = """
 name = "speech-tiny"
 seeds = [0]
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "best-val-accuracy"
 [contenders.rc-lstm]
 hidden = 4
-epochs = 1
 [contenders.lstm-eos]
 hidden = 4
-epochs = 1
 [contenders.lstm-allsteps]
 hidden = 4
-epochs = 1
 [contenders.snn-ttfs]
 hidden = 4
-epochs = 1
 [tasks.fsdd]
 thresholds = [0.9]
 [tasks.fsdd.data]
 n_val = 4
 frames = 12
 bands = 8
-[tasks.fsdd.contender_data.snn-ttfs]
-spikes = true
+[[tasks.fsdd.overrides]]
+contender = "snn-ttfs"
+setting = "data.spikes"
+value = true
+reason = "spikes for the spiking network"
 [tasks.gsc]
 thresholds = [0.9]
 [tasks.gsc.data]
@@ -396,8 +399,11 @@ version = "v0.01"
 setup = "all-words"
 frames = 10
 bands = 8
-[tasks.gsc.contender_data.snn-ttfs]
-spikes = true
+[[tasks.gsc.overrides]]
+contender = "snn-ttfs"
+setting = "data.spikes"
+value = true
+reason = "spikes for the spiking network"
 [tasks.shd]
 thresholds = [0.9]
 [tasks.shd.data]

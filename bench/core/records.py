@@ -136,6 +136,23 @@ def _check_history(value: Any, where: str) -> None:
             raise RecordError(f"{item_where}.epoch is {item['epoch']!r}, expected {i + 1} (epochs in order from 1)")
 
 
+PROTOCOL_FIELD = "protocol"
+"""What the cell's contender shared with the others on its task (:mod:`bench.run.protocol`):
+``settings`` (the shared values) and ``overrides`` (``setting``, ``value``, ``reason`` each).
+Records written before the protocol existed have none; reports say so."""
+
+
+def _check_protocol(value: Any, where: str) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("settings"), dict) \
+            or not isinstance(value.get("overrides"), list):
+        raise RecordError(f"{where}: protocol must be a table with settings (a table) and overrides (a list)")
+    for override in value["overrides"]:
+        if not isinstance(override, dict) or set(override) != {"setting", "value", "reason"} \
+                or not isinstance(override["reason"], str) or not override["reason"].strip():
+            raise RecordError(f"{where}: each protocol override needs setting, value and a non-empty reason, "
+                              f"got {override!r}")
+
+
 def _check_finite(value: Any, where: str) -> None:
     """Raise :class:`RecordError` for a NaN or infinite float anywhere inside ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -180,6 +197,8 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         _check_history(record["training"]["history"], where)
     if PER_EXAMPLE_FIELD in record:
         _check_per_example(record[PER_EXAMPLE_FIELD], record["test_size"], record["n_steps"], record, where)
+    if PROTOCOL_FIELD in record:
+        _check_protocol(record[PROTOCOL_FIELD], where)
     if "config_hash" in record and not isinstance(record["config_hash"], str):
         raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
     _check_finite(record, where)

@@ -38,7 +38,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +154,9 @@ def plan_jobs(
 
 
 def contender_config(profile: Profile, task: str, contender: type[Contender], beta: float | None = None) -> Any:
-    """The contender's ``Config`` for ``task`` from the profile, with ``beta`` replaced if given."""
-    values = profile.contender_values(task, contender.name)
+    """The contender's ``Config`` for ``task`` from the profile (its protocol applied), with ``beta``
+    replaced if given."""
+    values = profile.resolved_values(task, contender.name, [f.name for f in fields(contender.Config)])
     if beta is not None:
         values["beta"] = beta
     return contender.make_config(values, f"profile {profile.name}, task {task}, contender {contender.name}")
@@ -216,7 +217,8 @@ def cell_record(job: TrainingJob, theta: float | None, profile: Profile, data: T
         "training": {**asdict(report), "history": [asdict(log) for log in report.history],
                      **contender.training_operations(report),
                      "shared_across_thresholds": len(job.thresholds)},
-        "config": asdict(contender.config), "data_source": data.source, "data_seed": profile.data_seed,
+        "config": asdict(contender.config), "protocol": profile.tasks[job.task].protocol.record(job.contender),
+        "data_source": data.source, "data_seed": profile.data_seed,
         **provenance,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -253,7 +255,7 @@ class TaskCache:
     """Loads each task's data once per run and set of data options, from ``data_dir``.
 
     A contender reads a task with the task's data options, overridden by the profile's
-    ``[tasks.<task>.contender_data.<contender>]`` (spike-coded inputs for a spiking network, say);
+    ``data.<option>`` overrides of the task's protocol (spike-coded inputs for a spiking network, say);
     contenders with the same options share one load.
     """
 
@@ -266,7 +268,7 @@ class TaskCache:
         """The task's options from the profile, as ``contender`` reads them (checked; nothing is loaded)."""
         plan = self.profile.tasks[name]
         where = f"profile {self.profile.name}, task {name} data" + (
-            f" for {contender}" if contender in plan.contender_data else "")
+            f" for {contender}" if contender and plan.reads_other_data(contender) else "")
         return get_task(name).options(plan.data_values(contender) if contender else plan.data, where)
 
     def get(self, name: str, contender: str | None = None) -> TaskData:

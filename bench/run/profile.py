@@ -19,8 +19,21 @@ A profile is a TOML file. The built-in ones live in ``bench/run/profiles/``
     n_train = 4000
     [tasks.toy-noise.contenders.rc-lstm]   # per-task overrides
     epochs = 20
-    [tasks.fsdd.contender_data.snn-ttfs]   # data options for one contender, over [tasks.fsdd.data]
-    spikes = true                          # (here: spiking inputs for the spiking network)
+    [protocol]             # what every contender shares (bench.run.protocol): the budget
+    epochs = 10            # (epochs, lr_schedule, selection are required), front end, augmentation
+    lr_schedule = "cosine"
+    selection = "last-epoch"
+    [tasks.fsdd.protocol]  # per task, over [protocol]
+    epochs = 60
+    [[tasks.fsdd.overrides]]               # a declared exception, printed beside the row
+    contender = "snn-ttfs"
+    setting = "data.spikes"                # a protocol setting, or data.<option> for the input
+    value = true
+    reason = "the spiking network reads the spike code of the same frames"
+
+A profile may start from another: ``extends = "paper"`` (a built-in name, or a path
+relative to the extending file) takes that profile's tables and merges this file's
+over them, table by table; ``overrides`` arrays are appended, other values replaced.
 
 A task may also say ``skip_if_missing = true``: when its files are not in the
 data folder, its cells are skipped with a notice instead of failing the run
@@ -31,15 +44,22 @@ Unknown keys are errors that name the key.
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from bench.core.options import OptionError
+from bench.run.protocol import Protocol, check_required, parse_overrides, parse_settings
 from rc.crossing import CROSSING_RULES, check_theta
 from rc.loss import check_beta
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 BUILTIN_PROFILES = tuple(sorted(entry.name.removesuffix(".toml")
                                 for entry in resources.files("bench.run.profiles").iterdir()
@@ -57,12 +77,16 @@ class TaskPlan:
     rule: str | None
     data: dict[str, Any]
     contenders: dict[str, dict[str, Any]]
-    contender_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    protocol: Protocol = field(default_factory=Protocol)
     skip_if_missing: bool = False
 
     def data_values(self, contender: str) -> dict[str, Any]:
-        """The task's data options as ``contender`` reads them: ``data``, then its ``contender_data``."""
-        return {**self.data, **self.contender_data.get(contender, {})}
+        """The task's data options as ``contender`` reads them: ``data``, then its ``data.*`` overrides."""
+        return {**self.data, **self.protocol.data_overrides(contender)}
+
+    def reads_other_data(self, contender: str) -> bool:
+        """Whether ``contender`` reads the task's data with options of its own (a ``data.*`` override)."""
+        return bool(self.protocol.data_overrides(contender))
 
 
 @dataclass(frozen=True)
@@ -77,10 +101,17 @@ class Profile:
     tasks: dict[str, TaskPlan] = field(default_factory=dict)
 
     def contender_values(self, task: str, contender: str) -> dict[str, Any]:
-        """Hyperparameters of ``contender`` on ``task``: its defaults, then the task's overrides."""
+        """The contender's own hyperparameters on ``task``: ``[contenders.X]``, then
+        ``[tasks.<task>.contenders.X]`` (before the protocol; see :meth:`resolved_values`)."""
         values = dict(self.contenders.get(contender, {}))
         values.update(self.tasks[task].contenders.get(contender, {}))
         return values
+
+    def resolved_values(self, task: str, contender: str, fields: Collection[str]) -> dict[str, Any]:
+        """Hyperparameters of ``contender`` (which has the settings ``fields``) on ``task``: its own
+        values with the task's protocol applied (:meth:`bench.run.protocol.Protocol.apply`)."""
+        return self.tasks[task].protocol.apply(contender, fields, self.contender_values(task, contender),
+                                               f"profile {self.name}, task {task}")
 
 
 def _expect_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -107,17 +138,22 @@ def _number_list(value: Any, where: str) -> tuple[float, ...]:
 def parse_profile(data: dict[str, Any], source: str) -> Profile:
     """Check and parse a profile table read from ``source`` (a name or path, for messages)."""
     where = f"profile {source}"
-    _expect_keys(data, {"name", "description", "seeds", "data_seed", "contenders", "tasks"}, where)
+    _expect_keys(data, {"name", "description", "seeds", "data_seed", "contenders", "tasks", "protocol"}, where)
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise OptionError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
+    shared_settings = parse_settings(data.get("protocol", {}), f"{where}: [protocol]")
     contenders = {name: dict(_table(table, f"{where}: [contenders.{name}]"))
                   for name, table in _table(data.get("contenders", {}), f"{where}: contenders").items()}
     tasks = {}
     for task_name, raw in _table(data.get("tasks", {}), f"{where}: tasks").items():
         task_where = f"{where}: [tasks.{task_name}]"
         table = _table(raw, task_where)
-        _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "contender_data",
+        if "contender_data" in table:
+            raise OptionError(f"{task_where}: contender_data is replaced by overrides that give a reason: "
+                              f"[[tasks.{task_name}.overrides]] with contender, setting = \"data.<option>\", "
+                              f"value and reason")
+        _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "protocol", "overrides",
                              "skip_if_missing"}, task_where)
         thresholds = _number_list(table.get("thresholds"), f"{task_where} thresholds")
         for theta in thresholds:
@@ -138,15 +174,16 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
             raise OptionError(f"{task_where}: unknown rule {rule!r}; known rules: {', '.join(sorted(CROSSING_RULES))}")
         overrides = {name: dict(_table(t, f"{task_where} contenders.{name}"))
                      for name, t in _table(table.get("contenders", {}), f"{task_where} contenders").items()}
-        contender_data = {name: dict(_table(t, f"{task_where} contender_data.{name}"))
-                          for name, t in _table(table.get("contender_data", {}),
-                                                f"{task_where} contender_data").items()}
+        settings = {**shared_settings, **parse_settings(table.get("protocol", {}), f"{task_where} protocol")}
+        check_required(settings, f"{task_where} protocol")
+        protocol = Protocol(settings, parse_overrides(table.get("overrides", []), settings,
+                                                      f"{task_where} overrides"))
         skip_if_missing = table.get("skip_if_missing", False)
         if not isinstance(skip_if_missing, bool):
             raise OptionError(f"{task_where} skip_if_missing must be true or false, got {skip_if_missing!r}")
         tasks[task_name] = TaskPlan(task_name, thresholds, betas, rule,
                                     dict(_table(table.get("data", {}), f"{task_where} data")), overrides,
-                                    contender_data, skip_if_missing)
+                                    protocol, skip_if_missing)
     if not tasks:
         raise OptionError(f"{where}: no [tasks.*] tables")
     return Profile(
@@ -175,28 +212,63 @@ def check_profile_names(profile: Profile) -> None:
         check(task_name, TASKS, "task", f"[tasks.{task_name}]")
         for contender_name in plan.contenders:
             check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}.contenders.{contender_name}]")
-        for contender_name in plan.contender_data:
-            check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}.contender_data.{contender_name}]")
+        for override in plan.protocol.overrides:
+            check(override.contender, CONTENDERS, "contender", f"[[tasks.{task_name}.overrides]] ({override.setting})")
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """A built-in profile by name, or a profile TOML file by path."""
+def _read_table(name_or_path: str, relative_to: Path | None) -> tuple[dict[str, Any], str, Path | None]:
+    """The TOML table of a built-in profile or a file, its source for messages, and its folder."""
     if name_or_path in BUILTIN_PROFILES:
         text = resources.files("bench.run.profiles").joinpath(f"{name_or_path}.toml").read_text(encoding="utf-8")
-        source = name_or_path
+        source, folder = name_or_path, None
     else:
         path = Path(name_or_path)
+        if relative_to is not None and not path.is_absolute():
+            path = relative_to / path
         if not path.is_file():
             raise OptionError(
                 f"unknown profile {name_or_path!r}: not a built-in profile ({', '.join(BUILTIN_PROFILES)}) "
                 f"and no such file"
             )
         text = path.read_text(encoding="utf-8")
-        source = str(path)
+        source, folder = str(path), path.parent
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), source, folder
     except tomllib.TOMLDecodeError as error:
         raise OptionError(f"profile {source} is not valid TOML: {error}") from None
+
+
+def merge_tables(base: dict[str, Any], extension: dict[str, Any]) -> dict[str, Any]:
+    """``extension`` over ``base``: tables merged key by key, ``overrides`` arrays appended, other values replaced."""
+    merged = dict(base)
+    for key, value in extension.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_tables(merged[key], value)
+        elif key == "overrides" and isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = [*merged[key], *value]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve_extends(name_or_path: str, relative_to: Path | None, chain: tuple[str, ...]) -> tuple[dict, str]:
+    data, source, folder = _read_table(name_or_path, relative_to)
+    if source in chain:
+        raise OptionError(f"profile {source} extends itself: {' -> '.join((*chain, source))}")
+    base = data.pop("extends", None)
+    if base is None:
+        return data, source
+    if not isinstance(base, str) or not base:
+        raise OptionError(f"profile {source}: extends must name a profile (a built-in name or a path), got {base!r}")
+    base_data, _ = _resolve_extends(base, folder, (*chain, source))
+    base_data.pop("name", None)
+    base_data.pop("description", None)
+    return merge_tables(base_data, data), source
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A built-in profile by name, or a profile TOML file by path (with its ``extends`` resolved)."""
+    data, source = _resolve_extends(name_or_path, None, ())
     profile = parse_profile(data, source)
     check_profile_names(profile)
     return profile
