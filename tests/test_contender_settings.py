@@ -1,0 +1,379 @@
+"""Every configured hyperparameter of every registered contender reaches what it names.
+
+Parametrised over the ``Config`` fields of each contender in the registry
+(:data:`baselines.registry.CONTENDERS`). Each field needs a check in :data:`CHECKS` (by field
+name, or by ``(contender, field)`` for a contender whose field means something else); a field
+without one fails, so a new setting has to show that it is used. A check builds the contender
+with two values of the field and shows that the computation the field names changes as it should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+
+import pytest
+import torch
+from torch import Tensor
+
+from contender_cases import CPU, REGISTERED, SPEC, build, calibrated_rule, labelled_problem, noop, tiny_splits
+from baselines.registry import CONTENDERS, Contender
+from bench.core.task_contract import Split, TaskSpec
+from rc.crossing import Decision
+
+FRAMES_SPEC = TaskSpec("frames", 3, 16, 3, "sigmoid", frame_shape=(4, 4))
+"""Tiny image frames, for the augmentation."""
+IMAGE_SPEC = TaskSpec("images", 2, 256, 3, "sigmoid", frame_shape=(16, 16))
+"""The smallest frames the convolutional encoder takes."""
+
+
+def parameters(contender: Contender) -> dict[str, Tensor]:
+    return {name: p.detach().clone() for name, p in contender.model.named_parameters()}
+
+
+def largest_change(before: dict[str, Tensor], contender: Contender) -> float:
+    after = parameters(contender)
+    return max(float((after[name] - value).abs().max()) for name, value in before.items())
+
+
+def fit_one_batch(name: str, spec: TaskSpec = SPEC, **values) -> tuple[Contender, dict[str, Tensor]]:
+    """The contender fitted for one epoch of one minibatch; its weights before."""
+    train, val = tiny_splits(spec)
+    contender = build(name, spec, **{"batch_size": len(train), "epochs": 1, **values})
+    before = parameters(contender)
+    contender.fit(train, val, noop)
+    return contender, before
+
+
+def recorded_objective(contender: Contender) -> list[Tensor]:
+    """Replace the contender's objective by one that records each minibatch's inputs first."""
+    seen: list[Tensor] = []
+    original = contender.objective
+
+    def objective(x: Tensor, y: Tensor):
+        seen.append(x.detach().clone())
+        return original(x, y)
+
+    contender.objective = objective
+    return seen
+
+
+# ----------------------------------------------------------------------------- the checks, by field
+
+
+def check_epochs(name: str) -> None:
+    train, val = tiny_splits()
+    for epochs in (1, 3):
+        contender = build(name, epochs=epochs, batch_size=8)
+        batches = recorded_objective(contender)
+        report = contender.fit(train, val, noop)
+        assert report.epochs == epochs and [log.epoch for log in report.history] == list(range(1, epochs + 1))
+        assert len(batches) == epochs * 2
+
+
+def check_batch_size(name: str) -> None:
+    train, val = tiny_splits()  # 16 training examples
+    for batch_size, sizes in ((6, [6, 6, 4]), (16, [16])):
+        contender = build(name, batch_size=batch_size)
+        batches = recorded_objective(contender)
+        contender.fit(train, val, noop)
+        assert [len(x) for x in batches] == sizes
+
+
+def check_lr(name: str) -> None:
+    # Adam's first step moves each weight by lr * g / (|g| + eps): about lr wherever g is not tiny
+    for lr in (1e-3, 1e-2):
+        contender, before = fit_one_batch(name, lr=lr, grad_clip=0.0)
+        assert largest_change(before, contender) == pytest.approx(lr, rel=1e-3)
+
+
+def check_grad_clip(name: str) -> None:
+    lr = 1e-2
+    unclipped, before = fit_one_batch(name, lr=lr, grad_clip=0.0)
+    assert largest_change(before, unclipped) == pytest.approx(lr, rel=1e-3)
+    # a gradient norm clipped to 1e-12 is far below Adam's eps (1e-8): the step shrinks to about 1e-4 lr
+    clipped, before = fit_one_batch(name, lr=lr, grad_clip=1e-12)
+    assert 0 < largest_change(before, clipped) < 1e-3 * lr
+
+
+def check_eval_batch_size(name: str) -> None:
+    x, _ = labelled_problem("every-step", n=8)
+    for size, chunks in ((3, [3, 3, 2]), (64, [8])):
+        contender = build(name, eval_batch_size=size)
+        starts: list[int] = []
+        inner_init = contender.model.init_state
+
+        def init_state(batch_size, device=None, inner_init=inner_init):
+            starts.append(batch_size)
+            return inner_init(batch_size, device)
+
+        contender.model.init_state = init_state
+        contender.decide(x)
+        assert starts == chunks
+
+
+def check_lr_schedule(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    train, val = tiny_splits()
+    rates: list[float] = []
+    original = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    for schedule, expected in (("constant", [0.01, 0.01]), ("cosine", [0.01, 0.005])):
+        rates.clear()
+        build(name, lr_schedule=schedule, lr=0.01, batch_size=8).fit(train, val, noop)  # two minibatches
+        assert rates == pytest.approx(expected)
+
+
+def check_selection(name: str) -> None:
+    train, val = tiny_splits()
+    for selection, kept in (("best-val-accuracy", 1), ("last-epoch", 3)):
+        contender = build(name, selection=selection, epochs=3, batch_size=8)
+        snapshots: list[dict[str, Tensor]] = []
+
+        def scripted(x: Tensor, contender=contender, snapshots=snapshots) -> tuple[Decision, int]:
+            """Validation: every example right after epoch 1, wrong after epochs 2 and 3."""
+            snapshots.append(parameters(contender))
+            right = len(snapshots) == 1
+            n = len(val)
+            prediction = val.y if right else (val.y + 1) % SPEC.n_classes
+            return Decision(prediction, torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.bool)), n
+
+        contender.decide = scripted
+        report = contender.fit(train, val, noop)
+        assert report.selected_epoch == kept
+        assert [log.val_accuracy for log in report.history] == [1.0, 0.0, 0.0]
+        assert all(torch.equal(value, snapshots[kept - 1][key]) for key, value in parameters(contender).items())
+
+
+def check_weight_decay(name: str) -> None:
+    # AdamW's decoupled decay: the same step, plus w <- w - lr * decay * w (w the weights before it)
+    lr, decay = 0.01, 0.5
+    plain, before = fit_one_batch(name, lr=lr, weight_decay=0.0)
+    decayed, same_start = fit_one_batch(name, lr=lr, weight_decay=decay)
+    for key, value in before.items():
+        assert torch.equal(same_start[key], value)
+        difference = parameters(decayed)[key] - parameters(plain)[key]
+        torch.testing.assert_close(difference, -lr * decay * value, rtol=1e-3, atol=1e-7)
+    assert any(float(value.abs().max()) > 0.1 for value in before.values())
+
+
+def check_augment_shift(name: str) -> None:
+    train, val = tiny_splits(FRAMES_SPEC)
+    train = Split(torch.rand(len(train), 3, 16) + 0.1, train.y)  # no zero pixel: any shift shows
+    rows = {row.numpy().tobytes() for row in train.x}
+    for shift in (0, 1):
+        contender = build(name, FRAMES_SPEC, augment_shift=shift, batch_size=16)
+        batches = recorded_objective(contender)
+        validated: list[Tensor] = []
+        inner_decide = contender.decide
+
+        def decide(x: Tensor, inner_decide=inner_decide):
+            validated.append(x.clone())
+            return inner_decide(x)
+
+        contender.decide = decide
+        contender.fit(train, val, noop)
+        seen = {row.numpy().tobytes() for row in batches[0]}
+        if shift == 0:
+            assert seen == rows
+        else:  # every example moved (by -1, 0 or 1 pixel per axis, not both 0) or kept in place
+            assert len(seen - rows) >= len(rows) // 2
+            assert bool((batches[0] == 0).any())  # pixels shifted in from outside the frame are 0
+        assert torch.equal(validated[0], val.x)  # validation inputs are never shifted
+    with pytest.raises(ValueError, match="augment_shift needs a task whose steps are image frames"):
+        build(name, SPEC, augment_shift=1).fit(*tiny_splits(), noop)
+
+
+def state_widths(contender: Contender) -> list[int]:
+    state = contender.model.init_state(1, CPU)
+    flat = []
+
+    def walk(item) -> None:
+        if isinstance(item, Tensor):
+            flat.append(item.shape[-1])
+        else:
+            for part in item:
+                walk(part)
+
+    walk(state)
+    return flat
+
+
+def check_hidden(name: str) -> None:
+    for hidden in (3, 7):
+        contender = build(name, hidden=hidden)
+        assert hidden in state_widths(contender)
+        assert contender.model.dense_macs_per_step() != build(name, hidden=hidden + 1).model.dense_macs_per_step()
+
+
+def check_layers(name: str) -> None:
+    for layers in (1, 2):
+        contender = build(name, layers=layers)
+        assert len(contender.model.init_state(1, CPU)) == layers  # one (h, c) per layer
+        assert contender.model.lstm.num_layers == layers
+
+
+def check_dropout(name: str) -> None:
+    x, y = labelled_problem("every-step")
+    for dropout, differ in ((0.0, False), (0.5, True)):
+        contender = build(name, dropout=dropout)
+        contender.rule = calibrated_rule(contender, x)
+        contender.model.train()
+        first, second = contender.objective(x, y).loss.detach(), contender.objective(x, y).loss.detach()
+        assert (abs(float(first - second)) > 1e-6) == differ
+        contender.model.eval()
+        assert float(contender.objective(x, y).loss.detach() - contender.objective(x, y).loss.detach()) == 0
+
+
+def convolutions(contender: Contender) -> list[torch.nn.Conv2d]:
+    return [m for m in contender.model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def check_encoder(name: str) -> None:
+    assert convolutions(build(name, IMAGE_SPEC, encoder="none")) == []
+    conv = build(name, IMAGE_SPEC, encoder="conv")
+    assert [c.in_channels for c in convolutions(conv)] == [1, 16]
+    x = torch.rand(2, 2, 256)
+    assert conv.step_scores(x).shape == (2, 2, 3)
+    with pytest.raises(ValueError, match="encoder 'conv' needs a task whose steps are image frames"):
+        build(name, SPEC, encoder="conv")
+
+
+def check_conv_channels(name: str) -> None:
+    for channels in (2, 5):
+        contender = build(name, IMAGE_SPEC, encoder="conv", conv_channels=channels)
+        assert [(c.in_channels, c.out_channels) for c in convolutions(contender)] == [(1, channels),
+                                                                                       (channels, 2 * channels)]
+
+
+def check_beta(name: str) -> None:
+    """The loss changes with beta by exactly -beta times the mean entropy at the decisions."""
+    x, y = labelled_problem("every-step")
+    base = build(name, beta=0.0)
+    rule = calibrated_rule(base, x)
+    base.rule = rule
+    decision = base.decide(x)[0]
+    at = base.model(x)[torch.arange(len(y)), decision.step_index]
+    entropy = rule.entropy(at).mean()
+    assert float(entropy.detach()) > 0.05
+    for beta in (0.2, 0.7):
+        other = build(name, beta=beta)
+        other.rule = rule
+        torch.testing.assert_close(other.objective(x, y).loss - base.objective(x, y).loss, -beta * entropy,
+                                   rtol=1e-4, atol=1e-6)
+
+
+def check_loss(name: str) -> None:
+    """``loss``: the cross-entropy of the logits, or of the sigmoid outputs (three classes here)."""
+    x, y = labelled_problem("every-step")
+    values = {}
+    for output in ("logits", "sigmoid-outputs"):
+        contender = build(name, loss=output)
+        contender.rule = calibrated_rule(contender, x)
+        decision = contender.decide(x)[0]
+        at = contender.model(x)[torch.arange(len(y)), decision.step_index]
+        inputs = at if output == "logits" else torch.sigmoid(at)
+        expected = (torch.logsumexp(inputs, dim=1) - inputs.gather(1, y[:, None])[:, 0]).mean()
+        values[output] = contender.objective(x, y).loss
+        torch.testing.assert_close(values[output], expected, rtol=1e-5, atol=1e-6)
+    assert abs(float(values["logits"] - values["sigmoid-outputs"])) > 1e-3
+
+
+def lif_recursion_holds(contender: Contender, x: Tensor, decay: float, threshold: float) -> bool:
+    """Whether the hidden membranes follow U[t] = decay U[t-1] + W x_t + b - (U[t-1] > threshold) threshold."""
+    model = contender.model
+    state = model.init_state(x.shape[0], CPU)
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            previous = state[0]
+            _, state = model.step(x[:, t], state)
+            expected = decay * previous + model.fc_hidden(x[:, t]) - (previous > threshold).float() * threshold
+            if not torch.allclose(state[0], expected, atol=1e-5):
+                return False
+    return True
+
+
+def spiking_input() -> Tensor:
+    return (torch.rand(6, 8, 4, generator=torch.Generator().manual_seed(0)) < 0.6).float() * 3
+
+
+def check_decay(name: str) -> None:
+    x = spiking_input()
+    for decay, other in ((0.5, 0.8), (0.8, 0.5)):
+        contender = build(name, decay=decay, threshold=0.3)
+        assert lif_recursion_holds(contender, x, decay, 0.3)
+        assert not lif_recursion_holds(contender, x, other, 0.3)
+
+
+def check_threshold(name: str) -> None:
+    x = spiking_input()
+    for threshold, other in ((0.3, 0.6), (0.6, 0.3)):
+        contender = build(name, decay=0.7, threshold=threshold)
+        assert lif_recursion_holds(contender, x, 0.7, threshold)
+        assert not lif_recursion_holds(contender, x, 0.7, other)
+        with torch.no_grad():  # the scores are the output membrane minus the threshold
+            scores, (_, membrane) = contender.model.step(x[:, 0], contender.model.init_state(len(x), CPU))
+        torch.testing.assert_close(scores, membrane - threshold)
+
+
+def check_surrogate_slope(name: str) -> None:
+    scores = torch.linspace(-2, 2, 9, requires_grad=True)
+    for slope in (2.0, 9.0):
+        contender = build(name, surrogate_slope=slope)
+        (gradient,) = torch.autograd.grad(contender.model.spikes(scores).sum(), scores)
+        torch.testing.assert_close(gradient, 1 / (1 + slope * scores.detach().abs()) ** 2)
+
+
+Check = Callable[..., None]
+
+CHECKS: dict[str, Check] = {
+    "epochs": check_epochs,
+    "batch_size": check_batch_size,
+    "lr": check_lr,
+    "grad_clip": check_grad_clip,
+    "eval_batch_size": check_eval_batch_size,
+    "lr_schedule": check_lr_schedule,
+    "selection": check_selection,
+    "weight_decay": check_weight_decay,
+    "augment_shift": check_augment_shift,
+    "hidden": check_hidden,
+    "layers": check_layers,
+    "dropout": check_dropout,
+    "encoder": check_encoder,
+    "conv_channels": check_conv_channels,
+    "beta": check_beta,
+    "loss": check_loss,
+    "decay": check_decay,
+    "threshold": check_threshold,
+    "surrogate_slope": check_surrogate_slope,
+}
+"""What each setting must change, by field name."""
+
+CONTENDER_CHECKS: dict[tuple[str, str], Check] = {}
+"""Checks for a ``(contender, field)`` whose field means something other than :data:`CHECKS` says."""
+
+SETTINGS = [(name, f.name) for name in REGISTERED for f in fields(CONTENDERS[name].Config)]
+
+
+@pytest.mark.parametrize("name, setting", SETTINGS, ids=[f"{n}-{s}" for n, s in SETTINGS])
+def test_setting_reaches_the_computation_it_names(name: str, setting: str, monkeypatch) -> None:
+    check = CONTENDER_CHECKS.get((name, setting)) or CHECKS.get(setting)
+    if check is None:
+        pytest.fail(f"contender {name!r} has the setting {setting!r} but no check that it is used: add one to "
+                    f"CHECKS (or CONTENDER_CHECKS) in {__file__}")
+    torch.manual_seed(0)
+    if "monkeypatch" in check.__code__.co_varnames[:check.__code__.co_argcount]:
+        check(name, monkeypatch)
+    else:
+        check(name)
+
+
+def test_every_setting_of_every_contender_is_covered() -> None:
+    uncovered = [(n, s) for n, s in SETTINGS if (n, s) not in CONTENDER_CHECKS and s not in CHECKS]
+    assert not uncovered, f"settings without a check: {uncovered}"
+    assert {"beta", "dropout", "epochs", "lr", "decay"} <= {s for _, s in SETTINGS}
+    assert len(SETTINGS) > 40
