@@ -108,7 +108,8 @@ def test_encode_keeps_shape_and_accepts_an_encoding_object():
 
 
 def test_encode_errors():
-    with pytest.raises(ValueError, match=r"unknown encoding 'latency'; known encodings: authors, normalized"):
+    with pytest.raises(ValueError, match=r"unknown encoding 'latency'; known encodings: authors, "
+                                         r"authors-notebook, normalized, normalized-notebook"):
         encode(ALL_BYTES.reshape(1, -1), "latency")
     with pytest.raises(ValueError, match=r"images must be uint8 pixel bytes, got float32"):
         encode(np.zeros((1, 4), dtype=np.float32), "authors")

@@ -58,7 +58,8 @@ def test_options_defaults():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"encoding": "rank"}, r"^where: unknown encoding 'rank'; known encodings: authors, normalized$"),
+    ({"encoding": "rank"}, r"^where: unknown encoding 'rank'; known encodings: authors, authors-notebook, "
+     r"normalized, normalized-notebook$"),
     ({"n_val": 0}, r"^where: n_val must be an integer >= 1, got 0$"),
     ({"n_train": 0}, r"^where: n_train must be an integer >= 1 \(or left out for all\), got 0$"),
     ({"n_train": "10"}, r"^where: n_train must be an integer >= 1 \(or left out for all\), got '10'$"),

@@ -2,7 +2,8 @@
 
 Every pixel spikes at most once; brighter pixels spike no later than dimmer
 ones. A variant (see :data:`ENCODINGS`) fixes the *level* v of each pixel
-byte k = 0..255; the spike step is then the same for every variant:
+byte k = 0..255; the spike step is then the same for every variant (except
+the two ``*-notebook`` ones, see below):
 
     index = floor(T * (1 - v))     (0-based; step index + 1 = steps read)
     index < 0   (v > 1)   ->  step index 0, the first step
@@ -16,8 +17,9 @@ boundary effects).
 
 Variants, for T = 20 (bins 0.05 wide):
 
-- ``authors``: v = k/255, the rank-coding authors' notebook encoding
-  (ToTensor intensities bucketed into T equal-width bins, brightest first).
+- ``authors``: v = k/255, the rank-coding authors' notebook encoding in
+  exact arithmetic (ToTensor intensities bucketed into T equal-width bins,
+  brightest first), without its background spikes (see ``authors-notebook``).
   The first step holds exactly the bytes k >= 243 (v > 0.95; 242/255 =
   0.949 is in the second); byte 0 never spikes, every other byte does (byte
   1..12, v <= 0.05, spikes at the last step).
@@ -27,6 +29,36 @@ Variants, for T = 20 (bins 0.05 wide):
   intensity >= 0.4388) and the bin (0.95, 1) together put all bytes
   k >= 108 (intensity > 0.4234) into the first step; bytes k <= 33
   (intensity <= 0.1307, v <= 0, the background) never spike.
+
+The two encodings above bucket the exact level; two more reproduce the
+authors' MNIST notebook (``rank_coding_mnist.ipynb``, its ``to_temporal``)
+value for value, float32 arithmetic and all, and are named as such:
+
+- ``authors-notebook``: the notebook's own code. Intensities k/255 are
+  float32 (``ToTensor``), the bucket edges are ``1 - i/T`` for i = 0..T-1 in
+  float32 (the notebook's ``1 - torch.arange(0, 1, 0.05)``), a pixel's bucket
+  is the number of edges strictly below it, and the buckets are flipped into
+  steps, brightest first. At T = 20 it differs from ``authors`` in three
+  bytes: byte 0 (the background: 80.9% of MNIST's training pixels, 80.7% of
+  its test pixels) spikes at the *last* step instead of never, and bytes 51
+  and 102 (intensities 0.2 and 0.4, exactly on a bin edge) spike one step
+  earlier (15 and 11 instead of 16 and 12: their float32 intensity lies above
+  the float32 edges ``1 - 0.8`` and ``1 - 0.6``). Bytes 1..12 and every other
+  byte are the same. How the float32 ``arange`` rounds does not matter at
+  T = 20 (rounding i * 0.05 once, multiplying in float32 and torch's kernel
+  give the same table); at other T the edges are i * (1/T) rounded once to
+  float32 (the notebook's construction is not even T steps for every T:
+  ``arange(0, 1, 1/T)`` has T + 1 elements for T = 49).
+- ``normalized-notebook``: the notebook's commented-out
+  ``Normalize((0.1307,), (0.3081,))`` in front of the same bucketing, with
+  float32 arithmetic as torchvision's. As written it cannot run: normalised
+  values above 1 (bytes k >= 112) get a 21st bucket, so the notebook's
+  ``.view(B, 784, 20)`` fails. Here that top bucket is merged into the first
+  step (values above the edge 0.95 spike at step 1), which gives T steps;
+  everything at or below the edge 1/T, negatives (the background) included,
+  spikes at the last step. At T = 20 the two agree on every byte the
+  ``normalized`` encoding spikes (k >= 34); bytes k <= 33, silent in
+  ``normalized``, spike at the last step here.
 
 Relation to snnTorch: ``spikegen.latency(x, num_steps=T, tau=T, linear=True,
 clip=True)`` spikes at round(T (1 - x)) (dropping spikes past step T), the
@@ -63,11 +95,16 @@ ENCODE_CHUNK = 4096
 
 @dataclass(frozen=True)
 class Encoding:
-    """A named rank-order code: ``level`` maps a pixel byte 0..255 to the exact value that is bucketed."""
+    """A named rank-order code: ``level`` maps a pixel byte 0..255 to the exact value that is bucketed.
+
+    ``table``, when given, replaces the exact bucketing: it maps T to the ``(256,)``
+    spike-index table itself (the notebook encodings, which bucket in float32).
+    """
 
     name: str
     description: str
     level: Callable[[int], Fraction]
+    table: Callable[[int], np.ndarray] | None = None
 
 
 ENCODINGS: dict[str, Encoding] = {}
@@ -98,6 +135,50 @@ register_encoding(Encoding(
 register_encoding(Encoding(
     "normalized", "(k/255 - 0.1307)/0.3081 in T equal-width bins of (0, 1]; >= 1 first, <= 0 never",
     lambda k: (Fraction(k, 255) - MNIST_MEAN) / MNIST_STD))
+register_encoding(Encoding(
+    "authors-notebook",
+    "the authors' MNIST notebook's to_temporal, value for value: float32 k/255 and edges; 0 spikes at the last step",
+    lambda k: Fraction(float(float32_intensities()[k])),
+    lambda n_steps: notebook_steps(float32_intensities(), n_steps)))
+register_encoding(Encoding(
+    "normalized-notebook",
+    "the notebook's commented-out Normalize before its bucketing (float32), the bucket above 1 merged into "
+    "the first step; <= 1/T (background included) spikes at the last step",
+    lambda k: Fraction(float(float32_normalized()[k])),
+    lambda n_steps: notebook_steps(float32_normalized(), n_steps)))
+
+
+def float32_intensities() -> np.ndarray:
+    """``(256,)`` float32: byte k as ``ToTensor`` gives it, k / 255 divided in float32."""
+    return np.arange(256, dtype=np.float32) / np.float32(255)
+
+
+def float32_normalized() -> np.ndarray:
+    """``(256,)`` float32: ``Normalize((0.1307,), (0.3081,))`` of :func:`float32_intensities`, in float32."""
+    return (float32_intensities() - np.float32(0.1307)) / np.float32(0.3081)
+
+
+def notebook_bucket_edges(n_steps: int) -> np.ndarray:
+    """``(T,)`` float32, ascending: the notebook's bucket edges ``1 - i/T``, i = 0..T-1.
+
+    ``i/T`` is ``i * (1/T)`` rounded once to float32 (an ``arange`` of step ``1/T``);
+    the subtraction from 1 is in float32.
+    """
+    offsets = (np.arange(n_steps, dtype=np.float64) * (1.0 / n_steps)).astype(np.float32)
+    return np.sort(np.float32(1) - offsets)
+
+
+def notebook_steps(values: np.ndarray, n_steps: int) -> np.ndarray:
+    """``uint8`` spike indices of float32 ``values`` under the notebook's bucketing into T steps.
+
+    A value's bucket is the number of edges strictly below it (``torch.bucketize``
+    with ``right=False``); bucket b spikes at step T - 1 - b, and the buckets above the
+    top edge 1 (values > 1) are merged into step 0. Every value spikes: at or below
+    the lowest edge 1/T (zero and negatives included) at the last step.
+    """
+    check_steps(n_steps)
+    bucket = np.searchsorted(notebook_bucket_edges(n_steps), values, side="left")
+    return (n_steps - 1 - np.minimum(bucket, n_steps - 1)).astype(np.uint8)
 
 
 def check_steps(n_steps: int) -> None:
@@ -117,6 +198,12 @@ def spike_index(level: Fraction, n_steps: int) -> int:
 def step_table(encoding: Encoding, n_steps: int) -> np.ndarray:
     """``(256,)`` uint8: the spike index of each pixel byte under ``encoding`` with ``n_steps`` steps."""
     check_steps(n_steps)
+    if encoding.table is not None:
+        table = np.asarray(encoding.table(n_steps))
+        if table.shape != (256,) or table.dtype != np.uint8 or not np.all((table < n_steps) | (table == NEVER)):
+            raise ValueError(f"encoding {encoding.name!r}: its table for {n_steps} steps must be (256,) uint8 "
+                             f"spike indices in [0, {n_steps}) or NEVER, got {table.dtype} {table.shape}")
+        return table
     return np.array([spike_index(encoding.level(k), n_steps) for k in range(256)], dtype=np.uint8)
 
 
