@@ -10,6 +10,13 @@ keep, each step writes its decided examples straight into the output tensors,
 reads only the still-active rows of the input at that step (never copying the
 remaining sequences), and a single example skips the row bookkeeping. Both
 loops compute exactly the same steps, so their decisions are the same.
+
+A rule decided from the whole sequence (``rule.streaming`` False, the
+notebooks' ``sigmoid-notebook``) has no first crossing to stop at: it is
+decided by :func:`rc.crossing.decide` on a full pass, and the step
+evaluations counted are those its decisions need (the sum of
+``Decision.steps_read``), what a reader that stops once the decision is
+known computes.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rc.crossing import CrossingRule, Decision
+from rc.crossing import CrossingRule, Decision, decide
 from rc.model import StepModel
 from rc.streaming import check_sequences
 
@@ -44,6 +51,9 @@ def early_exit_decide(model: StepModel, x: Tensor, rule: CrossingRule) -> tuple[
         computed (the sum over examples of decision step index + 1).
     """
     check_sequences(x)
+    if not rule.streaming:
+        decision = decide(model.forward(x), rule)
+        return decision, int(decision.steps_read.sum())
     batch, time, _ = x.shape
     if batch == 1:
         return _decide_one(model, x, rule)

@@ -39,11 +39,12 @@ class TaskSpec:
                              f"task {self.name!r}")
 
     def n_outputs(self, rule_name: str) -> int:
-        """Output units a model needs under ``rule_name``: 1 for 'two-sided', else one per class."""
-        if rule_name == "two-sided":
+        """Output units a model needs under ``rule_name``: 1 for 'two-sided' (and the toy notebooks'
+        'two-sided-notebook'), else one per class."""
+        if rule_name in ("two-sided", "two-sided-notebook"):
             if self.n_classes != 2:
                 raise ValueError(
-                    f"rule 'two-sided' needs a binary task, but {self.name!r} has {self.n_classes} classes"
+                    f"rule {rule_name!r} needs a binary task, but {self.name!r} has {self.n_classes} classes"
                 )
             return 1
         return self.n_classes
