@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import importlib.metadata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
 
+from baselines.learning_curve import Snapshot
 from bench.core.options import build_options
 from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import CrossingRule, Decision
@@ -168,6 +170,16 @@ class Contender(ABC):
     @abstractmethod
     def training_operations(self, report: TrainingReport) -> dict[str, float]:
         """Dense MACs that training computed: ``forward_macs`` and ``backward_macs`` (totals)."""
+
+    def learning_curve(self) -> Sequence[Snapshot]:
+        """The weights copied at fixed training compute during :meth:`fit`
+        (:mod:`baselines.learning_curve`); none by default, and then a report compares this
+        contender at equal training compute only through its final model."""
+        return ()
+
+    def snapshot_weights(self, snapshot: Snapshot) -> AbstractContextManager[None]:
+        """A context in which the contender decides with ``snapshot``'s weights, restoring its own after."""
+        raise NotImplementedError(f"{self.name} keeps no learning-curve snapshots")
 
 
 C = TypeVar("C", bound=type[Contender])

@@ -7,20 +7,24 @@ and early-exit decisions come from here.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from abc import abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from baselines.augment import random_shift
+from baselines.learning_curve import Snapshot, SnapshotSchedule
 from baselines.registry import Contender, Progress, TrainingReport
 from baselines.training_loop import BatchOutcome, Validation, check_schedule_and_selection, fit_minibatches
 from bench.core.options import require_positive
 from bench.core.task_contract import Split
 from rc.crossing import Decision
 from rc.inference import early_exit_decide
-from rc.operations import operations_to_decision, training_operations
+from rc.operations import backward_macs_per_step, dense_macs_per_step, operations_to_decision, training_operations
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,12 @@ class StepModelContender(Contender):
             def objective(x: Tensor, y: Tensor) -> BatchOutcome:
                 return self.objective(random_shift(x, self.spec.frame_shape, cfg.augment_shift, shifts), y)
 
+        forward_macs, backward_macs = dense_macs_per_step(self.model), backward_macs_per_step(self.model)
+        self._snapshots = SnapshotSchedule(
+            forward_macs, backward_macs,
+            upper_bound_macs=cfg.epochs * len(train) * self.spec.n_steps * (forward_macs + backward_macs))
         return fit_minibatches(
-            self.model, objective, validate, train,
+            self.model, objective, validate, train, snapshots=self._snapshots,
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, grad_clip=cfg.grad_clip,
             seed=self.seed, device=self.device, progress=progress,
             lr_schedule=cfg.lr_schedule, selection=cfg.selection, weight_decay=cfg.weight_decay,
@@ -117,6 +125,19 @@ class StepModelContender(Contender):
             for name in ("dense_macs", "effective_macs", "effective_acs"):
                 totals[name] = totals.get(name, 0.0) + float(getattr(counts, name).double().sum())
         return {name: total / x.shape[0] for name, total in totals.items()}
+
+    def learning_curve(self) -> Sequence[Snapshot]:
+        schedule = getattr(self, "_snapshots", None)
+        return () if schedule is None else tuple(schedule.snapshots)
+
+    @contextlib.contextmanager
+    def snapshot_weights(self, snapshot: Snapshot) -> Iterator[None]:
+        own = copy.deepcopy(self.model.state_dict())
+        self.model.load_state_dict(snapshot.state)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(own)
 
     def training_operations(self, report: TrainingReport) -> dict[str, float]:
         counts = training_operations(self.model, report.step_evaluations_forward, report.step_evaluations_backward)

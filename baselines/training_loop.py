@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from baselines.learning_curve import SnapshotSchedule
 from baselines.registry import EpochLog, Progress, TrainingReport
 from bench.core.task_contract import Split
 
@@ -78,6 +79,7 @@ def fit_minibatches(
     selection: str = "best-val-accuracy",
     weight_decay: float = 0.0,
     progress_every_s: float = PROGRESS_EVERY_SECONDS,
+    snapshots: SnapshotSchedule | None = None,
 ) -> TrainingReport:
     """Train ``model`` in place and load the selected weights into it.
 
@@ -95,6 +97,8 @@ def fit_minibatches(
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over all minibatches).
         selection: ``best-val-accuracy`` or ``last-epoch`` (see the module docstring).
         weight_decay: decoupled weight decay of AdamW (0: plain Adam).
+        snapshots: if given, copies the weights at fixed training compute after each
+            minibatch (:mod:`baselines.learning_curve`); selection never reads them.
 
     Raises:
         TrainingDiverged: when a minibatch loss is not finite.
@@ -140,6 +144,9 @@ def fit_minibatches(
             total_loss += loss_value * y.shape[0]
             total_examples += y.shape[0]
             now = time.perf_counter()
+            if snapshots is not None:
+                snapshots.after_minibatch(model.state_dict(), forward, backward,
+                                          epoch - 1 + total_examples / len(train), train_seconds + now - started)
             if now >= next_line and total_examples < len(train):
                 left = (now - started) / total_examples * (len(train) - total_examples)
                 progress(f"epoch {epoch}/{epochs}: {total_examples}/{len(train)} examples, "

@@ -24,6 +24,7 @@ VOLATILE_FIELDS = (
     "training.validation_seconds",
     "training.examples_per_second",
     "training.history[].train_seconds",
+    "learning_curve.points[].train_seconds",
 )
 """Fields (dotted paths into a record; ``[]`` stands for every item of a list) that differ between
 two runs of the same cell: timings, creation time, command line. They are left out of the comparison."""

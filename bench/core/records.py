@@ -30,14 +30,17 @@ beside ``results.jsonl`` with :func:`append_error`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 SCHEMA_VERSION = 2
 
@@ -136,6 +139,54 @@ def _check_history(value: Any, where: str) -> None:
             raise RecordError(f"{item_where}.epoch is {item['epoch']!r}, expected {i + 1} (epochs in order from 1)")
 
 
+LEARNING_CURVE_FIELD = "learning_curve"
+"""The contender on the first ``examples`` test examples at each learning-curve snapshot
+(:mod:`baselines.learning_curve`): ``points``, each with ``grid_index``, ``training_macs``,
+``epoch``, ``train_seconds``, ``accuracy``, ``decision_step_mean`` and ``correct`` (the
+examples' 0/1 outcomes, :func:`pack_bits`). Absent for contenders without snapshots."""
+
+CURVE_POINT_FIELDS = ("grid_index", "training_macs", "epoch", "train_seconds", "accuracy", "decision_step_mean",
+                      "correct")
+
+
+def pack_bits(bits: Sequence[int]) -> str:
+    """0/1 values as base64 text, 8 to a byte, first value in the highest bit (:func:`unpack_bits`)."""
+    return base64.b64encode(bytes(np.packbits(np.asarray(bits, dtype=np.uint8)))).decode("ascii")
+
+
+def unpack_bits(text: str, count: int) -> list[int]:
+    """The ``count`` 0/1 values that :func:`pack_bits` wrote."""
+    packed = np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=np.uint8)
+    if len(packed) != -(-count // 8):
+        raise RecordError(f"packed bits hold {len(packed) * 8} values, not {count}")
+    return np.unpackbits(packed)[:count].astype(int).tolist()
+
+
+def _check_learning_curve(value: Any, where: str) -> None:
+    if not isinstance(value, dict) or set(value) != {"examples", "points"}:
+        raise RecordError(f"{where}: {LEARNING_CURVE_FIELD} must be a table with examples and points")
+    examples = value["examples"]
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise RecordError(f"{where}: {LEARNING_CURVE_FIELD}.examples must be a positive integer, got {examples!r}")
+    if not isinstance(value["points"], list):
+        raise RecordError(f"{where}: {LEARNING_CURVE_FIELD}.points must be a list")
+    last = None
+    for number, point in enumerate(value["points"]):
+        point_where = f"{where}: {LEARNING_CURVE_FIELD}.points[{number}]"
+        if not isinstance(point, dict) or set(point) != set(CURVE_POINT_FIELDS):
+            raise RecordError(f"{point_where} must have exactly {', '.join(CURVE_POINT_FIELDS)}")
+        if last is not None and not point["grid_index"] > last:
+            raise RecordError(f"{point_where}: grid_index must increase from point to point")
+        last = point["grid_index"]
+        try:
+            correct = unpack_bits(point["correct"], examples)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise RecordError(f"{point_where}.correct is not {examples} packed bits: {error}") from None
+        if not math.isclose(sum(correct) / examples, point["accuracy"], rel_tol=1e-9, abs_tol=1e-12):
+            raise RecordError(f"{point_where}: accuracy {point['accuracy']!r} differs from the mean of its "
+                              f"correct bits ({sum(correct) / examples!r})")
+
+
 PROTOCOL_FIELD = "protocol"
 """What the cell's contender shared with the others on its task (:mod:`bench.run.protocol`):
 ``settings`` (the shared values) and ``overrides`` (``setting``, ``value``, ``reason`` each).
@@ -199,6 +250,8 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         _check_per_example(record[PER_EXAMPLE_FIELD], record["test_size"], record["n_steps"], record, where)
     if PROTOCOL_FIELD in record:
         _check_protocol(record[PROTOCOL_FIELD], where)
+    if LEARNING_CURVE_FIELD in record:
+        _check_learning_curve(record[LEARNING_CURVE_FIELD], where)
     if "config_hash" in record and not isinstance(record["config_hash"], str):
         raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
     _check_finite(record, where)

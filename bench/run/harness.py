@@ -54,10 +54,12 @@ from bench.core.provenance import command_line, git_revision, hardware, package_
 from bench.core.records import (
     CELL_FIELDS,
     ERROR_SCHEMA_VERSION,
+    LEARNING_CURVE_FIELD,
     SCHEMA_VERSION,
     append_error,
     append_record,
     config_hash,
+    pack_bits,
     read_records,
     recorded_keys,
     remove_stale_temporaries,
@@ -204,10 +206,34 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
     return result
 
 
+def learning_curve(contender: Contender, data: TaskData, examples: int) -> dict[str, Any] | None:
+    """The contender's learning-curve snapshots scored on the first ``examples`` test examples
+    (the same examples for every contender), with its current rule; None without snapshots."""
+    snapshots = contender.learning_curve()
+    if not snapshots:
+        return None
+    count = min(examples, len(data.test))
+    x, y = data.test.x[:count], data.test.y[:count]
+    points = []
+    for snapshot in snapshots:
+        with contender.snapshot_weights(snapshot):
+            decision, _ = contender.decide(x)
+        correct = (decision.prediction.cpu() == y.cpu()).to(torch.int64).tolist()
+        points.append({"grid_index": snapshot.grid_index, "training_macs": snapshot.training_macs,
+                       "epoch": snapshot.epoch, "train_seconds": snapshot.train_seconds,
+                       "accuracy": metrics.accuracy(decision.prediction, y),
+                       "decision_step_mean": metrics.decision_step_stats(decision)["decision_step_mean"],
+                       "correct": pack_bits(correct)})
+    return {"examples": count, "points": points}
+
+
 def cell_record(job: TrainingJob, theta: float | None, profile: Profile, data: TaskData, contender: Contender,
                 report: TrainingReport, provenance: dict[str, Any], setup: JobSetup | None = None) -> dict[str, Any]:
     """The record of one cell: its key, the test metrics at ``theta``, training cost, config and provenance."""
     extra = {} if setup is None else {"config_hash": setup.config_hash, "data_options": setup.data_options}
+    curve = learning_curve(contender, data, profile.tasks[job.task].curve_examples)
+    if curve is not None:
+        extra[LEARNING_CURVE_FIELD] = curve
     return {
         "schema_version": SCHEMA_VERSION,
         "task": job.task, "contender": job.contender, "seed": job.seed, "theta": theta,

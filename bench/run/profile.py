@@ -35,6 +35,10 @@ A profile may start from another: ``extends = "paper"`` (a built-in name, or a p
 relative to the extending file) takes that profile's tables and merges this file's
 over them, table by table; ``overrides`` arrays are appended, other values replaced.
 
+A task may set ``curve_examples`` (default 2,000): the learning-curve snapshots
+(:mod:`baselines.learning_curve`) are scored on that many test examples, the first of
+the test split, the same for every contender.
+
 A task may also say ``skip_if_missing = true``: when its files are not in the
 data folder, its cells are skipped with a notice instead of failing the run
 (the quick profile uses this for the data sets a fresh machine lacks).
@@ -67,6 +71,10 @@ BUILTIN_PROFILES = tuple(sorted(entry.name.removesuffix(".toml")
 """The profiles shipped in ``bench/run/profiles/``: one ``NAME.toml`` file each."""
 
 
+DEFAULT_CURVE_EXAMPLES = 2000
+"""Test examples on which learning-curve snapshots are scored (the first ones of the test split)."""
+
+
 @dataclass(frozen=True)
 class TaskPlan:
     """What a profile says about one task."""
@@ -79,6 +87,7 @@ class TaskPlan:
     contenders: dict[str, dict[str, Any]]
     protocol: Protocol = field(default_factory=Protocol)
     skip_if_missing: bool = False
+    curve_examples: int = DEFAULT_CURVE_EXAMPLES
 
     def data_values(self, contender: str) -> dict[str, Any]:
         """The task's data options as ``contender`` reads them: ``data``, then its ``data.*`` overrides."""
@@ -154,7 +163,10 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
                               f"[[tasks.{task_name}.overrides]] with contender, setting = \"data.<option>\", "
                               f"value and reason")
         _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "protocol", "overrides",
-                             "skip_if_missing"}, task_where)
+                             "skip_if_missing", "curve_examples"}, task_where)
+        curve_examples = table.get("curve_examples", DEFAULT_CURVE_EXAMPLES)
+        if isinstance(curve_examples, bool) or not isinstance(curve_examples, int) or curve_examples < 1:
+            raise OptionError(f"{task_where} curve_examples must be a positive integer, got {curve_examples!r}")
         thresholds = _number_list(table.get("thresholds"), f"{task_where} thresholds")
         for theta in thresholds:
             try:
@@ -183,7 +195,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
             raise OptionError(f"{task_where} skip_if_missing must be true or false, got {skip_if_missing!r}")
         tasks[task_name] = TaskPlan(task_name, thresholds, betas, rule,
                                     dict(_table(table.get("data", {}), f"{task_where} data")), overrides,
-                                    protocol, skip_if_missing)
+                                    protocol, skip_if_missing, curve_examples)
     if not tasks:
         raise OptionError(f"{where}: no [tasks.*] tables")
     return Profile(
