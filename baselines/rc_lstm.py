@@ -38,4 +38,4 @@ class RCLSTM(LSTMContender):
 
     def objective(self, x: Tensor, y: Tensor) -> BatchOutcome:
         result = truncated_rc_step(self.model, x, y, self.rule, self.config.beta)
-        return BatchOutcome(result.loss, result.step_evaluations, result.step_evaluations)
+        return BatchOutcome(result.loss, result.forward_evaluations, result.backward_evaluations)

@@ -5,7 +5,7 @@ Verbs:
     run      train and evaluate cells of a profile, append records, print a summary
     figures  draw figures and REPORT.md from stored records, without training
     compare-records  compare two records files cell by cell, leaving out timings
-    speed    side-by-side timing of the truncated and the naive RC training step
+    speed    truncated vs naive RC training step over a grid of T, H, batch and decision patterns: wall-clock, memory
     latency  side-by-side timing of early-exit and full-sequence inference
     bound    information bound per step: a static MLP's test accuracy on the first t steps of a coded image task
     data    fetch a data set's official files (verified by hash), or check the files present
@@ -174,18 +174,21 @@ def command_compare_records(args: argparse.Namespace) -> int:
 
 
 def command_speed(args: argparse.Namespace) -> int:
-    from bench.measure.speed import compare_training_steps, format_comparison, write_comparison
+    from bench.measure.speed import HEADER, Grid, check_targets, format_row, scaling_grid, write_scaling
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    settings = {"batch": args.batch, "hidden": args.hidden, "epochs": args.epochs, "repeats": args.repeats,
+    grid = Grid(tuple(args.time_steps), tuple(args.hidden), tuple(args.batch), tuple(args.patterns))
+    settings = {"time_steps": args.time_steps, "hidden": args.hidden, "batch": args.batch,
+                "patterns": args.patterns, "repeats": args.repeats, "seed": args.seed,
                 "device": str(device), "torch_threads": torch.get_num_threads()}
-    rows = compare_training_steps(batch=args.batch, hidden=args.hidden, epochs=args.epochs,
-                                  fractions=args.fractions, repeats=args.repeats, device=device)
-    print(format_comparison(rows))
+    print(HEADER, flush=True)
+    rows = scaling_grid(grid, args.repeats, args.seed, device, progress=lambda row: print(format_row(row), flush=True))
+    missed = check_targets(rows)
+    print("targets met" if not missed else "targets missed:\n  " + "\n  ".join(missed))
     if args.out:
-        write_comparison(rows, Path(args.out), settings, device)
+        write_scaling(rows, Path(args.out), settings, device)
         print(f"written to {Path(args.out) / 'speed.md'} and speed.json")
     return 0
 
@@ -382,13 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="also write the comparison (Markdown) to this file")
     compare.set_defaults(handler=command_compare_records)
 
-    speed = verbs.add_parser("speed", help="truncated vs naive RC training step, side by side")
-    speed.add_argument("--batch", type=int, default=256, help="examples per training step")
-    speed.add_argument("--hidden", type=int, default=128, help="LSTM units")
-    speed.add_argument("--epochs", type=int, default=3, help="epochs of the reference model's training")
-    speed.add_argument("--fractions", type=_numbers(float), default=[0.125, 0.25, 0.5, 1.0],
-                       help="target mean decision step as a fraction of the sequence length")
-    speed.add_argument("--repeats", type=int, default=10)
+    speed = verbs.add_parser("speed", help="truncated vs naive RC training step: wall-clock and memory over a grid")
+    speed.add_argument("--time-steps", type=_numbers(int), default=[20, 80, 320], help="sequence lengths T")
+    speed.add_argument("--hidden", type=_numbers(int), default=[16, 64, 256, 1024], help="LSTM units")
+    speed.add_argument("--batch", type=_numbers(int), default=[1, 64], help="examples per training step")
+    speed.add_argument("--patterns", type=_csv, default=["equal", "spread", "tail"],
+                       help="decision patterns: equal (all at T/4), spread (uniform over the first half), "
+                            "tail (as equal, 2%% never crossing)")
+    speed.add_argument("--repeats", type=int, default=10, help="alternating rounds per cell")
+    speed.add_argument("--seed", type=int, default=0)
     add_device_options(speed)
     speed.add_argument("--out", help="folder to write speed.md and speed.json into (with provenance)")
     speed.set_defaults(handler=command_speed)

@@ -1,10 +1,17 @@
 """RC training steps: the truncated one this suite uses, and the naive reference.
 
-:func:`truncated_rc_step` runs the recurrence one step at a time and removes
-each example from the batch as soon as its output crosses the threshold. The
-forward pass therefore never computes a step after an example's crossing,
-and because the autograd graph holds only the steps that were computed, the
-backward pass never does either.
+:func:`truncated_rc_step` computes, in its gradient-carrying pass, each
+example's steps up to its crossing and none after it, so neither the forward
+nor the backward pass pays for the steps RC does not read. It has two
+implementations, the same loss and gradients:
+
+* for an :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`,
+  :mod:`rc.fused_training`: a no-grad search with the fused LSTM over chunks
+  of steps finds each example's decision, then one packed fused pass runs
+  forward and backward over each example's own steps;
+* for any other :class:`rc.model.StepModel`, :func:`rc.streaming.stream_decisions`:
+  a step-by-step loop that removes each example from the batch at its crossing
+  (the autograd graph holds exactly the computed steps).
 
 :func:`naive_rc_step` is what the authors' notebooks do: a full forward pass
 over every step, then the loss gathered at each crossing. It computes the
@@ -19,6 +26,7 @@ import torch
 from torch import Tensor
 
 from rc.crossing import CrossingRule, Decision, decide
+from rc.fused_training import TruncatedScores, fused_parts, fused_truncated_scores
 from rc.loss import rc_loss, rc_loss_at_crossing
 from rc.model import StepModel
 from rc.streaming import check_sequences, stream_decisions
@@ -31,14 +39,15 @@ class StepResult:
     Attributes:
         loss: scalar loss with its autograd graph.
         decision: the decisions the loss was taken at (no gradient).
-        step_evaluations: recurrent step evaluations (one example, one time
-            step) that the forward pass computed; the backward pass runs
-            through exactly the same evaluations.
+        forward_evaluations: recurrent step evaluations (one example, one time
+            step) computed forward, with or without autograd.
+        backward_evaluations: step evaluations the backward pass runs through.
     """
 
     loss: Tensor
     decision: Decision
-    step_evaluations: int
+    forward_evaluations: int
+    backward_evaluations: int
 
 
 def check_batch(x: Tensor, y: Tensor) -> None:
@@ -48,8 +57,24 @@ def check_batch(x: Tensor, y: Tensor) -> None:
         raise ValueError(f"y must be shaped ({x.shape[0]},) to match x {tuple(x.shape)}, got {tuple(y.shape)}")
 
 
+def truncated_scores(model: StepModel, x: Tensor, rule: CrossingRule) -> TruncatedScores:
+    """Scores at each example's decision ``(batch, outputs)`` with the graph of the steps it read only.
+
+    The fused search and packed pass (:mod:`rc.fused_training`) for the LSTM
+    classifiers, the step loop (:func:`rc.streaming.stream_decisions`) for any
+    other :class:`rc.model.StepModel`. Its evaluations are those of
+    :class:`StepResult`.
+    """
+    check_sequences(x)
+    parts = fused_parts(model)
+    if parts is not None:
+        return fused_truncated_scores(parts, x, rule)
+    scores, decision, evaluations = stream_decisions(model, x, rule)
+    return TruncatedScores(scores, decision, evaluations, evaluations)
+
+
 def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> StepResult:
-    """RC loss whose forward and backward passes stop at each example's crossing.
+    """RC loss whose gradient-carrying pass stops at each example's crossing.
 
     Args:
         model: any :class:`rc.model.StepModel`.
@@ -59,23 +84,29 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
         beta: entropy weight of the RC loss, >= 0.
 
     Returns:
-        A :class:`StepResult`; its ``step_evaluations`` equal the sum over
-        examples of (decision step index + 1).
+        A :class:`StepResult`. Its ``backward_evaluations`` are the sum over
+        examples of (decision step index + 1): the steps in the graph. Its
+        ``forward_evaluations`` add, for the LSTM classifiers, the no-grad
+        search's evaluations (each example's steps up to its decision, and
+        up to the end of the search chunk it decided in); for the step loop
+        they equal the backward evaluations.
     """
     check_batch(x, y)
-    scores_at_decision, decision, evaluations = stream_decisions(model, x, rule)
-    return StepResult(rc_loss(scores_at_decision, y, rule, beta), decision, evaluations)
+    result = truncated_scores(model, x, rule)
+    return StepResult(rc_loss(result.scores, y, rule, beta), result.decision, result.forward_evaluations,
+                      result.backward_evaluations)
 
 
 def naive_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> StepResult:
     """Reference RC step: full forward pass over every step, loss gathered at the crossing.
 
-    Same loss and gradients as :func:`truncated_rc_step`; ``step_evaluations``
-    is always ``batch * time``.
+    Same loss and gradients as :func:`truncated_rc_step`; both evaluation
+    counts are always ``batch * time``.
     """
     check_batch(x, y)
     scores = model.forward(x)
     with torch.no_grad():
         decision = decide(scores.detach(), rule)
     loss = rc_loss_at_crossing(scores, y, rule, beta)
-    return StepResult(loss, decision, x.shape[0] * x.shape[1])
+    evaluations = x.shape[0] * x.shape[1]
+    return StepResult(loss, decision, evaluations, evaluations)

@@ -9,41 +9,54 @@ import torch
 
 from bench.measure.latency import (CALL_COUNT_EXAMPLES, compare_inference, format_latency, operator_calls_per_example,
                            train_contender, write_latency)
-from bench.measure.speed import calibrate_theta, compare_at_theta, format_comparison, write_comparison
-from rc.crossing import TwoSidedBinary, decide
-from rc.model import LSTMClassifier
+from bench.measure.speed import (NEVER, Grid, check_targets, decision_steps, format_scaling, measure_cell,
+                                 trigger_case, write_scaling)
+from rc.crossing import decide
 
 TINY = {"n_train": 64, "n_val": 32, "n_test": 48}
 
 
-def test_calibrated_theta_hits_the_target_mean_decision() -> None:
-    torch.manual_seed(0)
-    model = LSTMClassifier(1, 8, 1)
-    with torch.no_grad():
-        model.readout.weight.mul_(30.0)
-    x = torch.randn(128, 20, 1).cumsum(dim=1)
-    theta = calibrate_theta(model, x, target_steps=8.0)
-    with torch.no_grad():
-        steps = decide(model(x), TwoSidedBinary(theta)).steps_read.double().mean().item()
-    assert abs(steps - 8.0) < 1.0
+@pytest.mark.parametrize("pattern", ["equal", "spread", "tail"])
+def test_trigger_model_decides_at_the_pattern_steps(pattern: str) -> None:
+    steps = decision_steps(pattern, 50, 16, torch.Generator().manual_seed(3))
+    if pattern == "equal":
+        assert steps.tolist() == [3] * 50
+    elif pattern == "spread":
+        assert 0 <= int(steps.min()) and int(steps.max()) <= 7 and len(set(steps.tolist())) > 4
+    else:
+        assert int((steps == NEVER).sum()) == 1 and set(steps.tolist()) == {3, NEVER}
+    for layers in (1, 2):
+        model, x, _y, rule = trigger_case(8, steps, 16, seed=1, layers=layers)
+        with torch.no_grad():
+            decision = decide(model(x), rule)
+        assert decision.step_index.tolist() == torch.where(steps == NEVER, 15, steps).tolist()
+        assert decision.crossed.tolist() == (steps != NEVER).tolist()
 
 
-def test_training_step_comparison_counts_the_ideal_share_of_evaluations(tmp_path) -> None:
-    torch.manual_seed(1)
-    model = LSTMClassifier(1, 8, 1)
-    with torch.no_grad():
-        model.readout.weight.mul_(30.0)
-    x = torch.randn(64, 20, 1).cumsum(dim=1)
-    y = torch.randint(0, 2, (64,))
-    row = compare_at_theta(model, x, y, calibrate_theta(model, x, 6.0), repeats=1)
-    assert row.evaluations_ratio == pytest.approx(row.ideal_ratio)
-    assert row.ideal_ratio == pytest.approx(row.mean_steps_read / 20)
-    assert row.truncated_seconds > 0 and row.naive_seconds > 0
-    path = write_comparison([row], tmp_path, {"batch": 64}, torch.device("cpu"))
-    assert format_comparison([row]).splitlines()[1].strip() in path.read_text(encoding="utf-8")
+def test_scaling_cell_counts_the_ideal_share_of_evaluations_and_memory(tmp_path) -> None:
+    row = measure_cell(16, 8, 50, "tail", repeats=2)
+    assert row.ideal_ratio == pytest.approx((49 * 4 + 16) / (50 * 16))
+    assert row.backward_evaluations_ratio == pytest.approx(row.ideal_ratio)
+    assert row.forward_evaluations_ratio >= row.backward_evaluations_ratio
+    assert row.truncated_ms > 0 and row.naive_ms > 0
+    assert row.wall_ratio_low <= row.wall_ratio <= row.wall_ratio_high
+    assert 0 < row.truncated_bytes < row.naive_bytes
+    assert row.memory_over_r == pytest.approx(row.truncated_bytes / row.naive_bytes / row.ideal_ratio)
+    path = write_scaling([row], tmp_path, {"repeats": 2}, torch.device("cpu"))
+    assert format_scaling([row]).splitlines()[1] in path.read_text(encoding="utf-8")
     payload = json.loads((tmp_path / "speed.json").read_text(encoding="utf-8"))
-    assert payload["rows"][0]["evaluations_ratio"] == row.evaluations_ratio
+    assert payload["rows"][0]["backward_evaluations_ratio"] == row.backward_evaluations_ratio
     assert {"versions", "hardware", "git_revision", "command", "created"} <= set(payload)
+    assert isinstance(check_targets([row]), list)
+
+
+def test_scaling_grid_skips_the_tail_of_a_single_example() -> None:
+    grid = Grid(time_steps=(20,), hidden=(16,), batch=(1, 64), patterns=("equal", "tail"))
+    assert grid.cells() == [(20, 16, 1, "equal"), (20, 16, 64, "equal"), (20, 16, 64, "tail")]
+    with pytest.raises(ValueError, match="patterns must be among"):
+        Grid(patterns=("sometimes",))
+    with pytest.raises(ValueError, match="time_steps must be >= 4"):
+        Grid(time_steps=(2,))
 
 
 @pytest.mark.parametrize("contender_name", ["rc-lstm", "snn-ttfs"])

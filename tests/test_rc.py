@@ -193,13 +193,16 @@ def test_truncated_step_never_computes_a_step_after_a_crossing() -> None:
     steps = result.decision.step_index
     expected = [int((steps >= t).sum()) for t in range(int(steps.max()) + 1)]
     assert counting.batch_sizes == expected
-    assert result.step_evaluations == int(result.decision.steps_read.sum()) == sum(expected)
-    assert result.step_evaluations < x.shape[0] * x.shape[1]
-    assert naive_rc_step(model, x, y, rule, 0.0).step_evaluations == x.shape[0] * x.shape[1]
+    assert result.forward_evaluations == result.backward_evaluations == int(result.decision.steps_read.sum())
+    assert result.backward_evaluations == sum(expected) < x.shape[0] * x.shape[1]
+    naive = naive_rc_step(model, x, y, rule, 0.0)
+    assert naive.forward_evaluations == naive.backward_evaluations == x.shape[0] * x.shape[1]
 
 
 def test_truncated_backward_graph_holds_only_computed_steps() -> None:
-    """The backward graph holds one LSTM cell per computed (example, step), none after a crossing."""
+    """The step loop's backward graph holds one LSTM cell per computed (example, step), none after a crossing.
+
+    (A :class:`CountingModel` takes the step loop; the fused path is checked in test_training_step.py.)"""
     model, x, y, rule = spread_case(1, 1)
 
     def example_steps_in_graph(loss: torch.Tensor) -> int:
@@ -214,7 +217,7 @@ def test_truncated_backward_graph_holds_only_computed_steps() -> None:
             stack.extend(next_node for next_node, _ in node.next_functions)
         return rows // 2
 
-    truncated = truncated_rc_step(model, x, y, rule, beta=0.0)
+    truncated = truncated_rc_step(CountingModel(model), x, y, rule, beta=0.0)
     assert example_steps_in_graph(truncated.loss) == int(truncated.decision.steps_read.sum())
     assert example_steps_in_graph(truncated.loss) < x.shape[0] * x.shape[1]
 

@@ -1,13 +1,37 @@
-"""Side-by-side cost of the truncated and the naive RC training step.
+"""Scaling benchmark of truncated against naive RC training: wall-clock and activation memory.
 
-The model is an ``rc-lstm`` briefly trained on ``toy-noise`` (so its
-confidence really grows over time, as in use). For each target decision time,
-theta is calibrated on the batch so that the mean decision falls near that
-fraction of the sequence; then both training steps (forward, backward) run
-alternately on the same batch and model, and the medians are compared.
+A grid over sequence length T, hidden size H, batch size and decision
+pattern. Each cell builds an LSTM whose decision steps are set by its input
+(:func:`trigger_case`), then times the truncated training step
+(:func:`rc.training.truncated_rc_step`) and the naive one
+(:func:`rc.training.naive_rc_step`), forward + backward, in alternating
+rounds on the same batch and model; the ratio truncated / naive of each round
+gives the median and its spread (the lowest and highest round). Activation
+memory is the sum of the bytes of the tensors the autograd graph saves for
+the backward pass (each storage once; parameters and inputs left out), counted with
+``torch.autograd.graph.saved_tensors_hooks``: deterministic, and what a
+training step holds at its peak besides the parameters.
 
-The ideal ratio is r = (mean steps read) / T: the share of step evaluations
-that RC needs.
+The ideal ratio is r = (mean steps read) / T, the share of the naive step's
+step evaluations that RC needs; each ratio is also given over r.
+
+Decision patterns (``d`` the 0-based decision step, T/4 read on average):
+
+``equal``
+    every example decides at ``d = T/4 - 1``;
+``spread``
+    ``d`` uniform over ``0 .. T/2 - 1``, independently per example;
+``tail``
+    as ``equal``, but ``round(0.02 * batch)`` examples (at least 1) never
+    cross and run to the last step; needs a batch of at least 2.
+
+The model is synthetic, so that the decisions fall where the pattern says at
+any size without training: feature 0 of the input is a trigger (1 from the
+decision step on, else 0) that drives hidden unit 0, and the readout reads
+only that unit, so the two-sided rule at theta = 0.95 crosses exactly when
+the trigger comes on. Every other weight keeps ``nn.LSTM``'s random
+initialisation, and every other feature is noise: the kernels' cost does not
+depend on the values.
 """
 
 from __future__ import annotations
@@ -15,157 +39,263 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from baselines.rc_lstm import RCLSTM
 from bench.core.measurements import write_measurement
-from bench.tasks.toy_noise import ToyNoise
-from rc.crossing import TwoSidedBinary, decide
+from rc.crossing import TwoSidedBinary
 from rc.model import LSTMClassifier
 from rc.training import StepResult, naive_rc_step, truncated_rc_step
 
+PATTERNS = ("equal", "spread", "tail")
+TAIL_SHARE = 0.02
+THETA = 0.95
+FEATURES = 4
+NEVER = -1
+"""A decision step meaning: never crosses."""
+
+
+def decision_steps(pattern: str, batch: int, time_steps: int, generator: torch.Generator) -> Tensor:
+    """``(batch,)`` long decision steps of a pattern (see the module docstring); :data:`NEVER` for none."""
+    if pattern not in PATTERNS:
+        raise ValueError(f"unknown decision pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+    if time_steps < 4:
+        raise ValueError(f"the decision patterns need T >= 4, got {time_steps}")
+    quarter = time_steps // 4 - 1
+    if pattern == "spread":
+        return torch.randint(0, time_steps // 2, (batch,), generator=generator)
+    steps = torch.full((batch,), quarter, dtype=torch.long)
+    if pattern == "tail":
+        if batch < 2:
+            raise ValueError("the tail pattern needs a batch of at least 2")
+        never = max(1, round(TAIL_SHARE * batch))
+        steps[torch.randperm(batch, generator=generator)[:never]] = NEVER
+    return steps
+
+
+def trigger_case(hidden: int, steps: Tensor, time_steps: int, seed: int = 0,
+                 layers: int = 1) -> tuple[LSTMClassifier, Tensor, Tensor, TwoSidedBinary]:
+    """A model, inputs ``(batch, T, FEATURES)``, labels and rule whose decisions are ``steps``.
+
+    Hidden unit 0 of the first layer (and of each layer above, through unit 0
+    below) sees only the trigger: its input and output gates open and its cell
+    fills when the trigger is 1, so its output jumps from 0 to about 0.75, and
+    the readout ``10 h_0`` crosses the two-sided theta of 0.95 exactly then.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = LSTMClassifier(FEATURES, hidden, 1, layers)
+    with torch.no_grad():
+        for layer in range(layers):
+            w_ih, w_hh = getattr(model.lstm, f"weight_ih_l{layer}"), getattr(model.lstm, f"weight_hh_l{layer}")
+            b_ih, b_hh = getattr(model.lstm, f"bias_ih_l{layer}"), getattr(model.lstm, f"bias_hh_l{layer}")
+            scale = 1.0 if layer == 0 else 1 / 0.75  # unit 0 below gives 0.75 when the trigger is on
+            for gate, (weight, bias) in enumerate(((10.0, -5.0), (-10.0, 0.0), (5.0, 0.0), (10.0, -5.0))):
+                row = gate * hidden  # gates i, f, g, o; unit 0 of each
+                w_ih[row].zero_()
+                w_ih[row, 0] = weight * scale
+                w_hh[row].zero_()
+                b_ih[row], b_hh[row] = bias, 0.0
+        model.readout.weight.zero_()
+        model.readout.weight[0, 0] = 10.0
+        model.readout.bias.zero_()
+    batch = steps.shape[0]
+    x = torch.randn(batch, time_steps, FEATURES, generator=generator)
+    on = torch.arange(time_steps)[None, :] >= torch.where(steps == NEVER, time_steps, steps)[:, None]
+    x[..., 0] = on.float()
+    y = torch.randint(0, 2, (batch,), generator=generator)
+    return model, x, y, TwoSidedBinary(THETA)
+
+
+def saved_activation_bytes(run: Callable[[], object], held: Sequence[Tensor]) -> int:
+    """Bytes of the tensors autograd saves for backward while ``run()`` builds its graph.
+
+    Each storage counts once, at its full size; the storages of ``held`` (the
+    parameters and the inputs, which the caller holds anyway) do not count.
+    """
+    excluded = {t.untyped_storage().data_ptr() for t in held}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in excluded:
+            storages[storage.data_ptr()] = max(storages.get(storage.data_ptr(), 0), storage.nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = run()
+    del result
+    return sum(storages.values())
+
 
 @dataclass(frozen=True)
-class StepComparison:
-    """One row of the comparison.
+class ScalingRow:
+    """One cell of the grid.
 
     Attributes:
-        theta: the calibrated threshold.
-        mean_steps_read: mean decision step (1-based) on the batch.
-        ideal_ratio: ``mean_steps_read / T``.
-        evaluations_ratio: step evaluations truncated / naive.
-        truncated_seconds, naive_seconds: median wall-clock of one step
-            (forward + backward).
+        time_steps, hidden, batch, pattern: the cell.
+        mean_steps_read: mean decision step (1-based).
+        ideal_ratio: r = ``mean_steps_read / T``.
+        forward_evaluations_ratio, backward_evaluations_ratio: step evaluations truncated / naive.
+        truncated_ms, naive_ms: median wall-clock of one step (forward + backward).
+        wall_ratio: median over rounds of truncated / naive.
+        wall_ratio_low, wall_ratio_high: the lowest and highest round's ratio.
+        truncated_bytes, naive_bytes: saved activation bytes of one step.
+        repeats: rounds timed.
     """
 
-    theta: float
     time_steps: int
+    hidden: int
+    batch: int
+    pattern: str
     mean_steps_read: float
     ideal_ratio: float
-    evaluations_ratio: float
-    truncated_seconds: float
-    naive_seconds: float
+    forward_evaluations_ratio: float
+    backward_evaluations_ratio: float
+    truncated_ms: float
+    naive_ms: float
+    wall_ratio: float
+    wall_ratio_low: float
+    wall_ratio_high: float
+    truncated_bytes: int
+    naive_bytes: int
+    repeats: int
 
     @property
-    def wall_ratio(self) -> float:
-        return self.truncated_seconds / self.naive_seconds
+    def wall_over_r(self) -> float:
+        return self.wall_ratio / self.ideal_ratio
+
+    @property
+    def memory_ratio(self) -> float:
+        return self.truncated_bytes / self.naive_bytes
+
+    @property
+    def memory_over_r(self) -> float:
+        return self.memory_ratio / self.ideal_ratio
 
 
-def train_reference_model(hidden: int, epochs: int, device: torch.device, seed: int = 0) -> tuple[LSTMClassifier, Tensor, Tensor]:
-    """An rc-lstm trained on toy-noise, and toy-noise test inputs ``(n, 40, 1)`` and labels."""
-    task = ToyNoise()
-    data = task.load(task.options({"n_train": 2000, "n_val": 500, "n_test": 1024}, "speed benchmark"), seed)
-    config = RCLSTM.make_config({"hidden": hidden, "epochs": epochs, "batch_size": 64}, "speed benchmark")
-    contender = RCLSTM(data.spec, TwoSidedBinary(0.95), config, device, seed)
-    contender.fit(data.train, data.val, progress=lambda _line: None)
-    return contender.model, data.test.x.to(device), data.test.y.to(device)
-
-
-def calibrate_theta(model: LSTMClassifier, x: Tensor, target_steps: float) -> float:
-    """Two-sided theta whose mean steps read on ``x`` is closest to ``target_steps``.
-
-    The mean decision step only changes where theta passes one of the
-    outputs' confidences max(p, 1 - p); theta is chosen halfway between two
-    neighbouring confidences, so that no output lies within rounding error
-    of it (the fused and the step-wise LSTM differ in the last bits).
-    """
-    with torch.no_grad():
-        p = torch.sigmoid(model(x)[..., 0])
-    confidence = torch.maximum(p, 1 - p).double()
-    levels = torch.unique(torch.cat([confidence.flatten(), torch.tensor([0.5, 1.0], dtype=torch.float64)]))
-    candidates = ((levels[:-1] + levels[1:]) / 2).clamp(0.5 + 1e-12, 1 - 1e-12)
-
-    def mean_steps(theta: float) -> float:
-        crossed = confidence > theta
-        first = torch.where(crossed.any(dim=1), crossed.to(torch.uint8).argmax(dim=1), x.shape[1] - 1)
-        return (first + 1).double().mean().item()
-
-    low, high = 0, len(candidates) - 1  # mean_steps grows with theta
-    while low < high:
-        middle = (low + high) // 2
-        if mean_steps(float(candidates[middle])) < target_steps:
-            low = middle + 1
-        else:
-            high = middle
-    best = min((k for k in (low - 1, low) if 0 <= k < len(candidates)),
-               key=lambda k: abs(mean_steps(float(candidates[k])) - target_steps))
-    return float(candidates[best])
-
-
-def _timed(step: Callable[..., StepResult], model: LSTMClassifier, *args) -> tuple[float, int]:
+def _timed(step: Callable[..., StepResult], model: LSTMClassifier, x: Tensor, y: Tensor,
+           rule: TwoSidedBinary) -> tuple[float, StepResult]:
     model.zero_grad(set_to_none=True)
     started = time.perf_counter()
-    result = step(model, *args)
+    result = step(model, x, y, rule, 0.0)
     result.loss.backward()
-    if args[0].device.type == "cuda":
+    if x.device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - started, result.step_evaluations
+    return time.perf_counter() - started, result
 
 
-def compare_at_theta(model: LSTMClassifier, x: Tensor, y: Tensor, theta: float, repeats: int) -> StepComparison:
-    """Time both steps alternately, ``repeats`` times each, on the same batch."""
-    rule = TwoSidedBinary(theta)
-    with torch.no_grad():
-        steps = decide(model(x), rule).steps_read.double().mean().item()
-    for step in (truncated_rc_step, naive_rc_step):  # warm-up
-        _timed(step, model, x, y, rule, 0.0)
-    truncated, naive = [], []
-    for _ in range(repeats):
-        seconds, truncated_evaluations = _timed(truncated_rc_step, model, x, y, rule, 0.0)
-        truncated.append(seconds)
-        seconds, naive_evaluations = _timed(naive_rc_step, model, x, y, rule, 0.0)
-        naive.append(seconds)
-    time_steps = x.shape[1]
-    return StepComparison(theta, time_steps, steps, steps / time_steps, truncated_evaluations / naive_evaluations,
-                          statistics.median(truncated), statistics.median(naive))
+def measure_cell(time_steps: int, hidden: int, batch: int, pattern: str, repeats: int, seed: int = 0,
+                 device: torch.device = torch.device("cpu")) -> ScalingRow:
+    """Time both steps in ``repeats`` alternating rounds (after one warm-up each) and count their memory."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    steps = decision_steps(pattern, batch, time_steps, torch.Generator().manual_seed(seed))
+    model, x, y, rule = trigger_case(hidden, steps, time_steps, seed)
+    model, x, y = model.to(device), x.to(device), y.to(device)
+    model.train()
+    _, truncated = _timed(truncated_rc_step, model, x, y, rule)
+    _, naive = _timed(naive_rc_step, model, x, y, rule)
+    expected = torch.where(steps == NEVER, time_steps - 1, steps)
+    if not torch.equal(naive.decision.step_index.cpu(), expected) or not torch.equal(
+            truncated.decision.step_index.cpu(), expected):
+        raise RuntimeError(f"the trigger model did not decide at the pattern's steps (T={time_steps}, H={hidden})")
+    truncated_seconds, naive_seconds, ratios = [], [], []
+    for round_index in range(repeats):
+        order = (truncated_rc_step, naive_rc_step) if round_index % 2 == 0 else (naive_rc_step, truncated_rc_step)
+        seconds = {step: _timed(step, model, x, y, rule)[0] for step in order}
+        truncated_seconds.append(seconds[truncated_rc_step])
+        naive_seconds.append(seconds[naive_rc_step])
+        ratios.append(seconds[truncated_rc_step] / seconds[naive_rc_step])
+    held = [*model.parameters(), x, y]
+    truncated_bytes = saved_activation_bytes(lambda: truncated_rc_step(model, x, y, rule, 0.0), held)
+    naive_bytes = saved_activation_bytes(lambda: naive_rc_step(model, x, y, rule, 0.0), held)
+    mean_steps = naive.decision.steps_read.double().mean().item()
+    return ScalingRow(
+        time_steps, hidden, batch, pattern, mean_steps, mean_steps / time_steps,
+        truncated.forward_evaluations / naive.forward_evaluations,
+        truncated.backward_evaluations / naive.backward_evaluations,
+        statistics.median(truncated_seconds) * 1e3, statistics.median(naive_seconds) * 1e3,
+        statistics.median(ratios), min(ratios), max(ratios), truncated_bytes, naive_bytes, repeats)
 
 
-def compare_training_steps(
-    batch: int = 256,
-    hidden: int = 128,
-    epochs: int = 3,
-    fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0),
-    repeats: int = 10,
-    device: torch.device = torch.device("cpu"),
-) -> list[StepComparison]:
-    """Rows of :class:`StepComparison`, one per target decision fraction of T."""
-    for fraction in fractions:
-        if not 0 < fraction <= 1:
-            raise ValueError(f"decision fractions must lie in (0, 1], got {fraction}")
-    if batch < 1 or repeats < 1:
-        raise ValueError(f"batch and repeats must be >= 1, got batch={batch}, repeats={repeats}")
-    model, x, y = train_reference_model(hidden, epochs, device)
-    if batch > x.shape[0]:
-        raise ValueError(f"batch must be <= {x.shape[0]} (the reference test set), got {batch}")
-    x, y = x[:batch], y[:batch]
+@dataclass(frozen=True)
+class Grid:
+    """The cells to measure: every combination, less the ``tail`` cells of batch 1."""
+
+    time_steps: Sequence[int] = (20, 80, 320)
+    hidden: Sequence[int] = (16, 64, 256, 1024)
+    batch: Sequence[int] = (1, 64)
+    patterns: Sequence[str] = field(default=PATTERNS)
+
+    def __post_init__(self) -> None:
+        for label, values in (("time_steps", self.time_steps), ("hidden", self.hidden), ("batch", self.batch)):
+            if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+                raise ValueError(f"{label} must be positive integers, got {list(values)}")
+        if any(t < 4 for t in self.time_steps):
+            raise ValueError(f"time_steps must be >= 4, got {list(self.time_steps)}")
+        unknown = [p for p in self.patterns if p not in PATTERNS]
+        if not self.patterns or unknown:
+            raise ValueError(f"patterns must be among {', '.join(PATTERNS)}, got {list(self.patterns)}")
+
+    def cells(self) -> list[tuple[int, int, int, str]]:
+        return [(t, h, b, p) for t in self.time_steps for h in self.hidden for b in self.batch for p in self.patterns
+                if not (p == "tail" and b < 2)]
+
+
+def scaling_grid(grid: Grid, repeats: int, seed: int = 0, device: torch.device = torch.device("cpu"),
+                 progress: Callable[[ScalingRow], None] | None = None) -> list[ScalingRow]:
+    """A :class:`ScalingRow` per cell of ``grid``, in its order."""
     rows = []
-    for fraction in fractions:
-        theta = calibrate_theta(model, x, fraction * x.shape[1])
-        rows.append(compare_at_theta(model, x, y, theta, repeats))
+    for cell in grid.cells():
+        row = measure_cell(*cell, repeats=repeats, seed=seed, device=device)
+        rows.append(row)
+        if progress is not None:
+            progress(row)
     return rows
 
 
-def write_comparison(rows: Sequence[StepComparison], out: Path, settings: dict[str, object], device: torch.device) -> Path:
+HEADER = (f"{'T':>4} {'H':>5} {'batch':>5} {'pattern':>7} {'r':>6} {'evals f/b':>11} {'trunc ms':>9} "
+          f"{'naive ms':>9} {'wall ratio [low, high]':>23} {'wall/r':>6} {'memory':>7} {'mem/r':>6}")
+
+
+def format_row(row: ScalingRow) -> str:
+    spread = f"{row.wall_ratio:.3f} [{row.wall_ratio_low:.3f}, {row.wall_ratio_high:.3f}]"
+    evaluations = f"{row.forward_evaluations_ratio:.2f}/{row.backward_evaluations_ratio:.2f}"
+    return (f"{row.time_steps:>4} {row.hidden:>5} {row.batch:>5} {row.pattern:>7} {row.ideal_ratio:>6.3f} "
+            f"{evaluations:>11} {row.truncated_ms:>9.2f} {row.naive_ms:>9.2f} {spread:>23} {row.wall_over_r:>6.2f} "
+            f"{row.memory_ratio:>7.3f} {row.memory_over_r:>6.2f}")
+
+
+def format_scaling(rows: Sequence[ScalingRow]) -> str:
+    """A plain-text table of the grid."""
+    return "\n".join([HEADER, *(format_row(row) for row in rows)])
+
+
+def write_scaling(rows: Sequence[ScalingRow], out: Path, settings: dict[str, object], device: torch.device) -> Path:
     """Write ``speed.json`` and ``speed.md`` (see :func:`bench.core.measurements.write_measurement`) into ``out``."""
-    return write_measurement(out, "speed", "Truncated vs naive RC training step",
-                             "Median of the repeats, forward + backward.", format_comparison(rows),
-                             [{**asdict(row), "wall_ratio": row.wall_ratio} for row in rows], settings, device)
+    note = ("Truncated / naive RC training step (forward + backward): median of alternating rounds, "
+            "[lowest, highest round]; memory: saved activation bytes; r = mean steps read / T.")
+    payload = [{**asdict(row), "wall_over_r": row.wall_over_r, "memory_ratio": row.memory_ratio,
+                "memory_over_r": row.memory_over_r} for row in rows]
+    return write_measurement(out, "speed", "Truncated vs naive RC training: scaling", note, format_scaling(rows),
+                             payload, settings, device)
 
 
-def format_comparison(rows: Sequence[StepComparison]) -> str:
-    """A plain-text table of the comparison."""
-    lines = [
-        f"{'theta':>10} {'mean step':>10} {'ideal r':>8} {'evals ratio':>11} "
-        f"{'truncated ms':>12} {'naive ms':>9} {'wall ratio':>10}"
-    ]
+def check_targets(rows: Sequence[ScalingRow]) -> list[str]:
+    """The issue's targets each row misses (wall ratio <= 1.5 r at H >= 16, <= 1.2 r at H >= 256 for the
+    equal and tail patterns; memory ratio <= r at T = 320), as lines; empty when all are met."""
+    missed = []
     for row in rows:
-        lines.append(
-            f"{row.theta:>10.6f} {row.mean_steps_read:>7.2f}/{row.time_steps:<2d} {row.ideal_ratio:>8.3f} "
-            f"{row.evaluations_ratio:>11.3f} {row.truncated_seconds * 1e3:>12.2f} {row.naive_seconds * 1e3:>9.2f} "
-            f"{row.wall_ratio:>10.3f}"
-        )
-    return "\n".join(lines)
+        cell = f"T={row.time_steps} H={row.hidden} batch={row.batch} {row.pattern}"
+        if row.hidden >= 16 and row.wall_over_r > 1.5:
+            missed.append(f"{cell}: wall {row.wall_over_r:.2f} r > 1.5 r")
+        elif row.hidden >= 256 and row.pattern in ("equal", "tail") and row.wall_over_r > 1.2:
+            missed.append(f"{cell}: wall {row.wall_over_r:.2f} r > 1.2 r")
+        if row.time_steps == 320 and row.memory_over_r > 1.0:
+            missed.append(f"{cell}: memory {row.memory_over_r:.2f} r > r")
+    return missed
+

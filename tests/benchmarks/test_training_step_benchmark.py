@@ -1,9 +1,10 @@
 """pytest-benchmark: one truncated RC training step against the naive one, same batch and model.
 
 Run with ``tox -e bench`` (or ``pytest --benchmark-only tests/benchmarks``).
-The model is an rc-lstm briefly trained on toy-noise; theta is calibrated so
-that the mean decision falls at a quarter of the sequence. ``rcbench speed``
-prints the same comparison as ratios over several decision times.
+The model is the scaling benchmark's trigger LSTM (:func:`bench.measure.speed.trigger_case`,
+128 units, 64 examples of 80 steps) in two decision patterns: every example
+at T/4, and the same with 2% never crossing. ``rcbench speed`` prints the
+comparison as ratios over a grid of sizes and patterns.
 """
 
 from __future__ import annotations
@@ -11,30 +12,28 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.measure.speed import calibrate_theta, train_reference_model
-from rc.crossing import TwoSidedBinary
+from bench.measure.speed import decision_steps, trigger_case
 from rc.training import naive_rc_step, truncated_rc_step
 
 
-@pytest.fixture(scope="module")
-def early_case():
-    model, x, y = train_reference_model(hidden=128, epochs=3, device=torch.device("cpu"))
-    x, y = x[:256], y[:256]
-    rule = TwoSidedBinary(calibrate_theta(model, x, target_steps=x.shape[1] / 4))
-    return model, x, y, rule
+@pytest.fixture(scope="module", params=["equal", "tail"])
+def case(request):
+    steps = decision_steps(request.param, 64, 80, torch.Generator().manual_seed(0))
+    return request.param, *trigger_case(128, steps, 80)
 
 
 @pytest.mark.parametrize("step", [truncated_rc_step, naive_rc_step], ids=["truncated", "naive"])
-def test_rc_training_step(benchmark, early_case, step) -> None:
-    model, x, y, rule = early_case
+def test_rc_training_step(benchmark, case, step) -> None:
+    pattern, model, x, y, rule = case
 
-    def forward_backward() -> int:
+    def forward_backward():
         model.zero_grad(set_to_none=True)
         result = step(model, x, y, rule, 0.0)
         result.loss.backward()
-        return result.step_evaluations
+        return result
 
-    benchmark.group = "rc training step, mean decision at T/4"
-    evaluations = benchmark(forward_backward)
-    benchmark.extra_info["step_evaluations"] = evaluations
-    benchmark.extra_info["evaluations_per_example_step"] = evaluations / (x.shape[0] * x.shape[1])
+    benchmark.group = f"rc training step, 64 x 80 steps, H = 128, decisions {pattern}"
+    result = benchmark(forward_backward)
+    benchmark.extra_info["forward_evaluations"] = result.forward_evaluations
+    benchmark.extra_info["backward_evaluations"] = result.backward_evaluations
+    benchmark.extra_info["steps_read_share"] = int(result.decision.steps_read.sum()) / (x.shape[0] * x.shape[1])

@@ -1,0 +1,341 @@
+"""Truncated RC training on the fused LSTM: a no-grad search, then one packed gradient pass.
+
+The RC loss of an example needs only its scores at its decision step (the
+first crossing, or the last step), so the gradient-carrying pass needs each
+example's steps up to its decision and nothing after it. Where the decision
+falls is not known before the recurrence has run, so a training step makes
+two passes through the same ``nn.LSTM`` weights:
+
+1. **Search** (no autograd): the fused LSTM runs over chunks of a few steps,
+   carrying ``(h, c)`` from chunk to chunk; after each chunk the readout and
+   the crossing rule find the examples that decided in it (their first
+   crossing, or the last step), and those leave the batch. Only the examples
+   still undecided enter the next chunk, so a few examples that never cross
+   run to ``T`` alone, not with the whole batch. A chunk may run an example a
+   few steps past its crossing (the rest of that chunk); nothing of those
+   steps is kept. The chunk length trades the fixed cost of a fused call
+   against those extra steps (:func:`chunk_length`).
+2. **Gradient pass**: every example's own steps ``0 .. d`` (``d`` its decision
+   step) as one packed sequence through the fused ``nn.LSTM``, forward and
+   backward. A packed sequence never computes a step past a sequence's length,
+   so no step after an example's decision is in the graph; the LSTM's last
+   hidden state of each sequence is its state at the decision, and the readout
+   of it gives the scores the loss is taken at.
+
+Both passes are the kernels the naive step uses (on the CPU, oneDNN's fused
+RNN), so a step costs about (search + gradient pass) / (the naive step's
+forward + backward) of the naive step, instead of paying a Python step loop's
+fixed cost per step. The loss and every gradient equal the naive step's up to
+float rounding: the decision steps come from the search, the scores from the
+gradient pass, and both compute the same recurrence as the naive full pass.
+
+Dropout (training mode, ``p > 0``) is drawn in the search, per example and
+step, on exactly the steps it computes: the input mask of each step (after
+the encoder) and the mask of the top layer's output, whose value at each
+example's decision the gradient pass reuses, so that the decision is taken on
+the same dropped-out scores the loss is taken at. Every mask element is drawn
+independently with the naive step's distribution (``nn.Dropout``: zero with
+probability p, else 1 / (1 - p)), so the two steps agree in distribution;
+they draw different random numbers, so their values agree only without
+dropout (evaluation mode or ``p = 0``).
+
+With a convolutional front end (:class:`rc.model.ConvLSTMClassifier`) the
+encoder runs, in both passes, only on the frames the LSTM reads: in the
+search on each chunk's frames of the undecided examples, in the gradient pass
+on each example's frames ``0 .. d``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rc.crossing import CrossingRule, Decision
+from rc.model import ConvEncoder, ConvLSTMClassifier, LSTMClassifier
+
+CALL_COST_MACS = 3_000_000
+"""The fixed cost of one fused LSTM call in the search, in multiply-accumulates of its steps (about
+100 us on one CPU core): with the weights' cost it sets the chunk length (:func:`chunk_length`)."""
+
+WEIGHT_COST_MACS = 64
+"""The further cost of a fused call per LSTM weight (oneDNN lays the weights out anew at each call),
+in multiply-accumulates."""
+
+MAX_CHUNK = 64
+"""The longest chunk the search runs at once."""
+
+
+@dataclass(frozen=True)
+class FusedParts:
+    """What the fused step reads of a model.
+
+    Attributes:
+        lstm: the ``nn.LSTM``.
+        readout: the linear readout applied to the top layer's output.
+        encoder: the per-frame encoder, or None.
+        dropout: the dropout probability in effect (0 in evaluation mode).
+        macs_per_step: dense forward MACs of one step of one example.
+        lstm_weights: number of LSTM weights (their layout cost per fused call).
+    """
+
+    lstm: nn.LSTM
+    readout: nn.Linear
+    encoder: ConvEncoder | None
+    dropout: float
+    macs_per_step: int
+    lstm_weights: int
+
+
+def fused_parts(model: object) -> FusedParts | None:
+    """The parts of an :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`
+    (exactly those classes: a subclass may step differently), or None for any other model."""
+    if type(model) is LSTMClassifier:
+        recurrent, encoder = model, None
+    elif type(model) is ConvLSTMClassifier:
+        recurrent, encoder = model.recurrent, model.encoder
+    else:
+        return None
+    if type(recurrent) is not LSTMClassifier:
+        return None
+    dropout = recurrent.dropout.p if recurrent.training and recurrent.dropout.p > 0 else 0.0
+    lstm_weights = sum(w.numel() for w in recurrent.lstm._flat_weights)
+    return FusedParts(recurrent.lstm, recurrent.readout, encoder, float(dropout), int(model.dense_macs_per_step()),
+                      lstm_weights)
+
+
+def chunk_length(parts: FusedParts, active: int, start: int, remaining: int) -> int:
+    """Steps of the next search chunk: ``active`` undecided examples, ``start`` steps done, ``remaining`` left.
+
+    A fused call has a fixed cost ``c`` (:data:`CALL_COST_MACS`, plus
+    :data:`WEIGHT_COST_MACS` per LSTM weight), a step of the active examples
+    a cost ``s``. A chunk of ``L`` steps wastes up to ``L - 1`` steps past a
+    crossing, and reaching a decision ``d`` steps in costs about
+    ``c d / L + s (d + L / 2)``, least at ``L = sqrt(2 d c / s)``. Not
+    knowing ``d``, the search takes the steps done so far (at least 1) for
+    it, so chunks grow as the search goes on without a decision; they are
+    at least 1 step and at most :data:`MAX_CHUNK`. With small networks and
+    few active examples a call costs more than many steps and chunks are long;
+    with large ones, short. Only the cost depends on it, never the result.
+    """
+    ratio = (CALL_COST_MACS + WEIGHT_COST_MACS * parts.lstm_weights) / (active * parts.macs_per_step)
+    return max(1, min(remaining, MAX_CHUNK, math.ceil(math.sqrt(2 * ratio * max(start, 1)))))
+
+
+def _dropout_mask(p: float, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """``nn.Dropout``'s multiplier: 0 with probability ``p``, else ``1 / (1 - p)``."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p).div_(1 - p)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search pass found.
+
+    Attributes:
+        step_index: ``(batch,)`` long, each example's decision step.
+        crossed: ``(batch,)`` bool, whether it crossed (False: it reached the last step).
+        evaluations: step evaluations the search computed (one example, one step),
+            including the steps run past a crossing to the end of a chunk.
+        input_mask: ``(batch, time, features)`` dropout multipliers of the LSTM's input,
+            written for every step the search computed, or None without dropout.
+        output_mask: ``(batch, hidden)`` dropout multipliers of the top layer's output
+            at each example's decision, or None without dropout.
+    """
+
+    step_index: Tensor
+    crossed: Tensor
+    evaluations: int
+    input_mask: Tensor | None
+    output_mask: Tensor | None
+
+
+@torch.no_grad()
+def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: int | None = None) -> Search:
+    """Find every example's decision step with the fused LSTM over chunks, dropping decided examples.
+
+    Args:
+        parts: the model's :class:`FusedParts`.
+        x: ``(batch, time, features)`` inputs.
+        rule: the crossing rule.
+        chunk: a fixed chunk length, or None for :func:`chunk_length`'s.
+    """
+    lstm, p = parts.lstm, parts.dropout
+    batch, time, _ = x.shape
+    device = x.device
+    weights = lstm._flat_weights
+    step_index = torch.full((batch,), time - 1, dtype=torch.long, device=device)
+    crossed = torch.zeros(batch, dtype=torch.bool, device=device)
+    input_mask = output_mask = None
+    if p:
+        features = lstm.input_size
+        input_mask = torch.empty(batch, time, features, dtype=x.dtype, device=device)
+        output_mask = torch.empty(batch, lstm.hidden_size, dtype=x.dtype, device=device)
+    rows: Tensor | None = None  # the undecided examples' rows of x; None while all are
+    zeros = torch.zeros(lstm.num_layers, batch, lstm.hidden_size, dtype=x.dtype, device=device)
+    state: tuple[Tensor, Tensor] = (zeros, zeros)
+    evaluations, start = 0, 0
+    while start < time:
+        active = batch if rows is None else rows.numel()
+        length = chunk if chunk is not None else chunk_length(parts, active, start, time - start)
+        stop = min(time, start + length)
+        inputs = x[:, start:stop] if rows is None else x[rows, start:stop]
+        if parts.encoder is not None:
+            inputs = parts.encoder(inputs.reshape(active * (stop - start), -1)).reshape(active, stop - start, -1)
+        if p:
+            mask = _dropout_mask(p, inputs.shape, inputs)
+            input_mask[slice(None) if rows is None else rows, start:stop] = mask
+            inputs = inputs * mask
+        outputs, hidden, cell = torch.lstm(inputs, state, weights, lstm.bias, lstm.num_layers, 0.0, False,
+                                           False, True)
+        evaluations += active * (stop - start)
+        top_mask = _dropout_mask(p, outputs.shape, outputs) if p else None
+        hit = rule.crossed(parts.readout(outputs if top_mask is None else outputs * top_mask))  # (active, steps)
+        if stop == time:  # the last step decides the rest, crossed or not
+            decides = torch.ones(active, dtype=torch.bool, device=device)
+            first = torch.where(hit.any(dim=1), hit.to(torch.uint8).argmax(dim=1), stop - start - 1)
+        else:
+            decides = hit.any(dim=1)
+            if not bool(decides.any()):
+                start, state = stop, (hidden, cell)
+                continue
+            first = hit.to(torch.uint8).argmax(dim=1)
+        done = decides.nonzero(as_tuple=True)[0]
+        done_rows = done if rows is None else rows[done]
+        step_index[done_rows] = start + first[done]
+        crossed[done_rows] = hit[done, first[done]]
+        if top_mask is not None:
+            output_mask[done_rows] = top_mask[done, first[done]]
+        if done.numel() == active:
+            break
+        keep = (~decides).nonzero(as_tuple=True)[0]
+        rows = keep if rows is None else rows[keep]
+        start, state = stop, (hidden[:, keep], cell[:, keep])
+    return Search(step_index, crossed, evaluations, input_mask, output_mask)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One fused call of the gradient pass: ``length`` steps of each example in ``rows``, from its step ``offsets``.
+
+    Attributes:
+        length: steps the call runs.
+        rows: the examples it runs (rows of the batch, ascending).
+        offsets: the step each of them starts at (the steps before it ran in earlier calls).
+    """
+
+    length: int
+    rows: list[int]
+    offsets: list[int]
+
+
+def call_plan(lengths: Sequence[int]) -> list[Call]:
+    """Fused calls that run every example ``b`` over exactly its steps ``0 .. lengths[b] - 1``, in order.
+
+    A fused call runs all its examples the same number of steps, and an
+    example's state carries from one call to the next it takes part in, so
+    each example needs calls whose lengths add up to its own. Two plans, the
+    one with fewer calls is taken (the unary one on a tie):
+
+    * unary: one call per distinct length ``u_1 < u_2 < ...``, the k-th
+      ``u_k - u_{k-1}`` steps long, for every example at least ``u_k`` long;
+    * binary: one call of the shortest length ``m`` for every example, then
+      one call per bit of ``lengths - m``, highest first (``2^j`` steps, for
+      the examples with bit ``j`` set): at most ``1 + log2(T)`` calls
+      however the lengths spread.
+
+    Every example runs exactly its own steps (no step past its length), so
+    the calls hold ``sum(lengths)`` step evaluations whichever plan is taken.
+    """
+    if not lengths or min(lengths) < 1:
+        raise ValueError(f"lengths must be positive, got {list(lengths)}")
+    batch = range(len(lengths))
+    distinct = sorted(set(lengths))
+    unary, previous = [], 0
+    for length in distinct:
+        rows = [b for b in batch if lengths[b] >= length]
+        unary.append(Call(length - previous, rows, [previous] * len(rows)))
+        previous = length
+    shortest = distinct[0]
+    binary = [Call(shortest, list(batch), [0] * len(lengths))]
+    rest = [length - shortest for length in lengths]
+    for bit in reversed(range(max(rest).bit_length())):
+        rows = [b for b in batch if rest[b] >> bit & 1]
+        binary.append(Call(1 << bit, rows, [shortest + (rest[b] >> (bit + 1) << (bit + 1)) for b in rows]))
+    return unary if len(unary) <= len(binary) else binary
+
+
+def gradient_pass(parts: FusedParts, x: Tensor, search: Search) -> Tensor:
+    """Scores ``(batch, outputs)`` at each example's decision, with the graph of its steps ``0 .. d`` only.
+
+    The fused LSTM runs the calls of :func:`call_plan` with autograd, each
+    example's ``(h, c)`` carried from one of its calls to the next.
+    """
+    lstm = parts.lstm
+    batch = x.shape[0]
+    weights = lstm._flat_weights
+    lengths = (search.step_index + 1).tolist()
+    zeros = torch.zeros(lstm.num_layers, batch, lstm.hidden_size, dtype=x.dtype, device=x.device)
+    hidden, cell = zeros, zeros  # (layers, batch, hidden): each example's state after its latest call
+    for call in call_plan(lengths):
+        if len(call.rows) == batch and len(set(call.offsets)) == 1:
+            steps = slice(call.offsets[0], call.offsets[0] + call.length)
+            inputs = x[:, steps]
+            mask = None if search.input_mask is None else search.input_mask[:, steps]
+            state = (hidden, cell)
+        else:
+            rows = torch.tensor(call.rows, dtype=torch.long, device=x.device)
+            steps = (torch.tensor(call.offsets, dtype=torch.long, device=x.device)[:, None]
+                     + torch.arange(call.length, device=x.device)[None, :])
+            inputs = x[rows[:, None], steps]
+            mask = None if search.input_mask is None else search.input_mask[rows[:, None], steps]
+            state = (hidden[:, rows], cell[:, rows])
+        n = inputs.shape[0]
+        if parts.encoder is not None:
+            inputs = parts.encoder(inputs.reshape(n * call.length, -1)).reshape(n, call.length, -1)
+        if mask is not None:
+            inputs = inputs * mask
+        _outputs, new_hidden, new_cell = torch.lstm(inputs, state, weights, lstm.bias, lstm.num_layers, 0.0,
+                                                    lstm.training, False, True)
+        if n == batch:
+            hidden, cell = new_hidden, new_cell
+        else:
+            hidden, cell = hidden.index_copy(1, rows, new_hidden), cell.index_copy(1, rows, new_cell)
+    top = hidden[-1]  # (batch, hidden): each example's top-layer output at its decision
+    if search.output_mask is not None:
+        top = top * search.output_mask
+    return parts.readout(top)
+
+
+@dataclass(frozen=True)
+class TruncatedScores:
+    """Scores at each example's decision, with the graph of the steps it read.
+
+    Attributes:
+        scores: ``(batch, outputs)`` at each decision, with graph.
+        decision: the :class:`rc.crossing.Decision` (no gradient).
+        forward_evaluations: step evaluations computed forward: the search's
+            (including steps past a crossing up to the end of a chunk, without
+            autograd) plus the gradient pass's.
+        backward_evaluations: step evaluations the backward pass runs through:
+            the sum over examples of (decision step + 1).
+    """
+
+    scores: Tensor
+    decision: Decision
+    forward_evaluations: int
+    backward_evaluations: int
+
+
+def fused_truncated_scores(parts: FusedParts, x: Tensor, rule: CrossingRule,
+                           chunk: int | None = None) -> TruncatedScores:
+    """The search, then the gradient pass (see the module docstring)."""
+    search = search_decisions(parts, x, rule, chunk)
+    scores = gradient_pass(parts, x, search)
+    read = int((search.step_index + 1).sum())
+    with torch.no_grad():
+        prediction = rule.predict(scores.detach())
+    return TruncatedScores(scores, Decision(prediction, search.step_index, search.crossed),
+                           search.evaluations + read, read)
