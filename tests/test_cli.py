@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import torch
 
 import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.step_contender import StepModelContender
-from baselines.registry import CONTENDERS
+from baselines.registry import CONTENDERS, get_contender
 from bench.cli import main
 from bench.run.harness import TrainingJob, plan_jobs
 from bench.run.profile import BUILTIN_PROFILES, load_profile, parse_profile
 from bench.core.records import REQUIRED_FIELDS, read_records
-from bench.tasks.registry import TASKS
+from bench.measure.metrics import labels_digest
+from bench.tasks.registry import TASKS, get_task
+from rc.crossing import make_rule
 
 
 class TrainingStarted(Exception):
@@ -134,27 +138,70 @@ lr_schedule = "constant"
 selection = "best-val-accuracy"
 [contenders.rc-lstm]
 hidden = 8
+batch_size = 16
+lr = 0.02
 [contenders.lstm-eos]
 hidden = 8
+batch_size = 16
+lr = 0.02
 [contenders.lstm-allsteps]
 hidden = 8
+batch_size = 16
+lr = 0.02
 [contenders.snn-ttfs]
 hidden = 8
 
+# an easy toy-noise (k = 0.3) and a low theta: after one epoch the LSTMs are right and decide at many
+# different steps, so the records' metrics are values that can be checked, not just ranges
 [tasks.toy-noise]
-thresholds = [0.9]
+thresholds = [0.53]
 [tasks.toy-noise.data]
 n_train = 64
 n_val = 32
 n_test = 32
+k = 0.3
 
 [tasks.toy-runs]
-thresholds = [0.9]
+thresholds = [0.53]
 [tasks.toy-runs.data]
 n_train = 64
 n_val = 32
 n_test = 32
 """
+
+
+def assert_record_is_what_its_contender_decides(record: dict, data_dir) -> None:
+    """The record's metrics are those of its contender retrained here with the record's configuration,
+    rule and seeds (training is deterministic on the CPU), deciding on the task's test split."""
+    task = get_task(record["task"])
+    data = task.load(task.options(record["data_options"], "test"), record["data_seed"], data_dir)
+    cls = get_contender(record["contender"])
+    rule = cls.own_rule() or make_rule(record["rule"], record["theta"])
+    contender = cls(data.spec, rule, cls.make_config(record["config"], "test"), torch.device("cpu"), record["seed"])
+    report = contender.fit(data.train, data.val, lambda _line: None)
+    decision, evaluations = contender.decide(data.test.x)
+    correct = (decision.prediction == data.test.y).long().tolist()
+    steps = decision.steps_read.tolist()
+    assert record["per_example"]["labels_sha256"] == labels_digest(data.test.y)
+    assert record["per_example"]["correct"] == correct and record["per_example"]["decision_step"] == steps
+    assert record["accuracy"] == sum(correct) / len(correct)
+    assert record["inference_step_evaluations"] == evaluations == sum(steps)
+    assert record["decision_step_mean"] == pytest.approx(sum(steps) / len(steps))
+    assert record["decision_step_median"] == pytest.approx(float(np.median(steps)))
+    assert record["never_crossed_fraction"] == pytest.approx(float((~decision.crossed).float().mean()))
+    by_step = (rule.predict(contender.step_scores(data.test.x)) == data.test.y[:, None]).double().mean(dim=0)
+    assert record["accuracy_by_step"] == pytest.approx(by_step.tolist())
+    if data.test.ideal_step is not None:
+        known = data.test.ideal_step >= 1
+        lag = (decision.steps_read[known] - data.test.ideal_step[known]).double().mean()
+        assert record["decision_lag_mean"] == pytest.approx(float(lag))
+    training = record["training"]
+    assert training["selected_epoch"] == report.selected_epoch
+    assert training["selected_val_accuracy"] == report.selected_val_accuracy
+    assert training["final_train_loss"] == pytest.approx(report.final_train_loss)
+    assert [(log["val_accuracy"], log["val_decision_step"]) for log in training["history"]] == [
+        (log.val_accuracy, log.val_decision_step) for log in report.history]
+    assert training["step_evaluations_forward"] == report.step_evaluations_forward
 
 
 def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_threads):
@@ -166,7 +213,7 @@ def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_t
     assert code == 0, err
     records = read_records(out / "results.jsonl")
     cells = {(r["task"], r["contender"], r["seed"], r["theta"], r["rule"]) for r in records}
-    expected = {(task, contender, 0, 0.9, "two-sided") for task in ("toy-noise", "toy-runs")
+    expected = {(task, contender, 0, 0.53, "two-sided") for task in ("toy-noise", "toy-runs")
                 for contender in ("rc-lstm", "lstm-eos", "lstm-allsteps")}
     expected |= {(task, "snn-ttfs", 0, None, "first-spike") for task in ("toy-noise", "toy-runs")}
     assert len(records) == 8 and cells == expected
@@ -192,9 +239,15 @@ def test_end_to_end_tiny_run_and_resume(capsys, tmp_path, monkeypatch, restore_t
         assert 0 < record["ops_effective_macs"] + record["ops_effective_acs"]
         assert record["ops_effective_macs"] <= record["ops_dense_macs"]
         assert record["training"]["forward_macs"] > 0 and record["training"]["backward_macs"] > 0
+    for record in records:
+        assert_record_is_what_its_contender_decides(record, tmp_path)
+    noise = {r["contender"]: r for r in records if r["task"] == "toy-noise"}
+    for name in ("rc-lstm", "lstm-eos", "lstm-allsteps"):  # the checks above saw trained models deciding early
+        assert noise[name]["accuracy"] >= 0.9 and noise[name]["decision_step_mean"] < 30
+        assert len(set(noise[name]["per_example"]["decision_step"])) >= 5
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## Provenance" in summary and "from 8 records" in summary
-    assert "| toy-runs | rc-lstm | 0.9 | 0.0 | 1 |" in summary
+    assert "| toy-runs | rc-lstm | 0.53 | 0.0 | 1 |" in summary
     assert "| toy-runs | snn-ttfs | - | - | 1 |" in summary
     assert "8 new records" in stdout
 
