@@ -4,6 +4,7 @@ reproducibility of a seed on the CPU."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -161,7 +162,10 @@ def test_read_records_refuses_a_truncated_line_anywhere(tmp_path):
 def test_config_hash_is_stable_and_covers_config_data_and_seed():
     config, data = {"hidden": 8, "lr": 0.003, "beta": 0.0}, {"n_train": 64, "n_val": 32}
     digest = config_hash(config, data, 0)
-    assert len(digest) == 16 and int(digest, 16) >= 0
+    # the first 16 hex digits of the SHA-256 of the canonical JSON of all three (sorted keys, no spaces)
+    canonical = '{"config":{"beta":0.0,"hidden":8,"lr":0.003},"data_options":{"n_train":64,"n_val":32},"data_seed":0}'
+    assert digest == hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    assert len(digest) == 16 and set(digest) <= set("0123456789abcdef")
     assert config_hash(dict(reversed(list(config.items()))), dict(data), 0) == digest  # key order does not matter
     assert config_hash({**config, "lr": 0.001}, data, 0) != digest
     assert config_hash(config, {**data, "n_train": 65}, 0) != digest
