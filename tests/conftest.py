@@ -8,6 +8,18 @@ import threading
 import pytest
 import torch
 
+import real_data
+
+
+def pytest_addoption(parser):
+    parser.addoption("--data-dir", default=None, metavar="DIR",
+                     help="the folder holding the real data sets (mnist/, fsdd/, ...) for the tests that read them; "
+                          "default: $RCBENCH_DATA_DIR, else shared/data beside the checkout")
+
+
+def pytest_configure(config):
+    real_data.option_data_dir = config.getoption("--data-dir")
+
 
 @pytest.fixture
 def restore_threads():

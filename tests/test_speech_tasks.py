@@ -23,10 +23,13 @@ from bench.data.fsdd import FsddError
 from bench.core.options import OptionError
 from bench.tasks import speech
 from bench.tasks.registry import get_task
+import real_data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-REAL_FSDD = SHARED / "fsdd" / "recordings"
-REAL_GSC = SHARED / "speech_commands_v0.01_subset"
+GSC_SUBSET = "speech_commands_v0.01_subset"
+REAL_FSDD = real_data.data_folder_with("fsdd/recordings")
+"""The data folder holding the real FSDD (``--data-dir``, ``RCBENCH_DATA_DIR`` or the shared folder), or None."""
+REAL_GSC = real_data.data_folder_with(GSC_SUBSET)
+"""The data folder holding the real Speech Commands subset, or None."""
 
 
 @pytest.fixture(autouse=True)
@@ -156,9 +159,9 @@ def test_fsdd_resamples_other_rates(tmp_path):
     assert data.train.x.shape[1:] == (30, 16)
 
 
-@pytest.mark.skipif(not REAL_FSDD.is_dir(), reason="the real FSDD recordings are not in ../shared/data")
+@pytest.mark.skipif(REAL_FSDD is None, reason=real_data.where_to_put("fsdd/recordings"))
 def test_real_fsdd():
-    data = load("fsdd", SHARED)
+    data = load("fsdd", REAL_FSDD)
     assert "verified by hash" in data.source
     assert (len(data.train), len(data.val), len(data.test)) == (2400, 300, 300)
     assert data.train.x.shape == (2400, 75, 32)
@@ -260,15 +263,15 @@ def test_gsc_errors(tmp_path):
         get_task("gsc").options({"version": "v3"}, "where")
 
 
-@pytest.mark.skipif(not REAL_GSC.is_dir(), reason="the real Speech Commands subset is not in ../shared/data")
+@pytest.mark.skipif(REAL_GSC is None, reason=real_data.where_to_put(GSC_SUBSET))
 def test_real_gsc_subset():
-    index = gsc_data.index(SHARED, "v0.01", REAL_GSC.name)
+    index = gsc_data.index(REAL_GSC, "v0.01", GSC_SUBSET)
     assert Counter(c.split for c in index.clips) == {"train": 205, "val": 44, "test": 51}
     assert not index.has_noise_folder
-    data = load("gsc", SHARED, version="v0.01", folder=REAL_GSC.name, setup="all-words")
+    data = load("gsc", REAL_GSC, version="v0.01", folder=GSC_SUBSET, setup="all-words")
     assert data.spec.n_classes == 30 and data.train.x.shape == (205, 98, 40)
     assert (len(data.val), len(data.test)) == (44, 51)
-    twelve = load("gsc", SHARED, version="v0.01", folder=REAL_GSC.name, silence=False)
+    twelve = load("gsc", REAL_GSC, version="v0.01", folder=GSC_SUBSET, silence=False)
     assert twelve.spec.n_classes == 11 and (len(twelve.train), len(twelve.val), len(twelve.test)) == (64, 21, 26)
 
 
