@@ -136,9 +136,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_figures(args: argparse.Namespace) -> int:
     from bench.analysis.bound_files import read_bound
-    from bench.analysis.figures import draw_all
-    from bench.core.records import read_records
+    from bench.analysis.budget import BudgetError, equal_compute_lines
+    from bench.analysis.figures import draw_all, records_by_task
     from bench.analysis.report import write_report
+    from bench.core.records import read_records
 
     sources = [Path(path) for path in args.results]
     files = [path / "results.jsonl" if path.is_dir() else path for path in sources]
@@ -151,9 +152,14 @@ def command_figures(args: argparse.Namespace) -> int:
         if bound.task not in tasks:
             raise OptionError(f"bound file {bound.source} is for task {bound.task!r}, which no record has "
                               f"(records: {', '.join(sorted(tasks))})")
+    for task_records in records_by_task(records).values():  # a budget no row can match: refused before drawing
+        try:
+            equal_compute_lines(task_records, args.compute_budget)
+        except BudgetError as error:
+            raise OptionError(f"--compute-budget: {error}") from None
     out = Path(args.out) if args.out else (sources[0] if sources[0].is_dir() else sources[0].parent)
     figures = draw_all(records, out / "figures", bounds)
-    report = write_report(records, figures, out, files, bounds)
+    report = write_report(records, figures, out, files, bounds, args.compute_budget)
     count = sum(len(paths) for paths in figures.values())
     print(f"{count} figures (PNG and SVG) in {out / 'figures'}; report in {report}")
     return 0
@@ -374,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--bounds", nargs="+", metavar="FILE",
                          help="information-bound files written by 'rcbench bound' (bound-*.json), drawn into "
                               "their task's accuracy-over-time figure and listed in REPORT.md")
+    figures.add_argument("--compute-budget", type=float, metavar="MACS",
+                         help="training MACs at which REPORT.md compares every row at equal training compute "
+                              "(default: each task's cheapest row); a budget some row cannot reach is an error")
     figures.set_defaults(handler=command_figures)
 
     compare = verbs.add_parser("compare-records",

@@ -18,22 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis.bound_files import InformationBound
+from bench.analysis.budget import budget_lines, equal_compute_lines
 from bench.analysis.figures import epoch_means, records_by_task
 from bench.analysis.paired import PairingError, compare_records
 from bench.core.records import PER_EXAMPLE_FIELD
-from bench.analysis.summary import group_records, markdown_table, provenance_lines
-
-
-def _label(key: tuple, with_profile: bool = False) -> str:
-    _task, contender, rule, theta, beta, profile = key
-    parts = [contender] + ([f"θ={theta:g}"] if theta is not None else [f"rule {rule}"])
-    parts += [f"β={beta:g}"] if beta is not None else []
-    return " ".join(parts + ([f"[{profile}]"] if with_profile else []))
-
-
-def _several_profiles(task_records: Sequence[dict[str, Any]]) -> bool:
-    """Whether the records come from more than one profile (labels then name the profile)."""
-    return len({record["profile"] for record in task_records}) > 1
+from bench.analysis.summary import configuration_label, group_records, markdown_table, provenance_lines, several_profiles
 
 
 def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
@@ -43,10 +32,10 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         return [f"No paired comparisons: {lacking} of {len(task_records)} records lack per-example results "
                 f"(`{PER_EXAMPLE_FIELD}`; written by an rcbench older than the field).", ""]
     groups = group_records(task_records)
-    several = _several_profiles(task_records)
+    several = several_profiles(task_records)
 
     def label(key: tuple) -> str:
-        return _label(key, several)
+        return configuration_label(key, several)
 
     own_rule = [key for key in groups if key[3] is None]
     thetas = sorted({key[3] for key in groups if key[3] is not None})
@@ -104,7 +93,7 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
     the validation mean decision step and accuracy after each epoch (means over seeds). A training
     shared by several thetas is shown once, at its first."""
     rows, seen, epochs = [], set(), 0
-    several = _several_profiles(task_records)
+    several = several_profiles(task_records)
     for key, group in group_records(task_records).items():
         if not all(record["training"].get("history") for record in group):
             continue
@@ -116,7 +105,7 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         cells = [f"{step:.2f} / {100 * correct:.2f}%" for step, correct in
                  zip(epoch_means(group, "val_decision_step"), epoch_means(group, "val_accuracy"))]
         epochs = max(epochs, len(cells))
-        rows.append((_label(key, several), len(group), cells))
+        rows.append((configuration_label(key, several), len(group), cells))
     if not rows:
         return []
     header = " | ".join(f"epoch {e + 1}" for e in range(epochs))
@@ -128,8 +117,10 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], report_dir: Path,
-                sources: Sequence[Path], bounds: Sequence[InformationBound] = ()) -> str:
-    """The report's markdown; figure links are relative to ``report_dir``."""
+                sources: Sequence[Path], bounds: Sequence[InformationBound] = (),
+                compute_budget: float | None = None) -> str:
+    """The report's markdown; figure links are relative to ``report_dir``; ``compute_budget``: the
+    training MACs of the equal-compute view (default: each task's cheapest row)."""
     created = sorted(record["created"] for record in records)
     lines = [
         "# rcbench report",
@@ -142,8 +133,10 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
     ]
     for task, task_records in records_by_task(records).items():
         task_bounds = [bound for bound in bounds if bound.task == task]
-        lines += [f"## {task}", "", markdown_table(task_records), *bound_lines(task_records, task_bounds),
-                  *paired_lines(task_records), *history_lines(task_records)]
+        lines += [f"## {task}", "", "### At equal epochs", "", markdown_table(task_records),
+                  *budget_lines(task_records), *bound_lines(task_records, task_bounds),
+                  *paired_lines(task_records), "### At equal training compute", "",
+                  *equal_compute_lines(task_records, compute_budget), *history_lines(task_records)]
         for png in figures.get(task, []):
             relative = Path(os.path.relpath(png, report_dir)).as_posix()
             lines += [f"![{png.stem}]({relative})", ""]
@@ -152,10 +145,11 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
 
 
 def write_report(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], out: Path,
-                 sources: Sequence[Path], bounds: Sequence[InformationBound] = ()) -> Path:
+                 sources: Sequence[Path], bounds: Sequence[InformationBound] = (),
+                 compute_budget: float | None = None) -> Path:
     """Write ``out/REPORT.md`` and return its path."""
     if not records:
         raise ValueError("no records to report")
     path = out / "REPORT.md"
-    path.write_text(report_text(records, figures, out, sources, bounds), encoding="utf-8")
+    path.write_text(report_text(records, figures, out, sources, bounds, compute_budget), encoding="utf-8")
     return path

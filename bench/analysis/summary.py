@@ -37,6 +37,19 @@ def group_records(records: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[st
     return groups
 
 
+def configuration_label(key: tuple, with_profile: bool = False) -> str:
+    """A row's name from its :data:`GROUP_FIELDS` key: ``rc-lstm θ=0.99 β=0`` (``[profile]`` appended on request)."""
+    _task, contender, rule, theta, beta, profile = key
+    parts = [contender] + ([f"θ={theta:g}"] if theta is not None else [f"rule {rule}"])
+    parts += [f"β={beta:g}"] if beta is not None else []
+    return " ".join(parts + ([f"[{profile}]"] if with_profile else []))
+
+
+def several_profiles(records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records come from more than one profile (labels then name the profile)."""
+    return len({record["profile"] for record in records}) > 1
+
+
 def _estimate(values: list[float], digits: int) -> str:
     return mean_interval(values).format(digits)
 
