@@ -12,19 +12,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.measure.speed import decision_steps, trigger_case
+from bench.measure.speed import NEVER, decision_steps, trigger_case
 from rc.training import naive_rc_step, truncated_rc_step
 
 
 @pytest.fixture(scope="module", params=["equal", "tail"])
 def case(request):
     steps = decision_steps(request.param, 64, 80, torch.Generator().manual_seed(0))
-    return request.param, *trigger_case(128, steps, 80)
+    return request.param, steps, *trigger_case(128, steps, 80)
 
 
 @pytest.mark.parametrize("step", [truncated_rc_step, naive_rc_step], ids=["truncated", "naive"])
 def test_rc_training_step(benchmark, case, step) -> None:
-    pattern, model, x, y, rule = case
+    pattern, steps, model, x, y, rule = case
 
     def forward_backward():
         model.zero_grad(set_to_none=True)
@@ -37,3 +37,18 @@ def test_rc_training_step(benchmark, case, step) -> None:
     benchmark.extra_info["forward_evaluations"] = result.forward_evaluations
     benchmark.extra_info["backward_evaluations"] = result.backward_evaluations
     benchmark.extra_info["steps_read_share"] = int(result.decision.steps_read.sum()) / (x.shape[0] * x.shape[1])
+    # what was timed is the step asked for: decisions at the pattern's steps, the loss and gradients of the
+    # naive reference, and a backward pass through each example's steps up to its decision (truncated) or all
+    expected = torch.where(steps == NEVER, x.shape[1] - 1, steps)
+    assert torch.equal(result.decision.step_index, expected)
+    gradients = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    reference = naive_rc_step(model, x, y, rule, 0.0)
+    reference.loss.backward()
+    torch.testing.assert_close(result.loss, reference.loss, rtol=1e-5, atol=1e-6)
+    for mine, wanted in zip(gradients, (p.grad for p in model.parameters()), strict=True):
+        torch.testing.assert_close(mine, wanted, rtol=1e-4, atol=1e-6)
+    full = x.shape[0] * x.shape[1]
+    read = int((expected + 1).sum())
+    assert result.backward_evaluations == (read if step is truncated_rc_step else full)
+    assert read < full / 3
