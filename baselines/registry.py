@@ -196,27 +196,31 @@ class ContenderRegistry(MutableMapping):
     """Name -> contender class; loads the :data:`ENTRY_POINT_GROUP` entry points on first use.
 
     Registering (``registry[name] = cls``, as :func:`register_contender` does) never loads
-    the entry points; reading, listing or testing membership does, once.
+    the entry points; reading, listing or testing membership does, once. An entry point
+    that fails to load is kept in :attr:`broken` with its error and left out of the
+    registry: listing and the other contenders work; asking for it by name raises its error.
     """
 
     def __init__(self) -> None:
         self._classes: dict[str, type[Contender]] = {}
         self._entry_points_loaded = False
         self._loading = False
+        self.broken: dict[str, ContenderPluginError] = {}
+        self.distributions: dict[str, tuple[str, str]] = {}
+        """Plug-in contender name -> (distribution name, version), for provenance."""
 
     def load_entry_points(self) -> None:
-        """Load every entry point of :data:`ENTRY_POINT_GROUP` not loaded yet (idempotent).
-
-        Raises:
-            ContenderPluginError: naming the entry point that failed; loading is retried on the
-                next query, so every query fails the same way until the distribution is fixed.
-        """
+        """Load every entry point of :data:`ENTRY_POINT_GROUP` not loaded yet (idempotent);
+        one that fails goes to :attr:`broken`."""
         if self._entry_points_loaded or self._loading:
             return
         self._loading = True
         try:
             for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-                self._load_one(entry_point)
+                try:
+                    self._load_one(entry_point)
+                except ContenderPluginError as error:
+                    self.broken[entry_point.name] = error
             self._entry_points_loaded = True
         finally:
             self._loading = False
@@ -244,10 +248,14 @@ class ContenderRegistry(MutableMapping):
             register_contender(cls)
         except ValueError as error:
             raise ContenderPluginError(f"{where}: {error}") from None
+        if dist is not None:
+            self.distributions[entry_point.name] = (dist.name, dist.version)
 
     def __getitem__(self, name: str) -> type[Contender]:
         if name not in self._classes:
             self.load_entry_points()
+            if name in self.broken:
+                raise self.broken[name]
         return self._classes[name]
 
     def __setitem__(self, name: str, cls: type[Contender]) -> None:

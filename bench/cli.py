@@ -79,7 +79,11 @@ def command_list(_args: argparse.Namespace) -> int:
         print(f"  {name:<16} {task.description}{note}")
     print("contenders:")
     for name, contender in sorted(CONTENDERS.items()):
-        print(f"  {name:<16} {contender.description}")
+        source = CONTENDERS.distributions.get(name)
+        origin = f" (plug-in: {source[0]} {source[1]})" if source else ""
+        print(f"  {name:<16} {contender.description}{origin}")
+    for name, error in sorted(CONTENDERS.broken.items()):
+        print(f"  {name:<16} BROKEN: {error}")
     print(f"profiles: {', '.join(BUILTIN_PROFILES)} (or a path to a profile TOML file)")
     return 0
 
@@ -94,7 +98,7 @@ def command_run(args: argparse.Namespace) -> int:
     executor.check()  # --workers 0, --address without ray, ray not installed: before anything else
     profile = load_profile(args.profile)
     tasks = args.tasks or list(profile.tasks)
-    contenders = args.contenders or sorted(CONTENDERS)
+    contenders = args.contenders or profile.named_contenders()
     device = resolve_device(args.device)
     if args.executor == "ray" and device.type == "cuda" and device.index is not None:
         raise OptionError(f"--executor ray gives each job the GPU Ray assigns it; use --device cuda, not {args.device}")

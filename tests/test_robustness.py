@@ -498,6 +498,8 @@ def entry_points(monkeypatch, tmp_path):
             return original(**params)
         monkeypatch.setattr(importlib.metadata, "entry_points", fake)
         monkeypatch.setattr(CONTENDERS, "_entry_points_loaded", False)
+        monkeypatch.setattr(CONTENDERS, "broken", {})
+        monkeypatch.setattr(CONTENDERS, "distributions", {})
     yield install
     for name in set(CONTENDERS._classes) - before:
         del CONTENDERS._classes[name]
@@ -539,15 +541,32 @@ def test_the_readme_plugin_gets_the_paper_protocol_not_its_own_defaults(entry_po
     assert shared["epochs"] == 20 and shared["lr_schedule"] == "cosine"
 
 
-def test_broken_entry_point_is_named(capsys, entry_points):
-    entry_points(entry_point("broken", "rcbench_no_such_module:Thing"))
-    assert main(["list"]) == 2
-    err = capsys.readouterr().err
-    assert ("rcbench: error: contender entry point 'broken' (rcbench_no_such_module:Thing) in group "
-            "'rcbench.contenders' failed to load: ModuleNotFoundError: No module named 'rcbench_no_such_module'") in err
+def test_an_installed_plugin_joins_a_run_only_when_the_profile_names_it(capsys, tmp_path, entry_points):
+    entry_points(entry_point("gru-eos", "rcbench_gru:GRUEndOfSequence"))
+    code, _stdout, err = run_cli(capsys, write_profile(tmp_path, tiny_profile()), tmp_path / "plain")
+    assert code == 0, err
+    assert {r["contender"] for r in read_records(tmp_path / "plain" / "results.jsonl")} == {"rc-lstm", "lstm-eos"}
+    code, _stdout, err = run_cli(capsys, write_profile(tmp_path, tiny_profile(gru=True)), tmp_path / "named")
+    assert code == 0, err
+    assert {r["contender"] for r in read_records(tmp_path / "named" / "results.jsonl")} == {
+        "rc-lstm", "lstm-eos", "gru-eos"}
+
+
+def test_broken_entry_point_is_named_and_the_rest_still_works(capsys, tmp_path, entry_points):
+    entry_points(entry_point("broken", "rcbench_no_such_module:Thing"),
+                 entry_point("gru-eos", "rcbench_gru:GRUEndOfSequence"))
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "  gru-eos          a GRU trained on the last step" in out and "  rc-lstm" in out
+    assert ("  broken           BROKEN: contender entry point 'broken' (rcbench_no_such_module:Thing) in group "
+            "'rcbench.contenders' failed to load: ModuleNotFoundError: No module named 'rcbench_no_such_module'") in out
+    assert "broken" not in sorted(CONTENDERS)
     with pytest.raises(ContenderPluginError, match="entry point 'broken'"):
-        sorted(CONTENDERS)  # every listing fails until the distribution is fixed or removed
-    assert get_contender("rc-lstm").name == "rc-lstm"  # a built-in by name needs no entry point
+        get_contender("broken")  # asked for by name: its own error
+    # a run of other contenders goes on
+    code, _stdout, err = run_cli(capsys, write_profile(tmp_path, tiny_profile()), tmp_path / "out",
+                                 "--contenders", "lstm-eos")
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -571,10 +590,18 @@ def test_entry_point_of_an_installed_distribution(capsys, tmp_path, monkeypatch)
     (site / "rcbench_gru.py").write_text(GRU_PLUGIN, encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(CONTENDERS, "_entry_points_loaded", False)
+    monkeypatch.setattr(CONTENDERS, "distributions", {})
     try:
         assert main(["list"]) == 0
-        assert "  gru-eos          a GRU trained on the last step" in capsys.readouterr().out
+        assert ("  gru-eos          a GRU trained on the last step, read out with the same early-exit rule "
+                "(plug-in: rcbench-gru 0.1.0)") in capsys.readouterr().out
         assert get_contender("gru-eos").__module__ == "rcbench_gru"
+        out = tmp_path / "out"
+        code, _stdout, err = run_cli(capsys, write_profile(tmp_path, tiny_profile(gru=True)), out,
+                                     "--contenders", "gru-eos")
+        assert code == 0, err
+        record = read_records(out / "results.jsonl")[0]
+        assert record["contender_distribution"] == {"name": "rcbench-gru", "version": "0.1.0"}
     finally:
         CONTENDERS._classes.pop("gru-eos", None)
         sys.modules.pop("rcbench_gru", None)

@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from baselines.registry import Contender, TrainingReport, get_contender
+from baselines.registry import CONTENDERS, Contender, TrainingReport, get_contender
 from baselines.training_loop import TrainingDiverged
 from bench.measure import metrics
 from bench.data.paths import resolve_data_dir
@@ -234,6 +234,9 @@ def cell_record(job: TrainingJob, theta: float | None, profile: Profile, data: T
     curve = learning_curve(contender, data, profile.tasks[job.task].curve_examples)
     if curve is not None:
         extra[LEARNING_CURVE_FIELD] = curve
+    plugin = CONTENDERS.distributions.get(job.contender)
+    if plugin is not None:
+        extra["contender_distribution"] = {"name": plugin[0], "version": plugin[1]}
     return {
         "schema_version": SCHEMA_VERSION,
         "task": job.task, "contender": job.contender, "seed": job.seed, "theta": theta,

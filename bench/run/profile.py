@@ -116,6 +116,15 @@ class Profile:
         values.update(self.tasks[task].contenders.get(contender, {}))
         return values
 
+    def named_contenders(self) -> list[str]:
+        """The contenders the profile names (its ``[contenders.X]`` tables, its tasks' contender tables
+        and overrides): the contenders a run takes without ``--contenders``; an installed plug-in
+        joins a run only when named here or there."""
+        names = set(self.contenders)
+        for plan in self.tasks.values():
+            names |= set(plan.contenders) | {override.contender for override in plan.protocol.overrides}
+        return sorted(names)
+
     def resolved_values(self, task: str, contender: str, fields: Collection[str]) -> dict[str, Any]:
         """Hyperparameters of ``contender`` (which has the settings ``fields``) on ``task``: its own
         values with the task's protocol applied (:meth:`bench.run.protocol.Protocol.apply`)."""
