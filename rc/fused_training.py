@@ -57,9 +57,10 @@ from torch import Tensor, nn
 from rc.crossing import CrossingRule, Decision
 from rc.model import ConvEncoder, ConvLSTMClassifier, LSTMClassifier
 
-CALL_COST_MACS = 3_000_000
-"""The fixed cost of one fused LSTM call in the search, in multiply-accumulates of its steps (about
-100 us on one CPU core): with the weights' cost it sets the chunk length (:func:`chunk_length`)."""
+CALL_COST_MACS = 20_000_000
+"""The fixed cost of one search chunk (the fused call, the readout and the crossing bookkeeping), in
+multiply-accumulates of its steps (a few hundred us on one CPU core): with the weights' cost it sets
+the chunk length (:func:`chunk_length`)."""
 
 WEIGHT_COST_MACS = 64
 """The further cost of a fused call per LSTM weight (oneDNN lays the weights out anew at each call),
@@ -67,6 +68,10 @@ in multiply-accumulates."""
 
 MAX_CHUNK = 64
 """The longest chunk the search runs at once."""
+
+SMALL_LSTM_WEIGHTS = 100_000
+"""Up to this many LSTM weights (about 150 units), a gradient-pass call of 2 steps runs as single
+steps (:func:`cell_steps`); above it, only a call of 1 step does."""
 
 
 @dataclass(frozen=True)
@@ -267,15 +272,37 @@ def call_plan(lengths: Sequence[int]) -> list[Call]:
     return unary if len(unary) <= len(binary) else binary
 
 
+def cell_steps(lstm: nn.LSTM, inputs: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """``lstm`` over ``inputs`` ``(n, steps, features)`` from ``state`` one step at a time (``torch.lstm_cell``,
+    the same weights and numbers as the fused call): the final ``(h, c)``, each ``(layers, n, hidden)``.
+
+    A fused call has a fixed cost (oneDNN sets it up anew, forward and backward) that a call of one or
+    two steps does not repay; single steps cost less there.
+    """
+    weights = lstm._flat_weights
+    per_layer = len(weights) // lstm.num_layers
+    hidden, cell = list(state[0].unbind(0)), list(state[1].unbind(0))
+    for step in range(inputs.shape[1]):
+        layer_input = inputs[:, step]
+        for layer in range(lstm.num_layers):
+            hidden[layer], cell[layer] = torch.lstm_cell(layer_input, (hidden[layer], cell[layer]),
+                                                         *weights[per_layer * layer:per_layer * (layer + 1)])
+            layer_input = hidden[layer]
+    return torch.stack(hidden), torch.stack(cell)
+
+
 def gradient_pass(parts: FusedParts, x: Tensor, search: Search) -> Tensor:
     """Scores ``(batch, outputs)`` at each example's decision, with the graph of its steps ``0 .. d`` only.
 
     The fused LSTM runs the calls of :func:`call_plan` with autograd, each
-    example's ``(h, c)`` carried from one of its calls to the next.
+    example's ``(h, c)`` carried from one of its calls to the next; a call of
+    one step (two for a small LSTM, :data:`SMALL_LSTM_WEIGHTS`) runs as
+    single steps instead (:func:`cell_steps`).
     """
     lstm = parts.lstm
     batch = x.shape[0]
     weights = lstm._flat_weights
+    single_steps = 2 if parts.lstm_weights <= SMALL_LSTM_WEIGHTS else 1
     lengths = (search.step_index + 1).tolist()
     zeros = torch.zeros(lstm.num_layers, batch, lstm.hidden_size, dtype=x.dtype, device=x.device)
     hidden, cell = zeros, zeros  # (layers, batch, hidden): each example's state after its latest call
@@ -297,8 +324,11 @@ def gradient_pass(parts: FusedParts, x: Tensor, search: Search) -> Tensor:
             inputs = parts.encoder(inputs.reshape(n * call.length, -1)).reshape(n, call.length, -1)
         if mask is not None:
             inputs = inputs * mask
-        _outputs, new_hidden, new_cell = torch.lstm(inputs, state, weights, lstm.bias, lstm.num_layers, 0.0,
-                                                    lstm.training, False, True)
+        if call.length <= single_steps:
+            new_hidden, new_cell = cell_steps(lstm, inputs, state)
+        else:
+            _outputs, new_hidden, new_cell = torch.lstm(inputs, state, weights, lstm.bias, lstm.num_layers, 0.0,
+                                                        lstm.training, False, True)
         if n == batch:
             hidden, cell = new_hidden, new_cell
         else:

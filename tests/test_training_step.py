@@ -62,7 +62,7 @@ def assert_same_as_naive(model, x, y, rule, beta: float = 0.2):
     return naive, truncated
 
 
-@pytest.mark.parametrize("hidden,layers,n_outputs", [(4, 1, 1), (16, 1, 3), (16, 2, 1), (64, 1, 3), (32, 2, 3)])
+@pytest.mark.parametrize("hidden,layers,n_outputs", [(4, 1, 1), (16, 1, 3), (16, 2, 1), (64, 1, 3), (32, 2, 3), (160, 2, 1)])
 def test_loss_and_every_gradient_equal_the_naive_step(hidden: int, layers: int, n_outputs: int) -> None:
     model, x, y, rule = spread_case(hidden, layers, n_outputs)
     naive, truncated = assert_same_as_naive(model, x, y, rule)
@@ -105,28 +105,38 @@ def test_convolutional_front_end_equals_the_naive_step_and_encodes_only_frames_r
     assert truncated.forward_evaluations == result.forward_evaluations
 
 
-def lstm_calls(monkeypatch) -> list[tuple[bool, int, int]]:
-    """Record (autograd on, examples, steps) of every fused LSTM call."""
-    calls = []
-    original = torch.lstm
+def lstm_calls(monkeypatch, layers: int = 1) -> list[tuple[bool, int, int]]:
+    """Record (autograd on, examples, steps) of every fused LSTM call, and of every single step
+    (``torch.lstm_cell`` on the first layer; ``layers`` calls per step)."""
+    calls, cells = [], [0]
+    original, original_cell = torch.lstm, torch.lstm_cell
 
     def recording(inputs, *args):
         calls.append((torch.is_grad_enabled(), inputs.shape[0], inputs.shape[1]))
         return original(inputs, *args)
 
+    def recording_cell(inputs, *args):
+        if cells[0] % layers == 0:
+            calls.append((torch.is_grad_enabled(), inputs.shape[0], 1))
+        cells[0] += 1
+        return original_cell(inputs, *args)
+
     monkeypatch.setattr(torch, "lstm", recording)
+    monkeypatch.setattr(torch, "lstm_cell", recording_cell)
     return calls
 
 
-def test_step_evaluations_count_the_search_and_the_gradient_pass(monkeypatch) -> None:
-    model, x, y, rule = spread_case(16, 2, 3)
-    calls = lstm_calls(monkeypatch)
+@pytest.mark.parametrize("hidden", [16, 160])
+def test_step_evaluations_count_the_search_and_the_gradient_pass(monkeypatch, hidden: int) -> None:
+    model, x, y, rule = spread_case(hidden, 2, 3)
+    calls = lstm_calls(monkeypatch, layers=2)
     result = truncated_rc_step(model, x, y, rule, 0.0)
     searched = sum(n * steps for grad, n, steps in calls if not grad)
     in_graph = sum(n * steps for grad, n, steps in calls if grad)
     assert in_graph == result.backward_evaluations == int(result.decision.steps_read.sum())
     assert result.forward_evaluations == searched + in_graph
     assert searched >= in_graph
+    assert any(steps == 1 and grad for grad, _, steps in calls), "the case must hold single-step calls"
 
 
 def test_search_runs_only_the_undecided_examples_to_the_end(monkeypatch) -> None:

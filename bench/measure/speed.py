@@ -6,7 +6,9 @@ pattern. Each cell builds an LSTM whose decision steps are set by its input
 (:func:`rc.training.truncated_rc_step`) and the naive one
 (:func:`rc.training.naive_rc_step`), forward + backward, in alternating
 rounds on the same batch and model; the ratio truncated / naive of each round
-gives the median and its spread (the lowest and highest round). Activation
+gives the median and its spread (the lowest and highest round), in
+wall-clock and in process CPU time (less disturbed by other processes on a
+shared machine). Activation
 memory is the sum of the bytes of the tensors the autograd graph saves for
 the backward pass (each storage once; parameters and inputs left out), counted with
 ``torch.autograd.graph.saved_tensors_hooks``: deterministic, and what a
@@ -143,6 +145,9 @@ class ScalingRow:
         truncated_ms, naive_ms: median wall-clock of one step (forward + backward).
         wall_ratio: median over rounds of truncated / naive.
         wall_ratio_low, wall_ratio_high: the lowest and highest round's ratio.
+        cpu_ratio: median over rounds of truncated / naive in process CPU time, which
+            other processes on a shared machine disturb less than wall-clock (with
+            one torch thread, the two agree on an idle machine).
         truncated_bytes, naive_bytes: saved activation bytes of one step.
         repeats: rounds timed.
     """
@@ -160,6 +165,7 @@ class ScalingRow:
     wall_ratio: float
     wall_ratio_low: float
     wall_ratio_high: float
+    cpu_ratio: float
     truncated_bytes: int
     naive_bytes: int
     repeats: int
@@ -178,14 +184,15 @@ class ScalingRow:
 
 
 def _timed(step: Callable[..., StepResult], model: LSTMClassifier, x: Tensor, y: Tensor,
-           rule: TwoSidedBinary) -> tuple[float, StepResult]:
+           rule: TwoSidedBinary) -> tuple[float, float, StepResult]:
+    """Wall-clock and process CPU seconds of one step, forward + backward, and its result."""
     model.zero_grad(set_to_none=True)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     result = step(model, x, y, rule, 0.0)
     result.loss.backward()
     if x.device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - started, result
+    return time.perf_counter() - started, time.process_time() - started_cpu, result
 
 
 def measure_cell(time_steps: int, hidden: int, batch: int, pattern: str, repeats: int, seed: int = 0,
@@ -197,19 +204,20 @@ def measure_cell(time_steps: int, hidden: int, batch: int, pattern: str, repeats
     model, x, y, rule = trigger_case(hidden, steps, time_steps, seed)
     model, x, y = model.to(device), x.to(device), y.to(device)
     model.train()
-    _, truncated = _timed(truncated_rc_step, model, x, y, rule)
-    _, naive = _timed(naive_rc_step, model, x, y, rule)
+    truncated = _timed(truncated_rc_step, model, x, y, rule)[2]
+    naive = _timed(naive_rc_step, model, x, y, rule)[2]
     expected = torch.where(steps == NEVER, time_steps - 1, steps)
     if not torch.equal(naive.decision.step_index.cpu(), expected) or not torch.equal(
             truncated.decision.step_index.cpu(), expected):
         raise RuntimeError(f"the trigger model did not decide at the pattern's steps (T={time_steps}, H={hidden})")
-    truncated_seconds, naive_seconds, ratios = [], [], []
+    truncated_seconds, naive_seconds, ratios, cpu_ratios = [], [], [], []
     for round_index in range(repeats):
         order = (truncated_rc_step, naive_rc_step) if round_index % 2 == 0 else (naive_rc_step, truncated_rc_step)
-        seconds = {step: _timed(step, model, x, y, rule)[0] for step in order}
-        truncated_seconds.append(seconds[truncated_rc_step])
-        naive_seconds.append(seconds[naive_rc_step])
-        ratios.append(seconds[truncated_rc_step] / seconds[naive_rc_step])
+        seconds = {step: _timed(step, model, x, y, rule)[:2] for step in order}
+        truncated_seconds.append(seconds[truncated_rc_step][0])
+        naive_seconds.append(seconds[naive_rc_step][0])
+        ratios.append(seconds[truncated_rc_step][0] / seconds[naive_rc_step][0])
+        cpu_ratios.append(seconds[truncated_rc_step][1] / max(seconds[naive_rc_step][1], 1e-9))
     held = [*model.parameters(), x, y]
     truncated_bytes = saved_activation_bytes(lambda: truncated_rc_step(model, x, y, rule, 0.0), held)
     naive_bytes = saved_activation_bytes(lambda: naive_rc_step(model, x, y, rule, 0.0), held)
@@ -219,7 +227,8 @@ def measure_cell(time_steps: int, hidden: int, batch: int, pattern: str, repeats
         truncated.forward_evaluations / naive.forward_evaluations,
         truncated.backward_evaluations / naive.backward_evaluations,
         statistics.median(truncated_seconds) * 1e3, statistics.median(naive_seconds) * 1e3,
-        statistics.median(ratios), min(ratios), max(ratios), truncated_bytes, naive_bytes, repeats)
+        statistics.median(ratios), min(ratios), max(ratios), statistics.median(cpu_ratios), truncated_bytes,
+        naive_bytes, repeats)
 
 
 @dataclass(frozen=True)
@@ -259,7 +268,7 @@ def scaling_grid(grid: Grid, repeats: int, seed: int = 0, device: torch.device =
 
 
 HEADER = (f"{'T':>4} {'H':>5} {'batch':>5} {'pattern':>7} {'r':>6} {'evals f/b':>11} {'trunc ms':>9} "
-          f"{'naive ms':>9} {'wall ratio [low, high]':>23} {'wall/r':>6} {'memory':>7} {'mem/r':>6}")
+          f"{'naive ms':>9} {'wall ratio [low, high]':>23} {'wall/r':>6} {'cpu/r':>6} {'memory':>7} {'mem/r':>6}")
 
 
 def format_row(row: ScalingRow) -> str:
@@ -267,6 +276,7 @@ def format_row(row: ScalingRow) -> str:
     evaluations = f"{row.forward_evaluations_ratio:.2f}/{row.backward_evaluations_ratio:.2f}"
     return (f"{row.time_steps:>4} {row.hidden:>5} {row.batch:>5} {row.pattern:>7} {row.ideal_ratio:>6.3f} "
             f"{evaluations:>11} {row.truncated_ms:>9.2f} {row.naive_ms:>9.2f} {spread:>23} {row.wall_over_r:>6.2f} "
+            f"{row.cpu_ratio / row.ideal_ratio:>6.2f} "
             f"{row.memory_ratio:>7.3f} {row.memory_over_r:>6.2f}")
 
 
