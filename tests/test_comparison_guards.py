@@ -3,17 +3,19 @@
 Each test is named after what it guards and fails on the change it names (issue 17: each was
 a surviving mutant of a hand-made mutation run): the softmax rule's ``>=``, the LIF reset's
 ``U > threshold`` in the operation counts, the convolutional encoder's MACs on a non-square
-frame, model selection's tie-breaks, the permutation p-value's +1 and a records file whose
-last line has no newline.
+frame, model selection's tie-breaks, the permutation p-value's +1, the Student-t interval over
+seeds and a records file whose last line has no newline.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
+from scipy import stats as scipy_stats
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines import snn_operations as snn_ops
@@ -21,9 +23,10 @@ from baselines.snn_ttfs import LIFClassifier
 from baselines.training_loop import BatchOutcome, Validation, fit_minibatches
 from bench.analysis.paired import paired_difference, sign_flip_p_value
 from bench.core.records import append_error, append_record, read_errors, read_records
+from bench.core.stats import mean_interval
 from bench.core.task_contract import Split
 from rc import lstm_operations as lstm_ops
-from rc.crossing import SoftmaxThreshold, decide
+from rc.crossing import SoftmaxThreshold, TwoSidedBinary, check_theta, decide
 from rc.model import ConvEncoder, ConvLSTMClassifier
 from helpers import make_record
 
@@ -50,6 +53,22 @@ def test_softmax_rule_crosses_when_the_top_probability_equals_theta(classes: int
     assert decision.prediction.tolist() == [0, 0]
     above = decide(scores, SoftmaxThreshold(theta + 1e-6))
     assert above.step_index.tolist() == [2, 2]
+
+
+def test_two_sided_rule_crosses_only_strictly_beyond_theta_on_either_side() -> None:
+    scores = torch.tensor([[1.0], [-1.0], [1.001], [-1.001], [0.0]])
+    upper = TwoSidedBinary(float(torch.sigmoid(torch.tensor(1.0))))  # p = theta exactly at a score of 1
+    lower = TwoSidedBinary(1 - float(torch.sigmoid(torch.tensor(-1.0))))  # p = 1 - theta exactly at -1
+    assert float(torch.sigmoid(scores[1])) == 1.0 - lower.theta
+    for rule in (upper, lower):
+        assert rule.crossed(scores).tolist() == [False, False, True, True, False]
+        assert rule.predict(scores).tolist() == [1, 0, 1, 0, 0]
+
+
+@pytest.mark.parametrize("theta", [True, "0.9", None])
+def test_theta_must_be_a_number(theta) -> None:
+    with pytest.raises(TypeError, match="threshold theta must be a number"):
+        check_theta(theta)
 
 
 # ----------------------------------------------------------------------------- LIF operation counts
@@ -168,6 +187,29 @@ def test_permutation_p_value_counts_the_observed_statistic_and_is_never_zero(res
     assert sign_flip_p_value(np.array([1.0]), np.array([40]), resamples, np.random.default_rng(0)) == 1 / (1 + resamples)
     # no difference at all: every resample is as extreme as the observed 0, p = 1
     assert paired_difference(np.ones(40), np.ones(40), resamples=resamples).p_value == 1.0
+
+
+# ----------------------------------------------------------------------------- intervals over seeds
+
+
+def test_mean_interval_is_the_student_t_interval_of_the_mean() -> None:
+    values = [0.91, 0.95, 0.89, 0.97]
+    estimate = mean_interval(values)
+    mean = sum(values) / 4
+    sem = math.sqrt(sum((v - mean) ** 2 for v in values) / 3) / 2  # sample standard deviation / sqrt(n)
+    low, high = scipy_stats.t.interval(0.95, df=3, loc=mean, scale=sem)
+    assert estimate.n == 4 and estimate.mean == pytest.approx(mean, abs=1e-15)
+    assert estimate.half_width == pytest.approx((high - low) / 2, rel=1e-12)
+    assert estimate.half_width == pytest.approx(3.182446305284263 * sem, rel=1e-12)  # t(0.975, 3 df)
+    wider = mean_interval(values, confidence=0.99).half_width
+    assert wider == pytest.approx(scipy_stats.t.ppf(0.995, df=3) * sem, rel=1e-12) and wider > estimate.half_width
+    assert estimate.format(3) == f"{mean:.3f} ± {estimate.half_width:.3f}"
+    single = mean_interval([0.9])
+    assert (single.mean, single.half_width, single.n) == (0.9, None, 1) and single.format(2) == "0.90"
+    assert mean_interval([0.5, 0.5]).half_width == 0.0
+    for bad in ([], [0.5, math.nan], [math.inf]):
+        with pytest.raises(ValueError):
+            mean_interval(bad)
 
 
 # ----------------------------------------------------------------------------- records files
