@@ -29,6 +29,7 @@ from bench.data.catalog import SPEECH_DATASETS
 from bench.data.mnist import DATASETS
 from bench.data.paths import DATA_DIR_ENV, resolve_data_dir
 from bench.run.executors import EXECUTORS, RAY_INSTALL_HINT
+from bench import package_version
 from bench.core.options import OptionError
 from bench.run.profile import BUILTIN_PROFILES, load_profile
 from bench.tasks.registry import TASKS
@@ -345,10 +346,22 @@ def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help=f"data folder (default: ${DATA_DIR_ENV}, else ~/.cache/rcbench/data)")
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that names each option's default where its help text does not already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rcbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_VerbParser)
 
     verbs.add_parser("list", help="list tasks and contenders").set_defaults(handler=command_list)
 
@@ -468,8 +481,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VerbParser(argparse.ArgumentParser):
+    """A verb's parser: help shows defaults."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the verb's own parser, with the verb's usage
+        verbs = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+        verbs.choices[args.verb].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.handler(args)
     except (OptionError, ValueError, FileExistsError) as error:

@@ -354,3 +354,26 @@ def test_skip_if_missing_and_contender_data(capsys, tmp_path, restore_threads):
     # lstm-eos reads toy-noise with its own data options; rc-lstm with the task's
     assert records["lstm-eos"]["test_size"] == 48 and records["lstm-eos"]["data_options"]["n_test"] == 48
     assert records["rc-lstm"]["test_size"] == 32 and records["rc-lstm"]["data_options"]["n_test"] == 32
+
+
+def test_version_and_an_unknown_flag_of_a_verb(capsys):
+    from bench import DISTRIBUTION, package_version
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rcbench {metadata.version(DISTRIBUTION)}" == f"rcbench {package_version()}"
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--bogus", "1"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rcbench run ") and "rcbench run: error: unrecognized arguments: --bogus 1" in err
+
+
+def test_verb_help_names_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--executor {local,ray}" in out and "(default: local)" in out
+    assert "built-in profile" in out and "(default: quick)" in out

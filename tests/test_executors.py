@@ -183,7 +183,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(capfd, tmp_path, profil
     code, _stdout, err = run(capfd, profile, tmp_path / "out", "--executor", "ray")
     assert code == 2
     assert "rcbench: error: --executor ray needs Ray, which is not installed here" in err
-    assert "install it with: pip install 'rcbench[ray]'" in err
+    assert "install it with: pip install -e '.[ray]' in the rcbench checkout" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from bench import package_version
+
 SOURCE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -37,8 +39,8 @@ def git_revision(directory: Path = SOURCE_DIR) -> str:
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the libraries results depend on."""
-    versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("rcbench", "numpy", "snntorch", "tonic"):
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "rcbench": package_version()}
+    for name in ("numpy", "snntorch", "tonic"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -14,7 +14,7 @@ arrives, so an interrupted run loses no finished cell.
     1 on CUDA; never more than the pending jobs. With one worker the jobs run
     in the calling process, one after another, with no pool (an exception
     keeps its original traceback for a debugger).
-``ray`` (:class:`RayExecutor`; the optional extra ``pip install 'rcbench[ray]'``)
+``ray`` (:class:`RayExecutor`; the optional extra ``ray``: ``pip install -e '.[ray]'`` in the checkout)
     Each job is a Ray task (``num_cpus=threads``, ``num_gpus=1`` on CUDA),
     on an existing cluster (``--address``) or on a local Ray instance that the
     run starts with ``workers * threads`` CPUs and shuts down at the end.
@@ -48,7 +48,7 @@ from bench.core.options import OptionError
 EXECUTORS = ("local", "ray")
 """Names accepted by ``rcbench run --executor``."""
 
-RAY_INSTALL_HINT = "pip install 'rcbench[ray]'"
+RAY_INSTALL_HINT = "pip install -e '.[ray]' in the rcbench checkout (the extra ray of rank-coding-bench)"
 
 T = TypeVar("T")
 R = TypeVar("R")
