@@ -375,5 +375,5 @@ def test_verb_help_names_the_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "--executor {local,ray}" in out and "(default: local)" in out
+    assert "auto, cpu, cuda or cuda:N (default: auto)" in out
     assert "built-in profile" in out and "(default: quick)" in out
