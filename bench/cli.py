@@ -106,6 +106,17 @@ def command_run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     jobs = plan_jobs(profile, tasks, contenders, args.seeds, args.thresholds, args.betas)
+    if args.plan:
+        from bench.run.harness import TaskCache
+        from bench.run.plan import DEFAULT_REFERENCE, estimate_jobs, format_plan, reference_records
+
+        reference = Path(args.plan_from) if args.plan_from else DEFAULT_REFERENCE
+        if args.plan_from and not reference.is_dir():
+            raise OptionError(f"--plan-from {reference}: no such folder")
+        records = reference_records(reference) if reference.is_dir() else []
+        estimates = estimate_jobs(jobs, profile, TaskCache(profile, resolve_data_dir(args.data_dir)), records)
+        print(format_plan(estimates, profile, reference if records else None), end="")
+        return 0
     out = Path(args.out or f"runs/{profile.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     records_path = out / "results.jsonl"
     errors_path = out / "errors.jsonl"
@@ -376,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder for results.jsonl and summary.md "
                                     "(default: runs/<profile>-<date>-<time>)")
     run.add_argument("--resume", action="store_true", help="skip cells already recorded in --out")
+    run.add_argument("--plan", action="store_true",
+                     help="print the training jobs, cells and estimated CPU-hours, and train nothing")
+    run.add_argument("--plan-from", metavar="DIR",
+                     help="with --plan: estimate from the records in DIR/*/results.jsonl "
+                          "(default: the committed results/ of the source tree)")
     run.add_argument("--executor", choices=EXECUTORS, default="local",
                      help="where training jobs run: local (worker processes on this machine; the default) or "
                           f"ray (Ray tasks; needs the optional extra: {RAY_INSTALL_HINT})")
