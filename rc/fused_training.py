@@ -300,39 +300,41 @@ def gradient_pass(parts: FusedParts, x: Tensor, search: Search) -> Tensor:
     single steps instead (:func:`cell_steps`).
     """
     lstm = parts.lstm
-    batch = x.shape[0]
+    batch, time = x.shape[:2]
     weights = lstm._flat_weights
     single_steps = 2 if parts.lstm_weights <= SMALL_LSTM_WEIGHTS else 1
     lengths = (search.step_index + 1).tolist()
-    zeros = torch.zeros(lstm.num_layers, batch, lstm.hidden_size, dtype=x.dtype, device=x.device)
-    hidden, cell = zeros, zeros  # (layers, batch, hidden): each example's state after its latest call
+    frames = x.reshape(batch * time, -1)  # row b * time + t is example b's step t
+    masks = None if search.input_mask is None else search.input_mask.reshape(batch * time, -1)
+    # (2, layers, batch, hidden): each example's (h, c) after its latest call
+    state = torch.zeros(2, lstm.num_layers, batch, lstm.hidden_size, dtype=x.dtype, device=x.device)
     for call in call_plan(lengths):
-        if len(call.rows) == batch and len(set(call.offsets)) == 1:
+        everyone = len(call.rows) == batch and len(set(call.offsets)) == 1
+        if everyone:
             steps = slice(call.offsets[0], call.offsets[0] + call.length)
             inputs = x[:, steps]
-            mask = None if search.input_mask is None else search.input_mask[:, steps]
-            state = (hidden, cell)
+            mask = None if masks is None else search.input_mask[:, steps]
+            before = state
         else:
+            index = torch.tensor([row * time + offset + step for row, offset in zip(call.rows, call.offsets)
+                                  for step in range(call.length)], dtype=torch.long, device=x.device)
+            inputs = frames.index_select(0, index).view(len(call.rows), call.length, -1)
+            mask = None if masks is None else masks.index_select(0, index).view(len(call.rows), call.length, -1)
             rows = torch.tensor(call.rows, dtype=torch.long, device=x.device)
-            steps = (torch.tensor(call.offsets, dtype=torch.long, device=x.device)[:, None]
-                     + torch.arange(call.length, device=x.device)[None, :])
-            inputs = x[rows[:, None], steps]
-            mask = None if search.input_mask is None else search.input_mask[rows[:, None], steps]
-            state = (hidden[:, rows], cell[:, rows])
+            before = state.index_select(2, rows)
         n = inputs.shape[0]
         if parts.encoder is not None:
             inputs = parts.encoder(inputs.reshape(n * call.length, -1)).reshape(n, call.length, -1)
         if mask is not None:
             inputs = inputs * mask
         if call.length <= single_steps:
-            new_hidden, new_cell = cell_steps(lstm, inputs, state)
+            after = torch.stack(cell_steps(lstm, inputs, (before[0], before[1])))
         else:
-            _outputs, new_hidden, new_cell = torch.lstm(inputs, state, weights, lstm.bias, lstm.num_layers, 0.0,
-                                                        lstm.training, False, True)
-        if n == batch:
-            hidden, cell = new_hidden, new_cell
-        else:
-            hidden, cell = hidden.index_copy(1, rows, new_hidden), cell.index_copy(1, rows, new_cell)
+            _outputs, hidden, cell = torch.lstm(inputs, (before[0], before[1]), weights, lstm.bias, lstm.num_layers,
+                                                0.0, lstm.training, False, True)
+            after = torch.stack((hidden, cell))
+        state = after if n == batch else state.index_copy(2, rows, after)
+    hidden = state[0]
     top = hidden[-1]  # (batch, hidden): each example's top-layer output at its decision
     if search.output_mask is not None:
         top = top * search.output_mask
