@@ -1,10 +1,13 @@
-"""The shared core of truncated training and early-exit inference.
+"""Truncated training of any :class:`rc.model.StepModel`, one step at a time.
 
 :func:`run_to_crossings` feeds a batch through a :class:`rc.model.StepModel`
 one step at a time and removes each example from the batch at its first
 threshold crossing. No step after an example's crossing is ever computed; if
 autograd is on, the graph holds exactly the computed steps, so a backward
-pass through it skips them too.
+pass through it skips them too. :func:`rc.training.truncated_rc_step` uses
+it for every step model but the LSTM classifiers, which take the fused
+search and gradient pass of :mod:`rc.fused_training` (the same loss and
+gradients, without this loop's fixed cost per step).
 """
 
 from __future__ import annotations
