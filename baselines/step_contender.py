@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ from bench.core.task_contract import Split
 from rc.crossing import Decision
 from rc.inference import early_exit_decide
 from rc.operations import backward_macs_per_step, dense_macs_per_step, operations_to_decision, training_operations
+
+
+MAX_LR = 1.0
+"""The largest learning rate accepted: AdamW's step is about lr per weight, so beyond 1 training
+diverges at once (and near float32's range torch fails with an overflow, not a loss)."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,11 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         require_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                          eval_batch_size=self.eval_batch_size)
+        if not self.lr <= MAX_LR:
+            raise ValueError(f"lr must lie in (0, {MAX_LR:g}] (an Adam step size), got {self.lr!r}")
         for name in ("grad_clip", "weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         check_schedule_and_selection(self.lr_schedule, self.selection)
         if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) or self.augment_shift < 0:
             raise ValueError(f"augment_shift must be an integer >= 0, got {self.augment_shift!r}")

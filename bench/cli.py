@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -97,6 +98,13 @@ def command_run(args: argparse.Namespace) -> int:
 
     executor = ExecutorSettings(args.executor, args.workers, args.address, args.threads)
     executor.check()  # --workers 0, --address without ray, ray not installed: before anything else
+    named_data_dir = args.data_dir or os.environ.get(DATA_DIR_ENV)
+    if named_data_dir and not Path(named_data_dir).expanduser().is_dir():
+        source = "--data-dir" if args.data_dir else DATA_DIR_ENV
+        raise OptionError(f"{source} {named_data_dir}: no such folder (a mistyped path would otherwise "
+                          f"leave tasks without their data)")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise OptionError(f"--out {args.out} is a file; it must name a folder for results.jsonl and summary.md")
     profile = load_profile(args.profile)
     tasks = args.tasks or list(profile.tasks)
     contenders = args.contenders or profile.named_contenders()

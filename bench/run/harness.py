@@ -356,7 +356,7 @@ def check_data(jobs: Sequence[TrainingJob], profile: Profile, tasks: TaskCache,
                  else "is empty" if folder.is_dir() and not any(folder.iterdir()) else None)
         header = (f"the data folder {folder} {state} (set --data-dir or the RCBENCH_DATA_DIR environment "
                   f"variable); " if state else "")
-        raise MissingDataError(header + f"data missing for {len(failing)} task(s), nothing was trained: "
+        raise MissingDataError(header + f"data missing or damaged for {len(failing)} task(s), nothing was trained: "
                                + " | ".join(f"{name}: {problem}" for name, problem in failing.items()))
     return [job for job in jobs if job.task not in skipped]
 

@@ -31,6 +31,7 @@ from bench.data.mnist import (
     FASHION_MNIST,
     MNIST,
     ImageDataset,
+    check_files,
     dataset_folder,
     fetch_command,
     load_mnist_fallback,
@@ -165,11 +166,16 @@ class LatencyImageTask(Task):
 
 
     def missing_data(self, options: MnistTemporalOptions, data_dir: Path) -> str | None:
-        """The first file missing from the data set's folder; None with ``fallback`` when all four are."""
+        """The first file missing from the data set's folder, or damaged (truncated, corrupt, another
+        hash: each present file is read and verified here, before anything is trained); None with
+        ``fallback`` when all four are missing."""
         missing = [file for file in self.dataset.files.values() if locate(self.dataset, file, data_dir) is None]
-        if not missing or (options.fallback and len(missing) == len(self.dataset.files)):
+        if options.fallback and len(missing) == len(self.dataset.files):
             return None
-        return str(missing_file_error(self.dataset, missing[0], data_dir))
+        if missing:
+            return str(missing_file_error(self.dataset, missing[0], data_dir))
+        damaged = next((status for status in check_files(self.dataset, data_dir) if status.problem), None)
+        return None if damaged is None else damaged.problem
 
     def load_fallback(self, options: MnistTemporalOptions, seed: int, data_dir: Path) -> TaskData:
         """Splits carved from the packaged subset; says so on stderr and in ``source``."""
