@@ -159,32 +159,34 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_figures(args: argparse.Namespace) -> int:
-    from bench.analysis.bound_files import read_bound
-    from bench.analysis.budget import BudgetError, equal_compute_lines
-    from bench.analysis.figures import draw_all, records_by_task
-    from bench.analysis.report import write_report
-    from bench.core.records import read_records
+    from bench.analysis.regenerate import ReportError, make_report, regenerate
 
-    sources = [Path(path) for path in args.results]
-    files = [path / "results.jsonl" if path.is_dir() else path for path in sources]
-    records = [record for path in files for record in read_records(path)]
-    if not records:
-        raise OptionError(f"no records in {', '.join(map(str, files))}")
-    bounds = [read_bound(Path(path)) for path in args.bounds or ()]
-    tasks = {record["task"] for record in records}
-    for bound in bounds:
-        if bound.task not in tasks:
-            raise OptionError(f"bound file {bound.source} is for task {bound.task!r}, which no record has "
-                              f"(records: {', '.join(sorted(tasks))})")
-    for task_records in records_by_task(records).values():  # a budget no row can match: refused before drawing
-        try:
-            equal_compute_lines(task_records, args.compute_budget)
-        except BudgetError as error:
-            raise OptionError(f"--compute-budget: {error}") from None
-    out = Path(args.out) if args.out else (sources[0] if sources[0].is_dir() else sources[0].parent)
-    figures = draw_all(records, out / "figures", bounds)
-    report = write_report(records, figures, out, files, bounds, args.compute_budget)
-    count = sum(len(paths) for paths in figures.values())
+    try:
+        if args.regenerate:
+            if args.results or args.out or args.bounds or args.compute_budget is not None:
+                raise OptionError("--regenerate takes its settings from each report; leave out --results, "
+                                  "--out, --bounds and --compute-budget")
+            reports = sorted({report for folder in map(Path, args.regenerate) for report in
+                              ([folder] if folder.is_file() else folder.rglob("REPORT.md"))})
+            if not reports:
+                raise OptionError(f"no REPORT.md under {', '.join(args.regenerate)}")
+            status = 0
+            for report in reports:
+                result = regenerate(report, check=args.check)
+                verdict = ("byte for byte" if not result.different else
+                           f"{len(result.different)} file(s) {'differ' if args.check else 'rewritten'}: "
+                           + ", ".join(result.different[:5]) + (" ..." if len(result.different) > 5 else ""))
+                print(f"{report}: {verdict}")
+                status = 1 if args.check and result.different else status
+            return status
+        if not args.results:
+            raise OptionError("give --results (folders or records files), or --regenerate")
+        sources = [Path(path) for path in args.results]
+        out = Path(args.out) if args.out else (sources[0] if sources[0].is_dir() else sources[0].parent)
+        count, report = make_report(sources, out, [Path(path) for path in args.bounds or ()], args.compute_budget,
+                                    overwrite=args.overwrite)
+    except ReportError as error:
+        raise OptionError(str(error)) from None
     print(f"{count} figures (PNG and SVG) in {out / 'figures'}; report in {report}")
     return 0
 
@@ -414,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=command_run)
 
     figures = verbs.add_parser("figures", help="draw figures and REPORT.md from stored records (no training)")
-    figures.add_argument("--results", nargs="+", required=True,
+    figures.add_argument("--results", nargs="+",
                          help="results folders (holding results.jsonl) or records files")
     figures.add_argument("--out", help="output folder (default: the first results folder); "
                                        "figures go to OUT/figures, the report to OUT/REPORT.md")
@@ -424,6 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--compute-budget", type=float, metavar="MACS",
                          help="training MACs at which REPORT.md compares every row at equal training compute "
                               "(default: each task's cheapest row); a budget some row cannot reach is an error")
+    figures.add_argument("--overwrite", action="store_true",
+                         help="replace an existing REPORT.md and its figures in --out (refused otherwise)")
+    figures.add_argument("--regenerate", nargs="+", metavar="DIR",
+                         help="make every REPORT.md under DIR again, in place, from the command it records")
+    figures.add_argument("--check", action="store_true",
+                         help="with --regenerate: change nothing; exit 1 if any report or figure would differ")
     figures.set_defaults(handler=command_figures)
 
     compare = verbs.add_parser("compare-records",
