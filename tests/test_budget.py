@@ -85,8 +85,15 @@ def test_a_row_made_at_another_revision_is_flagged():
     rows = [record(name, 100.0, ONES) for name in ("rc-lstm", "lstm-eos")]
     rows.append(record("lstm-allsteps", 100.0, ONES, git_revision="def5678"))
     flags = {key[1]: lines for key, lines in row_flags(rows).items()}
-    assert flags["lstm-allsteps"] == ["made at revision def5678 (most rows: abc1234)"]
+    assert flags["lstm-allsteps"] == ["made at revision def5678 (most records: abc1234)"]
     assert flags["rc-lstm"] == []
+
+
+def test_a_tie_flags_every_row_that_takes_part_in_it():
+    rows = [record("rc-lstm", 100.0, ONES, config={"epochs": 10}), record("lstm-eos", 100.0, ONES, config={"epochs": 3})]
+    flags = {key[1]: lines for key, lines in row_flags(rows).items()}
+    assert flags["rc-lstm"] == ["epochs = 10 (others differ: 10, 3): no reason recorded"]
+    assert flags["lstm-eos"] == ["epochs = 3 (others differ: 10, 3): no reason recorded"]
 
 
 def test_equal_budgets_get_no_flag():

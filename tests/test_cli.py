@@ -343,8 +343,9 @@ def test_skip_if_missing_and_contender_data(capsys, tmp_path, restore_threads):
     out.mkdir()
     stale = out / ".results.jsonl.k1ll3d.tmp"
     stale.write_text("half a rec", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
     code, _stdout, err = run(capsys, "--profile", str(profile), "--out", str(out), "--device", "cpu",
-                             "--threads", "1", "--data-dir", str(tmp_path / "absent"),
+                             "--threads", "1", "--data-dir", str(tmp_path / "empty"),
                              "--contenders", "rc-lstm,lstm-eos")
     assert code == 0, err
     assert "skipping task fsdd (skip_if_missing in profile data): FSDD folder" in err

@@ -22,7 +22,7 @@ the most accurate row is compared with each other row on those examples
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,18 +74,34 @@ def row_flags(task_records: Sequence[dict[str, Any]]) -> dict[tuple, list[str]]:
     flags: dict[tuple, list[str]] = {key: [] for key in groups}
     for name in names:
         values = {key: repr(values.get(name, ABSENT)) for key, values in row_values.items()}
-        common, _count = Counter(values.values()).most_common(1)[0]
+        common = _majority(values.values())
         for key, value in values.items():
             if value != common:
                 reason = _reasons(groups[key][0]).get(name, "no reason recorded")
-                flags[key].append(f"{name} = {value} (others {common}): {reason}")
-    revisions = Counter(record["git_revision"] for record in task_records)
-    common_revision = revisions.most_common(1)[0][0]
+                others = common if common is not None else "differ: " + ", ".join(sorted(set(values.values())))
+                flags[key].append(f"{name} = {value} (others {others}): {reason}")
+    revisions = [_short(record["git_revision"]) for record in task_records]
+    common_revision = _majority(revisions)
     for key, group in groups.items():
-        other = sorted({record["git_revision"] for record in group} - {common_revision})
+        other = sorted({_short(record["git_revision"]) for record in group} - {common_revision})
         if other:
-            flags[key].append(f"made at revision {', '.join(other)} (most rows: {common_revision})")
+            most = f"most records: {common_revision}" if common_revision else "no revision made most records"
+            flags[key].append(f"made at revision {', '.join(other)} ({most})")
     return flags
+
+
+def _majority(values: Iterable[str]) -> str | None:
+    """The most common value, or None when two or more values tie for it."""
+    counts = Counter(values).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return None
+    return counts[0][0]
+
+
+def _short(revision: str) -> str:
+    """A git revision as 7 hex digits (keeping a ``-dirty`` suffix)."""
+    digits, dirty, _rest = revision.partition("-dirty")
+    return digits[:7] + dirty
 
 
 def budget_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
