@@ -53,6 +53,13 @@ def make_record(**overrides) -> dict:
         "ops_effective_macs": 1200.0,
         "ops_effective_acs": 300.0,
         "ops_dense_macs_full_sequence": 4000.0,
+        "streaming": {
+            "step_ms": 1.0, "step_ms_from": "task", "step_compute_ms": 0.05, "compute_examples": 8,
+            "early_exit": {"steps_read": {"p50": 2.0, "p90": 4.0, "p99": 4.0},
+                           "time_to_decision_ms": {"p50": 2.05, "p90": 4.05, "p99": 4.05}},
+            "full_sequence": {"steps_read": {"p50": 4.0, "p90": 4.0, "p99": 4.0},
+                              "time_to_decision_ms": {"p50": 4.05, "p90": 4.05, "p99": 4.05}},
+        },
         "n_steps": 4,
         "test_size": 100,
         "training": {

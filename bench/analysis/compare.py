@@ -25,6 +25,9 @@ VOLATILE_FIELDS = (
     "training.examples_per_second",
     "training.history[].train_seconds",
     "learning_curve.points[].train_seconds",
+    "streaming.step_compute_ms",
+    "streaming.early_exit.time_to_decision_ms",
+    "streaming.full_sequence.time_to_decision_ms",
 )
 """Fields (dotted paths into a record; ``[]`` stands for every item of a list) that differ between
 two runs of the same cell: timings, creation time, command line. They are left out of the comparison."""

@@ -311,3 +311,53 @@ def draw_all(records: Sequence[Record], out: Path,
             plt.close(figure)
             written[task].append(out / f"{task}-{name}.png")
     return written
+
+
+def streaming_time(records: Sequence[Record], task: str) -> Figure | None:
+    """The distribution of the streaming time to decision (:mod:`bench.measure.streaming`): per series
+    and theta, the fraction of test examples decided by each time, early exit as a step line over
+    every example of every seed (each seed's timed with its own step duration and step compute;
+    records without per-example steps give only their percentiles), p50, p90 and p99 marked (means
+    over seeds), and the full sequence (every example at once) as a dashed vertical line of the same
+    colour. None when no record carries ``streaming``."""
+    from bench.measure.streaming import time_to_decision_ms
+
+    usable = [record for record in records if "streaming" in record]
+    if not usable:
+        return None
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    markers = {"p50": "o", "p90": "s", "p99": "^"}
+    for label, by_theta in sorted(_series(usable).items()):
+        for theta, group in _theta_order(by_theta):
+            suffix = f", theta={theta:g}" if theta is not None and len(by_theta) > 1 else ""
+            points = {point: mean_interval([r["streaming"]["early_exit"]["time_to_decision_ms"][point]
+                                            for r in group]).mean for point in markers}
+            if all("per_example" in record for record in group):
+                times = sorted(value for record in group for value in time_to_decision_ms(
+                    record["per_example"]["decision_step"], record["streaming"]["step_ms"],
+                    record["streaming"]["step_compute_ms"]))
+                (line,) = axes.step(times, [(i + 1) / len(times) for i in range(len(times))], where="post",
+                                    label=label + suffix)
+            else:
+                (line,) = axes.plot(list(points.values()), [int(p[1:]) / 100 for p in points], linestyle=":",
+                                    label=label + suffix + " (percentiles only)")
+            for point, marker in markers.items():
+                axes.plot([points[point]], [int(point[1:]) / 100], marker=marker, color=line.get_color(),
+                          markersize=4, linestyle="none")
+            full = mean_interval([r["streaming"]["full_sequence"]["time_to_decision_ms"]["p50"] for r in group]).mean
+            axes.axvline(full, color=line.get_color(), linestyle="--", linewidth=0.9)
+    step_ms = sorted({record["streaming"]["step_ms"] for record in usable})
+    axes.set_xlim(left=0)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel(f"time to decision (ms), one input step per {', '.join(f'{s:g}' for s in step_ms)} ms")
+    axes.set_ylabel("fraction of test examples decided")
+    axes.set_title(f"{task}: streaming time to decision (dashed: full sequence)", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    figure.text(0.01, 0.005, "Markers: p50 (circle), p90 (square), p99 (triangle) of early exit, means over seeds.",
+                fontsize=7, ha="left", va="bottom", color="0.3")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    return figure
+
+
+FIGURES["streaming-time"] = streaming_time

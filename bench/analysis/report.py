@@ -22,7 +22,8 @@ from bench.analysis.budget import budget_lines, equal_compute_lines
 from bench.analysis.figures import epoch_means, records_by_task
 from bench.analysis.paired import PairingError, compare_records
 from bench.core.records import PER_EXAMPLE_FIELD
-from bench.analysis.summary import configuration_label, group_records, markdown_table, provenance_lines, several_profiles
+from bench.analysis.summary import (configuration_label, group_records, markdown_table, provenance_lines,
+                                    several_profiles, streaming_lines)
 
 
 def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
@@ -143,7 +144,8 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
     for task, task_records in records_by_task(records).items():
         task_bounds = [bound for bound in bounds if bound.task == task]
         lines += [f"## {task}", "", "### At equal epochs", "", markdown_table(task_records),
-                  *budget_lines(task_records), *bound_lines(task_records, task_bounds),
+                  *streaming_lines(task_records), *budget_lines(task_records),
+                  *bound_lines(task_records, task_bounds),
                   *paired_lines(task_records), "### At equal training compute", "",
                   *equal_compute_lines(task_records, compute_budget), *history_lines(task_records)]
         for png in figures.get(task, []):

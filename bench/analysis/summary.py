@@ -88,6 +88,40 @@ def markdown_table(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _triple(group: Sequence[dict[str, Any]], mode: str, quantity: str, digits: int) -> str:
+    """``p50 / p90 / p99`` of a streaming quantity, each the mean over the group's records."""
+    return " / ".join(f"{statistics.fmean(r['streaming'][mode][quantity][p] for r in group):.{digits}f}"
+                      for p in ("p50", "p90", "p99"))
+
+
+def streaming_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The markdown of the streaming time to decision (records' ``streaming`` field, defined in
+    :mod:`bench.measure.streaming`): one row per group of :data:`GROUP_FIELDS` whose records all
+    carry it, means over seeds; nothing when no record carries it."""
+    rows = []
+    several = several_profiles(records)
+    for key, group in group_records(records).items():
+        if not all("streaming" in record for record in group):
+            continue
+        step_ms = statistics.fmean(r["streaming"]["step_ms"] for r in group)
+        compute_ms = statistics.fmean(r["streaming"]["step_compute_ms"] for r in group)
+        early = statistics.fmean(r["streaming"]["early_exit"]["time_to_decision_ms"]["p50"] for r in group)
+        full = statistics.fmean(r["streaming"]["full_sequence"]["time_to_decision_ms"]["p50"] for r in group)
+        rows.append(f"| {configuration_label(key, several)} | {len(group)} | {step_ms:g} | {compute_ms:.4f} | "
+                    f"{_triple(group, 'early_exit', 'steps_read', 1)} | "
+                    f"{_triple(group, 'early_exit', 'time_to_decision_ms', 2)} | "
+                    f"{_triple(group, 'full_sequence', 'time_to_decision_ms', 2)} | {full / early:.2f} |")
+    if not rows:
+        return []
+    return ["Streaming time to decision with one input step per step ms: steps read x step ms, plus the "
+            "compute of one step at batch 1 measured for the contender (while that compute keeps up with the "
+            "stream; `bench.measure.streaming` defines it all). p50 / p90 / p99 over the test examples, means "
+            "over seeds; full sequence: all steps read:", "",
+            "| configuration | seeds | step ms | compute ms/step | steps read, early exit | "
+            "ms to decision, early exit | ms to decision, full sequence | full / early (p50) |",
+            "|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def provenance_lines(records: Sequence[dict[str, Any]]) -> str:
     """Markdown bullets listing the distinct commands, revisions, versions and hardware."""
     def distinct(getter) -> list[str]:
@@ -118,6 +152,7 @@ def write_summary(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
         f"(one value: no interval). "
         f"Steps are steps read (1-based); see the README for every field.\n\n"
         + markdown_table(records)
+        + "".join("\n" + line for line in streaming_lines(records))
         + "\n## Provenance\n\n"
         + provenance_lines(records)
     )

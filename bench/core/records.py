@@ -204,6 +204,62 @@ def _check_protocol(value: Any, where: str) -> None:
                               f"got {override!r}")
 
 
+STREAMING_FIELD = "streaming"
+"""The streaming time to decision (:mod:`bench.measure.streaming` defines every value): ``step_ms``
+(> 0), ``step_ms_from`` (``task`` or ``profile``), ``step_compute_ms`` (> 0), ``compute_examples``
+(a positive integer), and for ``early_exit`` and ``full_sequence`` each ``steps_read`` and
+``time_to_decision_ms``, each ``p50``, ``p90``, ``p99``: positive, finite, in that order, steps read
+within [1, n_steps] (all T for ``full_sequence``), and each time ``k max(dt, c) + min(dt, c)`` of
+its steps ``k``. Records written before it existed have none."""
+
+STREAMING_MODES = ("early_exit", "full_sequence")
+STREAMING_PERCENTILES = ("p50", "p90", "p99")
+
+
+def _check_streaming(value: Any, n_steps: Any, where: str) -> None:
+    """Raise :class:`RecordError` unless ``value`` is a well-formed ``streaming`` field (see :data:`STREAMING_FIELD`)."""
+    where = f"{where}: {STREAMING_FIELD}"
+    expected = {"step_ms", "step_ms_from", "step_compute_ms", "compute_examples", *STREAMING_MODES}
+    if not isinstance(value, dict) or set(value) != expected:
+        raise RecordError(f"{where} must be a table with exactly {', '.join(sorted(expected))}")
+
+    def positive(number: Any, name: str) -> float:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 < number < math.inf:
+            raise RecordError(f"{where}.{name} must be a finite number > 0, got {number!r}")
+        return float(number)
+
+    step_ms, compute_ms = positive(value["step_ms"], "step_ms"), positive(value["step_compute_ms"], "step_compute_ms")
+    if value["step_ms_from"] not in ("task", "profile"):
+        raise RecordError(f"{where}.step_ms_from must be 'task' or 'profile', got {value['step_ms_from']!r}")
+    examples = value["compute_examples"]
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise RecordError(f"{where}.compute_examples must be a positive integer, got {examples!r}")
+    for mode in STREAMING_MODES:
+        table = value[mode]
+        if not isinstance(table, dict) or set(table) != {"steps_read", "time_to_decision_ms"}:
+            raise RecordError(f"{where}.{mode} must be a table with exactly steps_read and time_to_decision_ms")
+        found = {}
+        for quantity in ("steps_read", "time_to_decision_ms"):
+            points = table[quantity]
+            name = f"{mode}.{quantity}"
+            if not isinstance(points, dict) or set(points) != set(STREAMING_PERCENTILES):
+                raise RecordError(f"{where}.{name} must be a table with exactly {', '.join(STREAMING_PERCENTILES)}")
+            numbers = [positive(points[p], f"{name}.{p}") for p in STREAMING_PERCENTILES]
+            if not numbers[0] <= numbers[1] <= numbers[2]:
+                raise RecordError(f"{where}.{name} must have p50 <= p90 <= p99, got {numbers}")
+            found[quantity] = numbers
+        steps = found["steps_read"]
+        if isinstance(n_steps, int) and not (1 <= steps[0] and steps[2] <= n_steps):
+            raise RecordError(f"{where}.{mode}.steps_read must lie in [1, n_steps={n_steps}], got {steps}")
+        if mode == "full_sequence" and isinstance(n_steps, int) and steps != [n_steps] * 3:
+            raise RecordError(f"{where}.full_sequence.steps_read must be n_steps={n_steps} throughout, got {steps}")
+        for k, milliseconds, p in zip(steps, found["time_to_decision_ms"], STREAMING_PERCENTILES):
+            expected_ms = k * max(step_ms, compute_ms) + min(step_ms, compute_ms)
+            if not math.isclose(milliseconds, expected_ms, rel_tol=1e-9):
+                raise RecordError(f"{where}.{mode}.time_to_decision_ms.{p} is {milliseconds!r}, not {expected_ms!r} "
+                                  f"(steps read x max(step_ms, step_compute_ms) + min of the two)")
+
+
 def _check_finite(value: Any, where: str) -> None:
     """Raise :class:`RecordError` for a NaN or infinite float anywhere inside ``value``."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -252,6 +308,8 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         _check_protocol(record[PROTOCOL_FIELD], where)
     if LEARNING_CURVE_FIELD in record:
         _check_learning_curve(record[LEARNING_CURVE_FIELD], where)
+    if STREAMING_FIELD in record:
+        _check_streaming(record[STREAMING_FIELD], record["n_steps"], where)
     if "config_hash" in record and not isinstance(record["config_hash"], str):
         raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
     _check_finite(record, where)

@@ -47,6 +47,7 @@ import torch
 from baselines.registry import CONTENDERS, Contender, TrainingReport, get_contender
 from baselines.training_loop import TrainingDiverged
 from bench.measure import metrics
+from bench.measure.streaming import DEFAULT_STEP_MS, default_step_ms, step_compute_ms, streaming_fields
 from bench.data.paths import resolve_data_dir
 from bench.run.executors import ExecutorSettings, RemoteFailure, WorkerError
 from bench.run.profile import Profile, check_profile_names
@@ -175,8 +176,15 @@ FULL_SEQUENCE_COUNT_EXAMPLES = 8
 """Test examples on which ``ops_dense_macs_full_sequence`` is counted (dense counts are the same for every input)."""
 
 
-def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
-    """Metrics of a trained contender on the test split, with its current rule."""
+def evaluate(contender: Contender, data: TaskData, step_ms: float = DEFAULT_STEP_MS,
+             step_ms_from: str = "task") -> dict[str, Any]:
+    """Metrics of a trained contender on the test split, with its current rule.
+
+    ``streaming`` holds the streaming time to decision with one input step per ``step_ms``
+    milliseconds (``step_ms_from``: ``"task"``, the task's default, or ``"profile"``) and the
+    compute of one step at batch 1 measured here on the first test examples
+    (:mod:`bench.measure.streaming` defines every value).
+    """
     test = data.test
     decision, evaluations = contender.decide(test.x)
     scores = contender.step_scores(test.x)
@@ -200,10 +208,23 @@ def evaluate(contender: Contender, data: TaskData) -> dict[str, Any]:
         "ops_effective_acs": operations["effective_acs"],
         "ops_dense_macs_full_sequence": full_sequence["dense_macs"],
         "per_example": metrics.per_example(decision, test.y),
+        "streaming": streaming_fields(decision.steps_read, data.spec.n_steps, step_ms,
+                                      step_compute_ms(contender, test.x), step_ms_from),
     }
     if test.ideal_step is not None:
         result["decision_lag_mean"] = metrics.decision_lag(decision, test.ideal_step)
     return result
+
+
+def task_step_ms(profile: Profile, task: str, contender: str) -> tuple[float, str]:
+    """The step duration of ``task`` for the streaming time to decision and where it comes from: the
+    profile's ``step_ms`` (``"profile"``), else the task's default for its data options as
+    ``contender`` reads them (``"task"``, :func:`bench.measure.streaming.default_step_ms`)."""
+    plan = profile.tasks[task]
+    if plan.step_ms is not None:
+        return plan.step_ms, "profile"
+    options = get_task(task).options(plan.data_values(contender), f"profile {profile.name}, task {task} data")
+    return default_step_ms(options), "task"
 
 
 def learning_curve(contender: Contender, data: TaskData, examples: int) -> dict[str, Any] | None:
@@ -242,7 +263,7 @@ def cell_record(job: TrainingJob, theta: float | None, profile: Profile, data: T
         "task": job.task, "contender": job.contender, "seed": job.seed, "theta": theta,
         "beta": job.beta, "rule": job.rule, "profile": profile.name, **extra,
         "n_steps": data.spec.n_steps, "test_size": len(data.test),
-        **evaluate(contender, data),
+        **evaluate(contender, data, *task_step_ms(profile, job.task, job.contender)),
         "training": {**asdict(report), "history": [asdict(log) for log in report.history],
                      **contender.training_operations(report),
                      "shared_across_thresholds": len(job.thresholds)},

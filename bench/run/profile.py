@@ -88,6 +88,9 @@ class TaskPlan:
     protocol: Protocol = field(default_factory=Protocol)
     skip_if_missing: bool = False
     curve_examples: int = DEFAULT_CURVE_EXAMPLES
+    step_ms: float | None = None
+    """Milliseconds between two input steps, for the streaming time to decision; None: the task's
+    default (:func:`bench.measure.streaming.default_step_ms`)."""
 
     def data_values(self, contender: str) -> dict[str, Any]:
         """The task's data options as ``contender`` reads them: ``data``, then its ``data.*`` overrides."""
@@ -172,7 +175,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
                               f"[[tasks.{task_name}.overrides]] with contender, setting = \"data.<option>\", "
                               f"value and reason")
         _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "protocol", "overrides",
-                             "skip_if_missing", "curve_examples"}, task_where)
+                             "skip_if_missing", "curve_examples", "step_ms"}, task_where)
         curve_examples = table.get("curve_examples", DEFAULT_CURVE_EXAMPLES)
         if isinstance(curve_examples, bool) or not isinstance(curve_examples, int) or curve_examples < 1:
             raise OptionError(f"{task_where} curve_examples must be a positive integer, got {curve_examples!r}")
@@ -202,9 +205,14 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         skip_if_missing = table.get("skip_if_missing", False)
         if not isinstance(skip_if_missing, bool):
             raise OptionError(f"{task_where} skip_if_missing must be true or false, got {skip_if_missing!r}")
+        step_ms = table.get("step_ms")
+        if step_ms is not None and (isinstance(step_ms, bool) or not isinstance(step_ms, (int, float))
+                                    or not 0 < step_ms < float("inf")):
+            raise OptionError(f"{task_where} step_ms must be a finite number of milliseconds > 0, got {step_ms!r}")
         tasks[task_name] = TaskPlan(task_name, thresholds, betas, rule,
                                     dict(_table(table.get("data", {}), f"{task_where} data")), overrides,
-                                    protocol, skip_if_missing, curve_examples)
+                                    protocol, skip_if_missing, curve_examples,
+                                    None if step_ms is None else float(step_ms))
     if not tasks:
         raise OptionError(f"{where}: no [tasks.*] tables")
     return Profile(

@@ -1,0 +1,166 @@
+"""The numba kernels of :mod:`rc.compiled`: one example's early-exit decision in one call.
+
+Imported by :func:`rc.compiled.kernels` on first use only (it imports numba). Every
+function works in float32 (the constants below are float32: a Python float would make
+numba compute in float64); none allocates beyond its small state vectors. The
+crossing tests are those of :data:`rc.compiled.SIGMOID_ANY` (0), ``SOFTMAX_MAX`` (1),
+``TWO_SIDED`` (2) and ``ANY_POSITIVE`` (3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+
+ONE, TWO, ZERO = np.float32(1.0), np.float32(2.0), np.float32(0.0)
+
+
+def _njit(function: Callable) -> Any:
+    """``numba.njit`` with numba's on-disk cache where a cache folder can be written, without it elsewhere."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable cache location
+        return numba.njit(nogil=True)(function)
+
+
+
+@_njit
+def sigmoid(v):
+    """``1 / (1 + exp(-v))`` in float32."""
+    return ONE / (ONE + np.exp(-v))
+
+
+@_njit
+def tanh(v):
+    # one exp instead of libm's tanhf (about three times slower); within 2e-7 of tanh
+    return ONE - TWO / (np.exp(TWO * v) + ONE)
+
+
+@_njit
+def argmax(scores):
+    """The first index of the largest score (as ``torch.argmax``)."""
+    best = 0
+    for k in range(1, scores.shape[0]):
+        if scores[k] > scores[best]:
+            best = k
+    return best
+
+
+@_njit
+def crossed(scores, test, theta, low):
+    """The rule's crossing test ``test`` on one step's scores."""
+    if test == 0:
+        for k in range(scores.shape[0]):
+            if sigmoid(scores[k]) > theta:
+                return True
+        return False
+    if test == 1:
+        top = scores[argmax(scores)]
+        total = ZERO
+        for k in range(scores.shape[0]):
+            total += np.exp(scores[k] - top)
+        return ONE / total >= theta
+    if test == 2:
+        p = sigmoid(scores[0])
+        return p > theta or p < low
+    for k in range(scores.shape[0]):
+        if scores[k] > ZERO:
+            return True
+    return False
+
+
+@_njit
+def predict(scores, test):
+    """The predicted class: ``score > 0`` for the two-sided test, else the argmax."""
+    if test == 2:
+        return 1 if scores[0] > ZERO else 0
+    return argmax(scores)
+
+
+@_njit
+def add_active_rows(out, x_t, weight):
+    """``out += x_t @ weight`` over the nonzero entries of ``x_t`` only (``weight`` feature-major)."""
+    width = out.shape[0]
+    for f in range(x_t.shape[0]):
+        value = x_t[f]
+        if value != ZERO:
+            for k in range(width):
+                out[k] += value * weight[f, k]
+
+
+@_njit
+def lstm_decide(x, first, upper, recurrent, bias, readout, readout_bias, test, theta, low):
+    """Steps of one example ``x`` (T, F) until the first crossing; returns
+    (scores at the decision, prediction, step index, crossed)."""
+    time = x.shape[0]
+    layers, hidden = recurrent.shape[0], recurrent.shape[1]
+    width = 4 * hidden
+    h = np.zeros((layers, hidden), dtype=np.float32)
+    c = np.zeros((layers, hidden), dtype=np.float32)
+    gates = np.empty(width, dtype=np.float32)
+    scores = np.empty(readout.shape[1], dtype=np.float32)
+    for t in range(time):
+        for layer in range(layers):
+            for k in range(width):
+                gates[k] = bias[layer, k]
+            if layer == 0:
+                add_active_rows(gates, x[t], first)
+            else:
+                add_active_rows(gates, h[layer - 1], upper[layer - 1])
+            if t > 0:  # h = 0 before step 0: no recurrent product there
+                add_active_rows(gates, h[layer], recurrent[layer])
+            for j in range(hidden):
+                i_gate = sigmoid(gates[j])
+                f_gate = sigmoid(gates[hidden + j])
+                g_gate = tanh(gates[2 * hidden + j])
+                o_gate = sigmoid(gates[3 * hidden + j])
+                c[layer, j] = f_gate * c[layer, j] + i_gate * g_gate
+                h[layer, j] = o_gate * tanh(c[layer, j])
+        for k in range(scores.shape[0]):
+            scores[k] = readout_bias[k]
+        add_active_rows(scores, h[layers - 1], readout)
+        hit = crossed(scores, test, theta, low)
+        if hit or t == time - 1:
+            return scores, predict(scores, test), t, hit
+    return scores, 0, -1, False  # unreachable for time >= 1
+
+
+@_njit
+def lif_decide(x, w_in, b_in, decay_in, threshold_in, w_out, b_out, decay_out, threshold_out, test, theta,
+               low):
+    """Two snnTorch Leaky layers (reset by subtraction, from the previous membrane), event-driven,
+    until the first crossing of the scores (output membrane minus threshold)."""
+    time = x.shape[0]
+    hidden, outputs = b_in.shape[0], b_out.shape[0]
+    mem_hidden = np.zeros(hidden, dtype=np.float32)
+    mem_out = np.zeros(outputs, dtype=np.float32)
+    current = np.empty(hidden, dtype=np.float32)
+    spikes = np.empty(hidden, dtype=np.float32)
+    current_out = np.empty(outputs, dtype=np.float32)
+    scores = np.empty(outputs, dtype=np.float32)
+    for t in range(time):
+        for k in range(hidden):
+            current[k] = b_in[k]
+        add_active_rows(current, x[t], w_in)
+        for k in range(hidden):
+            reset = ONE if mem_hidden[k] - threshold_in[k] > ZERO else ZERO
+            membrane = decay_in[k] * mem_hidden[k] + current[k]
+            membrane = membrane - reset * threshold_in[k]
+            mem_hidden[k] = membrane
+            spikes[k] = ONE if membrane - threshold_in[k] > ZERO else ZERO
+        for k in range(outputs):
+            current_out[k] = b_out[k]
+        add_active_rows(current_out, spikes, w_out)
+        for k in range(outputs):
+            reset = ONE if mem_out[k] - threshold_out[k] > ZERO else ZERO
+            membrane = decay_out[k] * mem_out[k] + current_out[k]
+            membrane = membrane - reset * threshold_out[k]
+            mem_out[k] = membrane
+            scores[k] = membrane - threshold_out[k]
+        hit = crossed(scores, test, theta, low)
+        if hit or t == time - 1:
+            return scores, predict(scores, test), t, hit
+    return scores, 0, -1, False
