@@ -158,6 +158,41 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_tune(args: argparse.Namespace) -> int:
+    from bench.run.executors import ExecutorSettings
+    from bench.run.harness import JobError
+    from bench.run.tune import TRIALS_FILE, TUNED_PROFILE_FILE, import_optuna, load_search, summary_lines, tune
+
+    import_optuna()  # not installed: say how, before anything else
+    executor = ExecutorSettings(args.executor, args.workers, args.address, args.threads)
+    executor.check()
+    if args.data_dir and not Path(args.data_dir).expanduser().is_dir():
+        raise OptionError(f"--data-dir {args.data_dir}: no such folder")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise OptionError(f"--out {args.out} is a file; it must name a folder for trials.jsonl and tuned.toml")
+    plan = load_search(args.profile, args.tasks, args.contenders, args.trials)  # every check, nothing trained
+    device = resolve_device(args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out or f"runs/tune-{plan.profile.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    studies = sum(len(search.spaces) for search in plan.tasks.values())
+    trials = sum(search.trials * len(search.spaces) for search in plan.tasks.values())
+    print(f"rcbench tune: profile {plan.profile.name}, {studies} (task, contender) searches, {trials} trials on "
+          f"{device}, validation split only; trials go to {out / TRIALS_FILE}", file=sys.stderr, flush=True)
+    try:
+        result = tune(plan, out, device, seed=args.seed, batch_trials=args.batch_trials, executor=executor,
+                      data_dir=resolve_data_dir(args.data_dir), resume=args.resume)
+    except JobError as error:
+        print(f"{error.traceback.rstrip()}\nrcbench: error: {error}\nrcbench: the tune stopped; finished trials "
+              f"are kept in {out / TRIALS_FILE}; fix the error and rerun with --resume", file=sys.stderr)
+        return 1
+    print("\n".join(summary_lines(result)))
+    print(f"\n{len(result.new)} new trials, {len(result.trials)} in {out / TRIALS_FILE}; tuned profile "
+          f"{out / TUNED_PROFILE_FILE} (rcbench run --profile {out / TUNED_PROFILE_FILE}); summary in "
+          f"{out / 'summary.md'}")
+    return 0
+
+
 def command_figures(args: argparse.Namespace) -> int:
     from bench.analysis.regenerate import ReportError, make_report, regenerate
 
@@ -414,6 +449,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_options(run)
     add_data_dir_option(run)
     run.set_defaults(handler=command_run)
+
+    tune = verbs.add_parser("tune", help="search hyperparameters on the validation split, the same trials per "
+                                         "contender, and write the chosen values as a profile")
+    tune.add_argument("--profile", required=True,
+                      help="the profile whose [search] and [tasks.T.search.X] tables declare the search "
+                           f"(a built-in name: {', '.join(BUILTIN_PROFILES)}, or a TOML path)")
+    tune.add_argument("--tasks", type=_csv, help="comma-separated tasks (default: every task with a search space)")
+    tune.add_argument("--contenders", type=_csv,
+                      help="comma-separated contenders (default: every contender with a search space on a task)")
+    tune.add_argument("--trials", type=int, metavar="N",
+                      help="trials per contender on every task, over the profile's [search] trials")
+    tune.add_argument("--seed", type=int, default=0, help="seeds the samplers (Optuna TPE)")
+    tune.add_argument("--batch-trials", type=int, default=1, metavar="K",
+                      help="trials each (task, contender) search asks per round, trained at once; raise it to "
+                           "keep more workers busy (the trials depend on it, not on --workers)")
+    tune.add_argument("--out", help="output folder for trials.jsonl, tuned.toml and summary.md "
+                                    "(default: runs/tune-<profile>-<date>-<time>)")
+    tune.add_argument("--resume", action="store_true",
+                      help="replay the trials in --out and train only the missing ones")
+    tune.add_argument("--executor", choices=EXECUTORS, default="local",
+                      help="where trials train, as for run: local (worker processes on this machine) or ray "
+                           f"(Ray tasks; needs the optional extra: {RAY_INSTALL_HINT})")
+    tune.add_argument("--workers", type=int, metavar="N", help="trials trained at once, as for run")
+    tune.add_argument("--address", metavar="ADDR", help="with --executor ray: the Ray cluster to join")
+    add_device_options(tune)
+    add_data_dir_option(tune)
+    tune.set_defaults(handler=command_tune)
 
     figures = verbs.add_parser("figures", help="draw figures and REPORT.md from stored records (no training)")
     figures.add_argument("--results", nargs="+",
