@@ -345,6 +345,24 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "learning_curve.points.accuracy": "accuracy at the decision on the `examples` test examples",
     "learning_curve.points.decision_step_mean": "mean steps read at the decision on them",
     "learning_curve.points.correct": "their 0/1 outcomes, packed 8 to a byte, base64 (`pack_bits`)",
+    # streaming time to decision
+    "streaming": "the streaming time to decision with one input step per `step_ms`, for early exit and for the "
+                 "full sequence (`bench/measure/streaming.py` defines every value)",
+    "streaming.step_ms": "milliseconds between two input steps: the profile's task key `step_ms`, else the "
+                         "task's default (speech: the frame hop; SHD: the bin width; else 1 ms)",
+    "streaming.step_ms_from": "`profile` or `task`: where `step_ms` comes from",
+    "streaming.step_compute_ms": "milliseconds of compute per step at batch size 1, measured in the harness: the "
+                                 "contender's own inference on one example at a time, over the steps it read",
+    "streaming.compute_examples": "test examples (the first) that `step_compute_ms` was measured on",
+    "streaming.early_exit": "early exit: each example decided at its decision step",
+    "streaming.full_sequence": "full-sequence inference: every example decided after all T steps",
+    "streaming.early_exit.steps_read": "`p50`, `p90`, `p99` over the test examples of the steps read",
+    "streaming.early_exit.time_to_decision_ms": "`p50`, `p90`, `p99` of the time to decision, "
+                                                "k max(dt, c) + min(dt, c) for k steps read, dt = `step_ms`, "
+                                                "c = `step_compute_ms`",
+    "streaming.full_sequence.steps_read": "`p50`, `p90`, `p99` of the steps read: T throughout",
+    "streaming.full_sequence.time_to_decision_ms": "`p50`, `p90`, `p99` of the time to decision: "
+                                                   "T max(dt, c) + min(dt, c) throughout",
     # training
     "training.train_seconds": "wall-clock of the training steps (forward, backward, optimiser), validation "
                               "excluded",
@@ -435,7 +453,7 @@ def record_fields() -> dict[str, list[str]]:
     required = list(records.REQUIRED_FIELDS)
     top_optional = [name for name in records.KEY_FIELDS if name not in required]
     top_optional += [*records.OPTIONAL_METRIC_FIELDS, records.PER_EXAMPLE_FIELD, records.PROTOCOL_FIELD,
-                     records.LEARNING_CURVE_FIELD]
+                     records.LEARNING_CURVE_FIELD, records.STREAMING_FIELD]
     top_optional += sorted(name for name in harness if "." not in name and name not in {*required, *top_optional})
     nested_harness = sorted(name for name in harness if "." in name)
     decision = Decision(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([True, False]))
@@ -447,6 +465,10 @@ def record_fields() -> dict[str, list[str]]:
     protocol += ["protocol.overrides." + name for name in Override("x", "epochs", 1, "r").as_record()]
     curve = ["learning_curve.examples", "learning_curve.points"]
     curve += ["learning_curve.points." + name for name in records.CURVE_POINT_FIELDS]
+    streaming = [f"{records.STREAMING_FIELD}.{name}" for name in
+                 ("step_ms", "step_ms_from", "step_compute_ms", "compute_examples", *records.STREAMING_MODES)]
+    streaming += [f"{records.STREAMING_FIELD}.{mode}.{quantity}" for mode in records.STREAMING_MODES
+                  for quantity in ("steps_read", "time_to_decision_ms")]
     other_nested = [name for name in nested_harness if not name.startswith(("training.",))]
     return {
         "required": required,
@@ -454,6 +476,7 @@ def record_fields() -> dict[str, list[str]]:
         "nested": other_nested + [f"{records.PER_EXAMPLE_FIELD}.{name}" for name in per_example_keys],
         "protocol": protocol,
         "learning_curve": curve,
+        "streaming": streaming,
         "training": training,
         "history": ["training.history." + name for name in records.HISTORY_FIELDS],
         "error": list(records.ERROR_FIELDS),
@@ -514,6 +537,7 @@ def records_reference() -> str:
         "## Inside `per_example` and `contender_distribution`", "", *table(groups["nested"]),
         "## Inside `protocol`", "", *table(groups["protocol"]),
         "## Inside `learning_curve`", "", *table(groups["learning_curve"]),
+        "## Inside `streaming`", "", *table(groups["streaming"]),
         "## Inside `training`", "", *table(groups["training"]),
         "## Each entry of `training.history`", "", *table(groups["history"]),
         "## Error records (`errors.jsonl`)", "",
