@@ -8,10 +8,18 @@ intervals (:func:`bench.core.stats.mean_interval`).
 Series: one per (contender, beta, and profile when the records come from
 several); points of a series differ in theta. A contender with its own rule
 (theta null) is one point.
+
+Colours follow the contender, not the order of names: the built-in contenders
+have fixed colours (:data:`CONTENDER_COLOURS`) and any other contender takes one
+from :data:`OTHER_COLOURS` chosen by a hash of its name, so adding a plug-in never
+recolours the others. Lines of one contender (thetas, betas, profiles) differ
+in line style. Legends stand outside the axes, and every figure with error bars
+says what they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +42,39 @@ plt.rcParams["svg.fonttype"] = "none"
 METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
+CONTENDER_COLOURS = {
+    "rc-lstm": "#d62728",         # red
+    "lstm-eos": "#1f77b4",        # blue
+    "lstm-allsteps": "#2ca02c",   # green
+    "snn-ttfs": "#9467bd",        # purple
+    "snn-conv": "#ff7f0e",        # orange
+    "snn-recurrent": "#8c564b",   # brown
+}
+OTHER_COLOURS = ("#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39", "#7b4173")
+LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
+OPERATION_COLOURS = ("#4d4d4d", "#a6a6a6", "#6baed6", "#fdae6b")
+"""Of the four operation counts; greys and pale tones, apart from the contenders' colours."""
+ERROR_BARS = "Error bars: 95% Student-t interval over seeds (none with one seed)."
+
+
+def contender_colour(contender: str) -> str:
+    """The contender's fixed colour; for a contender that is not built in, one chosen by a stable hash
+    of its name (the same in every figure and every run)."""
+    if contender in CONTENDER_COLOURS:
+        return CONTENDER_COLOURS[contender]
+    digest = hashlib.sha256(contender.encode("utf-8")).digest()
+    return OTHER_COLOURS[digest[0] % len(OTHER_COLOURS)]
+
+
+def _legend_outside(axes: Any, **options: Any) -> None:
+    """A legend to the right of the axes, never over the data."""
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **options)
+
+
+def _caption(figure: Figure, text: str) -> None:
+    figure.text(0.01, 0.005, text, fontsize=7, ha="left", va="bottom", color="0.3")
+
+
 def series_label(record: Record, with_profile: bool) -> str:
     """``contender``, plus ``beta=...`` when it has an entropy weight, plus ``[profile]`` if asked."""
     label = record["contender"] + (f" (beta={record['beta']:g})" if record["beta"] is not None else "")
@@ -54,6 +95,32 @@ def _theta_order(by_theta: dict[float | None, list[Record]]) -> list[tuple[float
     return sorted(by_theta.items(), key=lambda item: (item[0] is None, item[0]))
 
 
+def _contender(by_theta: dict[float | None, list[Record]]) -> str:
+    return next(iter(by_theta.values()))[0]["contender"]
+
+
+def _shared(group: Sequence[Record]) -> bool:
+    """Whether the group's training served several thetas (its scores do not depend on theta)."""
+    return group[0]["training"].get("shared_across_thresholds", 1) > 1
+
+
+def _lines(series: dict[str, dict[float | None, list[Record]]]) -> list[tuple[str, str, Any, list[Record]]]:
+    """(label, colour, line style, records) of each line to draw of a per-step quantity: one per series and
+    theta, but one per series when its training served every theta (the lines would coincide)."""
+    lines, per_contender = [], defaultdict(int)
+    for label, by_theta in sorted(series.items()):
+        contender = _contender(by_theta)
+        ordered = _theta_order(by_theta)
+        if all(_shared(group) for _theta, group in ordered):
+            ordered = ordered[:1]
+        for theta, group in ordered:
+            suffix = f", theta={theta:g}" if theta is not None and len(ordered) > 1 else ""
+            style = LINE_STYLES[per_contender[contender] % len(LINE_STYLES)]
+            per_contender[contender] += 1
+            lines.append((label + suffix, contender_colour(contender), style, group))
+    return lines
+
+
 def _values(group: Sequence[Record], field: Callable[[Record], float]) -> tuple[float, float]:
     estimate = mean_interval([field(record) for record in group])
     return estimate.mean, estimate.half_width or 0.0
@@ -61,8 +128,10 @@ def _values(group: Sequence[Record], field: Callable[[Record], float]) -> tuple[
 
 def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
     """Accuracy at the decision against mean decision step: the speed/accuracy front."""
-    figure, axes = plt.subplots(figsize=(6, 4.2))
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    per_contender: dict[str, int] = defaultdict(int)
     for label, by_theta in sorted(_series(records).items()):
+        contender = _contender(by_theta)
         points = []
         for theta, group in by_theta.items():
             x, x_err = _values(group, lambda r: r["decision_step_mean"])
@@ -70,7 +139,10 @@ def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
             points.append((x, y, x_err, y_err, theta))
         points.sort()
         axes.errorbar([p[0] for p in points], [p[1] for p in points], xerr=[p[2] for p in points],
-                      yerr=[p[3] for p in points], marker="o", capsize=3, label=label)
+                      yerr=[p[3] for p in points], marker="o", capsize=3, label=label,
+                      color=contender_colour(contender),
+                      linestyle=LINE_STYLES[per_contender[contender] % len(LINE_STYLES)])
+        per_contender[contender] += 1
         for x, y, _xe, _ye, theta in points:
             if theta is not None:
                 axes.annotate(f"{theta:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -80,59 +152,90 @@ def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
     axes.set_ylabel("test accuracy at the decision")
     axes.set_title(f"{task}: accuracy against decision time (labels: theta)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    _legend_outside(axes)
+    _caption(figure, ERROR_BARS)
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     return figure
 
 
 BOUND_MARKERS = ("x", "+", "1", "2")
 
 
+ZOOM_BAND = 0.05
+"""The zoomed panel shows the lines whose best accuracy lies within this of the best line's: the top
+band, where lines crowd; it is drawn when at least two lines are in it."""
+ZOOM_MARGIN = 0.01
+
+
 def accuracy_over_time(records: Sequence[Record], task: str, bounds: Sequence[InformationBound] = ()) -> Figure:
     """Test accuracy of the prediction at every step t = 1..T (regardless of crossing), and the
-    information bounds of the task (black, dotted) where given."""
-    figure, axes = plt.subplots(figsize=(6, 4.2))
-    for label, by_theta in sorted(_series(records).items()):
-        for theta, group in _theta_order(by_theta):
-            steps = len(group[0]["accuracy_by_step"])
-            means = [mean_interval([r["accuracy_by_step"][t] for r in group]).mean for t in range(steps)]
-            suffix = f", theta={theta:g}" if theta is not None and len(by_theta) > 1 else ""
-            axes.plot(range(1, steps + 1), means, label=label + suffix)
+    information bounds of the task (black, dotted) where given. A second panel zooms into the top
+    band (:data:`ZOOM_BAND`) when several lines crowd there."""
+    lines = []
+    for label, colour, style, group in _lines(_series(records)):
+        steps = len(group[0]["accuracy_by_step"])
+        means = [mean_interval([r["accuracy_by_step"][t] for r in group]).mean for t in range(steps)]
+        lines.append((label, colour, style, list(range(1, steps + 1)), means))
     for index, bound in enumerate(bounds):
-        axes.plot([point.t for point in bound.points], [point.test_accuracy for point in bound.points],
-                  color="black", linestyle=":", marker=BOUND_MARKERS[index % len(BOUND_MARKERS)], label=bound.label)
-    axes.set_xlabel("step t (inputs read)")
-    axes.set_ylabel("test accuracy of the prediction at t")
-    axes.set_title(f"{task}: accuracy over time")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+        lines.append((bound.label, "black", ":", [point.t for point in bound.points],
+                      [point.test_accuracy for point in bound.points], BOUND_MARKERS[index % len(BOUND_MARKERS)]))
+    best = [max(line[4]) for line in lines]
+    band = [value for value in best if value >= max(best) - ZOOM_BAND]
+    zoom = len(band) >= 2
+    low, high = min(band) - ZOOM_MARGIN, min(1.0, max(best) + ZOOM_MARGIN / 2)
+    figure, panels = plt.subplots(1, 2 if zoom else 1, figsize=(11 if zoom else 7.5, 4.2), squeeze=False)
+    for axes in panels[0]:
+        for label, colour, style, xs, ys, *marker in lines:
+            axes.plot(xs, ys, color=colour, linestyle=style, marker=marker[0] if marker else None, label=label)
+        axes.set_xlabel("step t (inputs read)")
+        axes.grid(alpha=0.3)
+    panels[0][0].set_ylabel("test accuracy of the prediction at t")
+    panels[0][0].set_title(f"{task}: accuracy over time")
+    if zoom:
+        panels[0][1].set_ylim(low, high)
+        panels[0][1].set_title(f"zoom on the top band: {low:.3f} to {high:.3f}")
+    _legend_outside(panels[0][-1])
     figure.tight_layout()
     return figure
 
 
-def training_cost(records: Sequence[Record], task: str) -> Figure:
-    """Training wall-clock and forward step evaluations per contender (one bar per series and theta)."""
-    figure, (seconds_axes, evaluations_axes) = plt.subplots(1, 2, figsize=(9, 4.2))
-    labels, seconds, seconds_err, evaluations, evaluations_err = [], [], [], [], []
+def _bar_rows(records: Sequence[Record], per_training: bool = False) -> tuple[list[str], list[str], list[list[Record]]]:
+    """Labels, colours and record groups of one bar per series and theta; with ``per_training``, one
+    bar for a series whose training served every theta (its cost is the same at each)."""
+    labels, colours, groups = [], [], []
     for label, by_theta in sorted(_series(records).items()):
-        for theta, group in _theta_order(by_theta):
-            labels.append(label + (f"\ntheta={theta:g}" if theta is not None else ""))
-            mean, err = _values(group, lambda r: r["training"]["train_seconds"])
-            seconds.append(mean)
-            seconds_err.append(err)
-            mean, err = _values(group, lambda r: r["training"]["step_evaluations_forward"])
-            evaluations.append(mean)
-            evaluations_err.append(err)
-    positions = range(len(labels))
-    seconds_axes.bar(positions, seconds, yerr=seconds_err, capsize=3)
-    seconds_axes.set_ylabel("training wall-clock (s)")
-    evaluations_axes.bar(positions, evaluations, yerr=evaluations_err, capsize=3, color="tab:orange")
-    evaluations_axes.set_ylabel("forward step evaluations in training")
-    for axes in (seconds_axes, evaluations_axes):
-        axes.set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=7)
-        axes.grid(alpha=0.3, axis="y")
-    figure.suptitle(f"{task}: training cost (shared trainings are shown at each theta)")
-    figure.tight_layout()
+        ordered = _theta_order(by_theta)
+        if per_training and len(ordered) > 1 and all(_shared(group) for _theta, group in ordered):
+            labels.append(label + ", every theta (one training)")
+            colours.append(contender_colour(_contender(by_theta)))
+            groups.append(ordered[0][1])
+            continue
+        for theta, group in ordered:
+            labels.append(label + (f", theta={theta:g}" if theta is not None else ""))
+            colours.append(contender_colour(_contender(by_theta)))
+            groups.append(group)
+    return labels, colours, groups
+
+
+def training_cost(records: Sequence[Record], task: str) -> Figure:
+    """Training wall-clock and forward step evaluations per contender (one horizontal bar per training,
+    so that long labels never overlap)."""
+    labels, colours, groups = _bar_rows(records, per_training=True)
+    figure, (seconds_axes, evaluations_axes) = plt.subplots(1, 2, figsize=(10, 1.4 + 0.32 * len(labels)),
+                                                             sharey=True)
+    positions = list(range(len(labels)))
+    for axes, field, title in ((seconds_axes, lambda r: r["training"]["train_seconds"], "training wall-clock (s)"),
+                               (evaluations_axes, lambda r: r["training"]["step_evaluations_forward"],
+                                "forward step evaluations in training")):
+        values = [_values(group, field) for group in groups]
+        axes.barh(positions, [m for m, _ in values], xerr=[e for _, e in values], capsize=3, color=colours)
+        axes.set_xlabel(title)
+        axes.grid(alpha=0.3, axis="x")
+    seconds_axes.set_yticks(positions, labels, fontsize=7)
+    seconds_axes.invert_yaxis()
+    figure.suptitle(f"{task}: training cost")
+    _caption(figure, ERROR_BARS)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     return figure
 
 
@@ -141,8 +244,9 @@ def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
     left, the dense MACs of all forward and backward passes of training; right, training
     wall-clock (both log scale). One point per series and theta; a training shared by several
     thetas has the same cost at each."""
-    figure, (macs_axes, seconds_axes) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    figure, (macs_axes, seconds_axes) = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     for label, by_theta in sorted(_series(records).items()):
+        colour = contender_colour(_contender(by_theta))
         for axes, cost in ((macs_axes, lambda r: r["training"]["forward_macs"] + r["training"]["backward_macs"]),
                            (seconds_axes, lambda r: r["training"]["train_seconds"])):
             points = []
@@ -151,7 +255,8 @@ def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
                 y, y_err = _values(group, lambda r: r["accuracy"])
                 points.append((x, y, x_err, y_err, theta))
             axes.errorbar([p[0] for p in points], [p[1] for p in points], xerr=[p[2] for p in points],
-                          yerr=[p[3] for p in points], marker="o", linestyle="none", capsize=3, label=label)
+                          yerr=[p[3] for p in points], marker="o", linestyle="none", capsize=3, label=label,
+                          color=colour)
             for x, y, _xe, _ye, theta in points:
                 if theta is not None:
                     axes.annotate(f"{theta:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -161,42 +266,42 @@ def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
     for axes in (macs_axes, seconds_axes):
         axes.set_xscale("log")
         axes.grid(alpha=0.3, which="both")
-    macs_axes.legend(fontsize=7)
+    _legend_outside(seconds_axes)
     figure.suptitle(f"{task}: accuracy against training cost (labels: theta)")
-    figure.tight_layout()
+    _caption(figure, ERROR_BARS)
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     return figure
 
 
 def operations(records: Sequence[Record], task: str) -> Figure:
     """Operations per example to the decision: dense MACs, effective MACs and ACs (log scale),
-    with the dense MACs of the full sequence for reference."""
-    figure, axes = plt.subplots(figsize=(8, 4.4))
+    with the dense MACs of the full sequence for reference; horizontal bars, one group per series
+    and theta."""
     fields = (("ops_dense_macs_full_sequence", "dense MACs, full sequence"),
               ("ops_dense_macs", "dense MACs to decision"),
               ("ops_effective_macs", "effective MACs to decision"),
               ("ops_effective_acs", "effective ACs to decision"))
-    labels, groups = [], []
-    for label, by_theta in sorted(_series(records).items()):
-        for theta, group in _theta_order(by_theta):
-            labels.append(label + (f"\ntheta={theta:g}" if theta is not None else ""))
-            groups.append(group)
-    width = 0.8 / len(fields)
+    labels, _colours, groups = _bar_rows(records)
+    figure, axes = plt.subplots(figsize=(9, 1.6 + 0.55 * len(labels)))
+    height = 0.8 / len(fields)
     for i, (field, title) in enumerate(fields):
         values = [_values(group, lambda r, f=field: r[f]) for group in groups]
-        positions = [k + (i - (len(fields) - 1) / 2) * width for k in range(len(groups))]
-        bars = axes.bar(positions, [mean if mean > 0 else float("nan") for mean, _ in values], width,
-                        yerr=[err for _, err in values], capsize=2, label=title)
+        positions = [k + (i - (len(fields) - 1) / 2) * height for k in range(len(groups))]
+        bars = axes.barh(positions, [mean if mean > 0 else float("nan") for mean, _ in values], height,
+                         xerr=[err for _, err in values], capsize=2, label=title, color=OPERATION_COLOURS[i])
         for position, (mean, _err) in zip(positions, values):
             if mean == 0:  # a log axis cannot show 0: say it
-                axes.annotate("0", (position, 0), xycoords=("data", "axes fraction"), ha="center",
-                              va="bottom", fontsize=7, color=bars.patches[0].get_facecolor())
-    axes.set_yscale("log")
-    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
-    axes.set_ylabel("operations per example")
+                axes.annotate("0", (0, position), xycoords=("axes fraction", "data"), ha="left",
+                              va="center", fontsize=7, color=bars.patches[0].get_facecolor())
+    axes.set_xscale("log")
+    axes.set_yticks(range(len(labels)), labels, fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlabel("operations per example")
     axes.set_title(f"{task}: operations to the decision (NeuroBench-style effective MACs/ACs)")
-    axes.grid(alpha=0.3, axis="y")
-    axes.legend(fontsize=7)
-    figure.tight_layout()
+    axes.grid(alpha=0.3, axis="x")
+    _legend_outside(axes)
+    _caption(figure, ERROR_BARS)
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     return figure
 
 
@@ -211,15 +316,20 @@ def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:
     swept = {key: betas for key, betas in by_key.items() if len(betas) > 1}
     if not swept:
         return None
-    figure, (accuracy_axes, step_axes) = plt.subplots(1, 2, figsize=(9, 4.2))
+    figure, (accuracy_axes, step_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    per_contender: dict[str, int] = defaultdict(int)
     for (contender, theta), betas in sorted(swept.items()):
         xs = sorted(betas)
+        name = next(iter(betas.values()))[0]["contender"]
+        style = LINE_STYLES[per_contender[name] % len(LINE_STYLES)]
+        per_contender[name] += 1
         for axes, field in ((accuracy_axes, "accuracy"), (step_axes, "decision_step_mean")):
             means = [_values(betas[b], lambda r, f=field: r[f]) for b in xs]
             axes.errorbar(xs, [m for m, _ in means], yerr=[e for _, e in means], marker="o", capsize=3,
-                          label=f"{contender}, theta={theta:g}")
+                          label=f"{contender}, theta={theta:g}", color=contender_colour(name), linestyle=style)
     accuracy_axes.set_ylabel("test accuracy at the decision")
     step_axes.set_ylabel("mean decision step")
+    _caption(figure, ERROR_BARS)
     return _finish_panels(figure, (accuracy_axes, step_axes), "beta (entropy weight)", f"{task}: the beta sweep")
 
 
@@ -235,9 +345,9 @@ def _finish_panels(figure: Figure, panels: Sequence[Any], xlabel: str, title: st
     for axes in panels:
         axes.set_xlabel(xlabel)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
+    _legend_outside(panels[-1])
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     return figure
 
 
@@ -249,18 +359,12 @@ def learning_to_decide(records: Sequence[Record], task: str) -> Figure | None:
     with_history = [record for record in records if record["training"].get("history")]
     if not with_history:
         return None
-    figure, (step_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for label, by_theta in sorted(_series(with_history).items()):
-        drawn_shared = False
-        for theta, group in _theta_order(by_theta):
-            shared = group[0]["training"].get("shared_across_thresholds", 1) > 1
-            if shared and drawn_shared:
-                continue
-            drawn_shared = drawn_shared or shared
-            suffix = f", theta={theta:g}" if theta is not None and not shared and len(by_theta) > 1 else ""
-            for axes, field in ((step_axes, "val_decision_step"), (accuracy_axes, "val_accuracy")):
-                means = epoch_means(group, field)
-                axes.plot(range(1, len(means) + 1), means, marker="o", markersize=3, label=label + suffix)
+    figure, (step_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for label, colour, style, group in _lines(_series(with_history)):
+        for axes, field in ((step_axes, "val_decision_step"), (accuracy_axes, "val_accuracy")):
+            means = epoch_means(group, field)
+            axes.plot(range(1, len(means) + 1), means, marker="o", markersize=3, label=label, color=colour,
+                      linestyle=style)
     step_axes.set_ylabel(f"validation mean decision step (of {records[0]['n_steps']})")
     accuracy_axes.set_ylabel("validation accuracy at the decision")
     return _finish_panels(figure, (step_axes, accuracy_axes), "epoch",

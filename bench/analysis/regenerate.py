@@ -126,7 +126,7 @@ def regenerate(report: Path, check: bool = False) -> Regenerated:
     results, bounds, budget = _parse(recorded_arguments(report), folder)
     before = _tree(folder)
     with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch) / folder.name
+        target = Path(scratch) / folder.resolve().name
         target.mkdir()
         # the scratch folder stands where the report stands, so relative paths come out the same
         moved = [target / os.path.relpath(path, folder) for path in (*results, *bounds)]

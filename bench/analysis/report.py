@@ -69,8 +69,10 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
             "|---|---|---|---|---|---|", *rows, ""]
 
 
-def bound_lines(task_records: Sequence[dict[str, Any]], task_bounds: Sequence[InformationBound]) -> list[str]:
-    """The markdown table of a task's information bounds, one row per bound file, one column per step."""
+def bound_lines(task_records: Sequence[dict[str, Any]], task_bounds: Sequence[InformationBound],
+                report_dir: Path | None = None) -> list[str]:
+    """The markdown table of a task's information bounds, one row per bound file, one column per step;
+    the files are named relative to ``report_dir`` when given."""
     if not task_bounds:
         return []
     steps = sorted({point.t for bound in task_bounds for point in bound.points})
@@ -80,7 +82,7 @@ def bound_lines(task_records: Sequence[dict[str, Any]], task_bounds: Sequence[In
                            if record.get("data_options", {}).get("encoding") == bound.encoding})
         accuracy = {point.t: f"{point.test_accuracy:.4f}" for point in bound.points}
         rows.append(f"| {bound.reference} | {bound.encoding} | {', '.join(profiles) or '-'} | "
-                    + " | ".join(accuracy.get(t, "") for t in steps) + f" | `{bound.source.as_posix()}` |")
+                    + " | ".join(accuracy.get(t, "") for t in steps) + f" | `{_shown(bound.source, report_dir)}` |")
     return ["Information bound: test accuracy of a static reference classifier trained on the cumulative "
             "input of the first t steps (`rcbench bound`), what any model could know at step t; compare "
             "with the first-step accuracy above (t = 1):", "",
@@ -117,6 +119,10 @@ def history_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
               for label, seeds, cells in rows), ""]
 
 
+def _shown(path: Path, report_dir: Path | None) -> str:
+    return (Path(os.path.relpath(path, report_dir)) if report_dir is not None else path).as_posix()
+
+
 REGENERATE_MARKER = "<!-- rcbench figures "
 """Starts the report's first line: the arguments of ``rcbench figures`` that made it, relative to its folder."""
 
@@ -145,7 +151,7 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
         task_bounds = [bound for bound in bounds if bound.task == task]
         lines += [f"## {task}", "", "### At equal epochs", "", markdown_table(task_records),
                   *streaming_lines(task_records), *budget_lines(task_records),
-                  *bound_lines(task_records, task_bounds),
+                  *bound_lines(task_records, task_bounds, report_dir),
                   *paired_lines(task_records), "### At equal training compute", "",
                   *equal_compute_lines(task_records, compute_budget), *history_lines(task_records)]
         for png in figures.get(task, []):
