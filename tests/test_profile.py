@@ -140,7 +140,7 @@ def test_profile_defaults(tmp_path):
         ('bogus = 1\n' + GOOD, r"profile .*profile\.toml: unknown key\(s\) bogus; allowed: contenders, data_seed"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nthreshold = [0.9]'),
          r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contenders, curve_examples, data, overrides, protocol, "
-         r"rule, skip_if_missing, step_ms, thresholds"),
+         r"rule, search, skip_if_missing, step_ms, thresholds"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nskip_if_missing = "yes"'),
          r"\[tasks\.toy-noise\] skip_if_missing must be true or false, got 'yes'"),
         (GOOD + '[tasks.toy-noise.contender_data.rc-lstm]\nn_train = 3\n',

@@ -159,7 +159,9 @@ def _number_list(value: Any, where: str) -> tuple[float, ...]:
 def parse_profile(data: dict[str, Any], source: str) -> Profile:
     """Check and parse a profile table read from ``source`` (a name or path, for messages)."""
     where = f"profile {source}"
-    _expect_keys(data, {"name", "description", "seeds", "data_seed", "contenders", "tasks", "protocol"}, where)
+    # search tables belong to ``rcbench tune`` (bench.run.tune), which checks them; a run ignores them
+    _expect_keys(data, {"name", "description", "seeds", "data_seed", "contenders", "tasks", "protocol", "search"},
+                 where)
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise OptionError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
@@ -175,7 +177,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
                               f"[[tasks.{task_name}.overrides]] with contender, setting = \"data.<option>\", "
                               f"value and reason")
         _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "protocol", "overrides",
-                             "skip_if_missing", "curve_examples", "step_ms"}, task_where)
+                             "skip_if_missing", "curve_examples", "step_ms", "search"}, task_where)
         curve_examples = table.get("curve_examples", DEFAULT_CURVE_EXAMPLES)
         if isinstance(curve_examples, bool) or not isinstance(curve_examples, int) or curve_examples < 1:
             raise OptionError(f"{task_where} curve_examples must be a positive integer, got {curve_examples!r}")
