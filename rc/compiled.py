@@ -10,8 +10,9 @@ recurrence, the readout and the crossing test, then it returns. Nothing after
 the crossing is computed, and nothing is computed between steps but the step.
 
 What a step computes is exactly the eager :meth:`rc.model.StepModel.step` of
-the model in evaluation mode, in float32, with the sums in another order
-(scores agree to about 1e-6; ``tests/test_compiled_inference.py`` checks
+the model in evaluation mode, in float32 (the sigmoid and tanh in float64,
+rounded), with the sums in another order (scores agree to a few float32
+units in the last place, about 4e-6 for a trained MNIST LSTM; ``tests/test_compiled_inference.py`` checks
 1e-5 and identical decisions). The kernels are in :mod:`rc.compiled_kernels`:
 
 ``LSTMClassifier`` (any number of layers)
@@ -161,8 +162,8 @@ def kernels() -> dict[str, Callable[..., Any]]:
 # ----------------------------------------------------------------------------- deciding
 
 
-def unsupported_reason(model: nn.Module, rule: CrossingRule) -> str | None:
-    """Why :func:`compiled_decider` would give None for ``model`` and ``rule``; None when it compiles them."""
+def _general_reason(model: nn.Module, rule: CrossingRule) -> str | None:
+    """What rules out compiling ``model`` under ``rule`` before its program is built; None if nothing."""
     if not NUMBA_AVAILABLE:
         return "numba is not installed (pip install numba, or the package's [fast] extra)"
     if type(model) not in COMPILED_MODELS:
@@ -174,8 +175,16 @@ def unsupported_reason(model: nn.Module, rule: CrossingRule) -> str | None:
         return "only float32 weights are compiled"
     if any(p.device.type != "cpu" for p in parameters):
         return "the compiled path runs on the CPU only"
-    program = COMPILED_MODELS[type(model)](model)
-    return program if isinstance(program, str) else None
+    return None
+
+
+def unsupported_reason(model: nn.Module, rule: CrossingRule) -> str | None:
+    """Why :func:`compiled_decider` would give None for ``model`` and ``rule``; None when it compiles them."""
+    reason = _general_reason(model, rule)
+    if reason is None:
+        program = COMPILED_MODELS[type(model)](model)
+        reason = program if isinstance(program, str) else None
+    return reason
 
 
 class OneDecision(NamedTuple):
@@ -198,7 +207,7 @@ class CompiledDecider:
     """
 
     def __init__(self, model: nn.Module, rule: CrossingRule) -> None:
-        reason = unsupported_reason(model, rule)
+        reason = _general_reason(model, rule)
         if reason is not None:
             raise ValueError(f"cannot compile {type(model).__name__} under {rule!r}: {reason}")
         self.model, self.rule = model, rule
@@ -211,7 +220,7 @@ class CompiledDecider:
     def _build(self) -> None:
         program = COMPILED_MODELS[type(self.model)](self.model)
         if isinstance(program, str):
-            raise ValueError(f"cannot compile {type(self.model).__name__}: {program}")
+            raise ValueError(f"cannot compile {type(self.model).__name__} under {self.rule!r}: {program}")
         self.program = program
         self._arrays = program.arrays
         self._stamp = self._current_stamp()
@@ -254,7 +263,7 @@ class CompiledDecider:
 def compiled_decider(model: nn.Module, rule: CrossingRule) -> CompiledDecider | None:
     """A :class:`CompiledDecider` for ``model`` and ``rule``, or None when they cannot be compiled
     here (:func:`unsupported_reason` says why)."""
-    if unsupported_reason(model, rule) is not None:
+    if _general_reason(model, rule) is not None or isinstance(COMPILED_MODELS[type(model)](model), str):
         return None
     return CompiledDecider(model, rule)
 
@@ -274,5 +283,6 @@ def batch1_decide(model: nn.Module, x: Tensor, rule: CrossingRule, compiled: boo
         decision, evaluations, _scores = decider.decide(x)
         return decision, evaluations
     parts = [early_exit_decide(model, x[i:i + 1], rule) for i in range(x.shape[0])]
-    return Decision(torch.cat([d.prediction for d, _ in parts]).cpu(), torch.cat([d.step_index for d, _ in parts]).cpu(),
-                    torch.cat([d.crossed for d, _ in parts]).cpu()), sum(count for _, count in parts)
+    decision = Decision(*(torch.cat([getattr(d, name) for d, _ in parts]).cpu()
+                          for name in ("prediction", "step_index", "crossed")))
+    return decision, sum(count for _, count in parts)
