@@ -268,7 +268,8 @@ def call_plan(lengths: Sequence[int]) -> list[Call]:
     rest = [length - shortest for length in lengths]
     for bit in reversed(range(max(rest).bit_length())):
         rows = [b for b in batch if rest[b] >> bit & 1]
-        binary.append(Call(1 << bit, rows, [shortest + (rest[b] >> (bit + 1) << (bit + 1)) for b in rows]))
+        if rows:  # a bit no example has set needs no call
+            binary.append(Call(1 << bit, rows, [shortest + (rest[b] >> (bit + 1) << (bit + 1)) for b in rows]))
     return unary if len(unary) <= len(binary) else binary
 
 
