@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.paired import PairingError, paired_difference
+from bench.analysis.paired import PAIRED_TABLE_HEADER, PairedComparison, PairingError, paired_difference, paired_row
 from bench.analysis.summary import configuration_label, group_records, several_profiles
 from bench.core.records import LEARNING_CURVE_FIELD, PER_EXAMPLE_FIELD, PROTOCOL_FIELD, unpack_bits
 
@@ -240,14 +240,9 @@ def _paired_at_budget(matched: dict[tuple, list[MatchedPoint]], label: dict[tupl
         a = np.array([next(p.correct for p in matched[leader] if p.seed == s) for s in seeds])
         b = np.array([next(p.correct for p in matched[other] if p.seed == s) for s in seeds])
         try:
-            result = paired_difference(a, b, seeds)
+            result: PairedComparison | PairingError = paired_difference(a, b, seeds)
         except PairingError as error:
-            rows.append(f"| {label[leader]} | {label[other]} | cannot pair: {error} | | | |")
-            continue
-        verdict = {"A better": "better", "B better": "worse", "not distinguishable": "not distinguishable"}
-        rows.append(f"| {label[leader]} | {label[other]} | {100 * result.difference:+.2f} "
-                    f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
-                    f"{len(seeds)} | {verdict[result.verdict]} |")
+            result = error
+        rows.append(paired_row(label[leader], label[other], result))
     return ["Paired comparisons at equal training compute (same examples; points, bootstrap 95% interval):", "",
-            "| more accurate | compared with | difference [95% interval] | p | seeds | verdict |",
-            "|---|---|---|---|---|---|", *rows, ""]
+            *PAIRED_TABLE_HEADER, *rows, ""]

@@ -163,3 +163,18 @@ def compare_records(records_a: Sequence[dict[str, Any]], records_b: Sequence[dic
     correct_a = np.array([a[seed][PER_EXAMPLE_FIELD]["correct"] for seed in seeds])
     correct_b = np.array([b[seed][PER_EXAMPLE_FIELD]["correct"] for seed in seeds])
     return paired_difference(correct_a, correct_b, seeds, **options)
+
+
+VERDICT_WORDS = {"A better": "better", "B better": "worse", "not distinguishable": "not distinguishable"}
+PAIRED_TABLE_HEADER = ("| more accurate | compared with | difference [95% interval] | p | seeds | verdict |",
+                       "|---|---|---|---|---|---|")
+
+
+def paired_row(name_a: str, name_b: str, result: PairedComparison | PairingError) -> str:
+    """One markdown row of a paired-comparison table (:data:`PAIRED_TABLE_HEADER`): the difference in
+    points with its interval, p, seeds and verdict, or why the two could not be paired."""
+    if isinstance(result, PairingError):
+        return f"| {name_a} | {name_b} | cannot pair: {result} | | | |"
+    return (f"| {name_a} | {name_b} | {100 * result.difference:+.2f} [{100 * result.low:+.2f}, "
+            f"{100 * result.high:+.2f}] | {result.p_value:.4f} | {len(result.seeds)} | "
+            f"{VERDICT_WORDS[result.verdict]} |")

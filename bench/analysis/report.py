@@ -20,7 +20,7 @@ from typing import Any
 from bench.analysis.bound_files import InformationBound
 from bench.analysis.budget import budget_lines, equal_compute_lines
 from bench.analysis.figures import epoch_means, records_by_task
-from bench.analysis.paired import PairingError, compare_records
+from bench.analysis.paired import PAIRED_TABLE_HEADER, PairedComparison, PairingError, compare_records, paired_row
 from bench.core.records import PER_EXAMPLE_FIELD
 from bench.analysis.summary import (configuration_label, group_records, markdown_table, provenance_lines,
                                     several_profiles, streaming_lines)
@@ -53,20 +53,16 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
                 continue
             compared.add(frozenset((leader, other)))
             try:
-                result = compare_records(groups[leader], groups[other], label(leader), label(other))
+                result: PairedComparison | PairingError = compare_records(groups[leader], groups[other],
+                                                                         label(leader), label(other))
             except PairingError as error:
-                rows.append(f"| {label(leader)} | {label(other)} | cannot pair: {error} | | | |")
-                continue
-            verdict = {"A better": "better", "B better": "worse", "not distinguishable": "not distinguishable"}
-            rows.append(f"| {label(leader)} | {label(other)} | {100 * result.difference:+.2f} "
-                        f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
-                        f"{len(result.seeds)} | {verdict[result.verdict]} |")
+                result = error
+            rows.append(paired_row(label(leader), label(other), result))
     if not rows:
         return []
     return ["Paired comparisons on the same test examples (accuracy difference in points, paired "
             "bootstrap 95% interval over test examples, sign-flip p-value; seeds averaged per example):", "",
-            "| more accurate | compared with | difference [95% interval] | p | seeds | verdict |",
-            "|---|---|---|---|---|---|", *rows, ""]
+            *PAIRED_TABLE_HEADER, *rows, ""]
 
 
 def bound_lines(task_records: Sequence[dict[str, Any]], task_bounds: Sequence[InformationBound],
