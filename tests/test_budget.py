@@ -6,7 +6,7 @@ import pytest
 
 from bench.analysis.budget import BudgetError, budget_lines, equal_compute_lines, row_flags, training_macs
 from bench.core.records import pack_bits, validate_record
-from tests.helpers import make_record
+from helpers import make_record
 
 N = 8
 

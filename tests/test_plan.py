@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.run.harness import TaskCache, job_setup, plan_jobs
 from bench.run.plan import estimate_jobs
 from bench.run.profile import load_profile
-from tests.helpers import make_record
+from helpers import make_record
 
 
 def reference(tmp_path, records):

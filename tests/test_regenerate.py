@@ -10,7 +10,7 @@ import pytest
 
 from bench.analysis.regenerate import ReportError, make_report, recorded_arguments, regenerate
 from bench.cli import main
-from tests.helpers import make_record
+from helpers import make_record
 
 
 def write_records(folder: Path, records: list[dict]) -> Path:
