@@ -143,8 +143,10 @@ def command_run(args: argparse.Namespace) -> int:
     if not everything:
         print("no records")
     else:
+        if profile.description:
+            print(f"profile {profile.name}: {profile.description}\n")
         print(markdown_table(written or everything), end="")
-        write_summary(everything, out / "summary.md", f"rcbench results: {out}")
+        write_summary(everything, out / "summary.md", f"rcbench results: {out}", profile.description)
         print(f"\n{len(written)} new records; {len(everything)} in {records_path}; summary in {out / 'summary.md'}")
     if result.failures:
         print(f"rcbench: {len(result.failures)} cell(s) failed and have no record (details in {errors_path}; "

@@ -378,3 +378,19 @@ def test_verb_help_names_the_defaults(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "auto, cpu, cuda or cuda:N (default: auto)" in out
     assert "built-in profile" in out and "(default: quick)" in out
+
+
+def test_a_run_says_what_its_profile_is_in_the_summary(capsys, tmp_path, restore_threads):
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(TINY_PROFILE, encoding="utf-8")
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "--profile", str(profile), "--out", str(out), "--device", "cpu", "--threads", "1",
+                            "--tasks", "toy-noise", "--contenders", "lstm-eos")
+    assert code == 0, err
+    assert "profile tiny: test profile" in stdout
+    assert "\ntest profile\n" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_the_quick_profile_says_it_is_a_small_run_and_where_the_paper_results_are():
+    description = load_profile("quick").description
+    assert "small run" in description and "results/" in description and "Speech Commands" in description

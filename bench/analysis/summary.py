@@ -140,8 +140,8 @@ def provenance_lines(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(records: Sequence[dict[str, Any]], path: Path, title: str) -> None:
-    """Write a markdown summary (table and provenance) of ``records`` to ``path``."""
+def write_summary(records: Sequence[dict[str, Any]], path: Path, title: str, description: str = "") -> None:
+    """Write a markdown summary (``description``, table and provenance) of ``records`` to ``path``."""
     if not records:
         raise ValueError(f"no records to summarise into {path}")
     created = sorted(record["created"] for record in records)
@@ -151,6 +151,7 @@ def write_summary(records: Sequence[dict[str, Any]], path: Path, title: str) -> 
         f"do not edit by hand. Values are mean ± half-width of the 95% Student-t interval over seeds "
         f"(one value: no interval). "
         f"Steps are steps read (1-based); see the README for every field.\n\n"
+        + (f"{description}\n\n" if description else "")
         + markdown_table(records)
         + "".join("\n" + line for line in streaming_lines(records))
         + "\n## Provenance\n\n"
