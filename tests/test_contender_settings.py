@@ -330,6 +330,126 @@ def check_surrogate_slope(name: str) -> None:
         torch.testing.assert_close(gradient, 1 / (1 + slope * scores.detach().abs()) ** 2)
 
 
+def spiking_family_recursion_holds(contender: Contender, x: Tensor, decay: float, threshold: float) -> bool:
+    """Whether the hidden membranes of snn-conv / snn-recurrent follow U[t] = decay U[t-1] + W x_t + b
+    (+ V S[t-1] + b_V with recurrent synapses) - S[t-1] threshold, with S[t-1] = U[t-1] > threshold."""
+    model = contender.model
+    state = model.init_state(x.shape[0], CPU)
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            previous = state[-2]
+            _, state = model.step(x[:, t], state)
+            fired = (previous > threshold).float()
+            expected = decay * previous + model.fc_hidden(x[:, t]) - fired * threshold
+            if model.recurrent:
+                expected = expected + model.lif_hidden.recurrent(fired)
+            if not torch.allclose(state[-2], expected, atol=1e-5):
+                return False
+    return True
+
+
+def check_spiking_family_decay(name: str) -> None:
+    x = spiking_input()
+    for decay, other in ((0.5, 0.8), (0.8, 0.5)):
+        contender = build(name, decay=decay, threshold=0.3)
+        assert spiking_family_recursion_holds(contender, x, decay, 0.3)
+        assert not spiking_family_recursion_holds(contender, x, other, 0.3)
+
+
+def check_spiking_family_threshold(name: str) -> None:
+    x = spiking_input()
+    for threshold, other in ((0.3, 0.6), (0.6, 0.3)):
+        contender = build(name, decay=0.7, threshold=threshold)
+        assert spiking_family_recursion_holds(contender, x, 0.7, threshold)
+        assert not spiking_family_recursion_holds(contender, x, 0.7, other)
+        with torch.no_grad():  # the output neurons have their own threshold
+            scores, state = contender.model.step(x[:, 0], contender.model.init_state(len(x), CPU))
+        torch.testing.assert_close(scores, state[-1] - contender.config.output_threshold)
+
+
+def check_output_threshold(name: str) -> None:
+    """The output membranes follow U[t] = decay U[t-1] + W S_hid[t] + b - (U[t-1] > theta) theta with theta the
+    output threshold, the scores are U - theta, and the hidden layer does not see it."""
+    x = spiking_input()
+    for theta in (0.3, 2.0):
+        contender = build(name, decay=0.7, threshold=0.5, output_threshold=theta)
+        model = contender.model
+        state = model.init_state(len(x), CPU)
+        resets = 0
+        with torch.no_grad():
+            for t in range(x.shape[1]):
+                previous = state[-1]
+                scores, state = model.step(x[:, t], state)
+                fired = (previous > theta).float()
+                resets += int(fired.sum())
+                current = model.fc_out((state[-2] > 0.5).float())
+                torch.testing.assert_close(state[-1], 0.7 * previous + current - fired * theta)
+                torch.testing.assert_close(scores, state[-1] - theta)
+        assert (resets > 0) == (theta == 0.3)
+    first, second = (build(name, output_threshold=theta) for theta in (0.3, 2.0))
+    with torch.no_grad():
+        first_state = first.model.step(x[:, 0], first.model.init_state(len(x), CPU))[1]
+        second_state = second.model.step(x[:, 0], second.model.init_state(len(x), CPU))[1]
+    torch.testing.assert_close(first_state[-2], second_state[-2])  # the hidden layer is the same
+
+
+def check_learn_decay(name: str) -> None:
+    """Fixed: no decay among the parameters. Learnt: one decay per neuron (per channel in a convolutional
+    layer), starting at ``decay``, moved by training, and the hidden membranes follow each neuron's own."""
+    fixed, _ = fit_one_batch(name, learn_decay=False, decay=0.8)
+    assert not [n for n, _ in fixed.model.named_parameters() if "beta" in n]
+    learnt, before = fit_one_batch(name, learn_decay=True, decay=0.8, lr=0.01)
+    betas = {n: p for n, p in learnt.model.named_parameters() if n.endswith("beta")}
+    assert [tuple(p.shape) for p in betas.values()] == [(6,), (SPEC.n_classes,)]  # hidden (TINY), output
+    for key, value in betas.items():
+        assert torch.equal(before[key], torch.full_like(value, 0.8))
+        assert float((value.detach() - 0.8).abs().max()) > 1e-3
+    hidden = learnt.model.lif_hidden.beta.detach()
+    assert len(set(hidden.tolist())) > 1
+    conv = build(name, IMAGE_SPEC, encoder="conv", conv_channels=2, learn_decay=True)
+    assert [tuple(lif.beta.shape) for lif in conv.model.conv_lifs] == [(2, 1, 1), (4, 1, 1)]
+    with torch.no_grad():
+        learnt.model.lif_hidden.beta.copy_(torch.linspace(0.2, 0.9, 6))
+    x = spiking_input()
+    state = learnt.model.init_state(len(x), CPU)
+    with torch.no_grad():
+        _, state = learnt.model.step(x[:, 0], state)
+        previous = state[-2]
+        _, state = learnt.model.step(x[:, 1], state)
+        fired = (previous > learnt.config.threshold).float()
+        expected = (torch.linspace(0.2, 0.9, 6) * previous + learnt.model.fc_hidden(x[:, 1])
+                    - fired * learnt.config.threshold)
+        if learnt.model.recurrent:
+            expected = expected + learnt.model.lif_hidden.recurrent(fired)
+    torch.testing.assert_close(state[-2], expected)
+
+
+def check_spiking_family_loss(name: str) -> None:
+    """``first-spike``: cross-entropy of the scores at each example's decision, run to it;
+    ``temporal``: snnTorch's ce_temporal_loss of the output spike train, whole sequence."""
+    import snntorch.functional as snn_functional
+
+    x, y = labelled_problem("every-step")
+    values = {}
+    for loss in ("first-spike", "temporal"):
+        contender = build(name, loss=loss, threshold=0.3, output_threshold=0.3, hidden=16)
+        outcome = contender.objective(x, y)
+        scores = contender.model(x)
+        if loss == "first-spike":
+            decision = contender.decide(x)[0]
+            at = scores[torch.arange(len(y)), decision.step_index]
+            expected = (torch.logsumexp(at, dim=1) - at.gather(1, y[:, None])[:, 0]).mean()
+            assert len(set(decision.step_index.tolist())) >= 2
+            assert outcome.step_evaluations_forward == outcome.step_evaluations_backward == int(
+                (decision.step_index + 1).sum()) < x.shape[0] * x.shape[1]
+        else:
+            expected = snn_functional.ce_temporal_loss()(contender.model.spikes(scores).transpose(0, 1), y.clone())
+            assert outcome.step_evaluations_forward == outcome.step_evaluations_backward == x.shape[0] * x.shape[1]
+        values[loss] = outcome.loss
+        torch.testing.assert_close(outcome.loss, expected, rtol=1e-5, atol=1e-6)
+    assert abs(float((values["first-spike"] - values["temporal"]).detach())) > 1e-3
+
+
 Check = Callable[..., None]
 
 CHECKS: dict[str, Check] = {
@@ -352,10 +472,16 @@ CHECKS: dict[str, Check] = {
     "decay": check_decay,
     "threshold": check_threshold,
     "surrogate_slope": check_surrogate_slope,
+    "learn_decay": check_learn_decay,
+    "output_threshold": check_output_threshold,
 }
 """What each setting must change, by field name."""
 
-CONTENDER_CHECKS: dict[tuple[str, str], Check] = {}
+CONTENDER_CHECKS: dict[tuple[str, str], Check] = {
+    **{(name, "decay"): check_spiking_family_decay for name in ("snn-conv", "snn-recurrent")},
+    **{(name, "threshold"): check_spiking_family_threshold for name in ("snn-conv", "snn-recurrent")},
+    **{(name, "loss"): check_spiking_family_loss for name in ("snn-conv", "snn-recurrent")},
+}
 """Checks for a ``(contender, field)`` whose field means something other than :data:`CHECKS` says."""
 
 SETTINGS = [(name, f.name) for name in REGISTERED for f in fields(CONTENDERS[name].Config)]
