@@ -16,7 +16,7 @@ from rc import operations as ops
 from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import SigmoidThreshold, decide
 from rc.inference import early_exit_decide
-from rc.model import ConvEncoder, ConvLSTMClassifier
+from rc.model import FRAME_BLOCK, ConvEncoder, ConvLSTMClassifier
 
 CPU = torch.device("cpu")
 
@@ -39,6 +39,17 @@ def test_encoder_shapes() -> None:
         ConvEncoder((12, 28))
     with pytest.raises(ValueError, match=r"features=256\), got \(2, 3, 255\)"):
         tiny()(torch.zeros(2, 3, 255))
+
+
+def test_encoder_blocks_encode_every_frame_on_its_own() -> None:
+    """More frames than one block (3 blocks, the last short) give each frame the code it gets alone."""
+    torch.manual_seed(0)
+    encoder = ConvEncoder((28, 28), 8)
+    frames = (torch.rand(2 * FRAME_BLOCK + 5, 784) < 0.1).float()
+    together = encoder(frames)
+    alone = torch.cat([encoder(frame[None]) for frame in frames])
+    assert together.shape == (2 * FRAME_BLOCK + 5, encoder.out_features)
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5)
 
 
 def test_step_path_equals_forward_and_early_exit_equals_the_full_pass() -> None:
