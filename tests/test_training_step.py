@@ -89,7 +89,9 @@ def test_all_examples_deciding_at_one_step_and_a_few_never() -> None:
     assert 0 < int((~naive.decision.crossed).sum()) <= 3
 
 
-def test_convolutional_front_end_equals_the_naive_step_and_encodes_only_frames_read() -> None:
+def test_convolutional_front_end_equals_the_naive_step_and_encodes_each_frame_read_once() -> None:
+    """The encoder runs once, with autograd, on each frame the search reads (up to each decision and
+    the rest of its chunk); the gradient pass reuses those codes instead of encoding again."""
     model, x, y, rule = conv_case()
     naive, truncated = assert_same_as_naive(model, x, y, rule)
     frames = {"grad": 0, "no_grad": 0}
@@ -100,8 +102,9 @@ def test_convolutional_front_end_equals_the_naive_step_and_encodes_only_frames_r
     result = truncated_rc_step(model, x, y, rule, 0.2)
     read = int(naive.decision.steps_read.sum())
     assert 0 < int(naive.decision.crossed.sum()) < x.shape[0]
-    assert frames["grad"] == read == result.backward_evaluations
-    assert frames["no_grad"] + frames["grad"] == result.forward_evaluations
+    assert frames["no_grad"] == 0
+    assert frames["grad"] == result.forward_evaluations - result.backward_evaluations >= read
+    assert read == result.backward_evaluations
     assert truncated.forward_evaluations == result.forward_evaluations
 
 
