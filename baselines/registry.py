@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
@@ -38,6 +38,7 @@ from baselines.learning_curve import Snapshot
 from bench.core.options import build_options
 from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import CrossingRule, Decision
+from rc.registry import Registry
 
 Progress = Callable[[str], None]
 
@@ -192,22 +193,25 @@ class ContenderPluginError(ValueError):
     """A contender entry point could not be loaded or does not give a valid contender."""
 
 
-class ContenderRegistry(MutableMapping):
-    """Name -> contender class; loads the :data:`ENTRY_POINT_GROUP` entry points on first use.
+class ContenderRegistry(Registry[type[Contender]]):
+    """Name -> contender class; loads the :data:`ENTRY_POINT_GROUP` entry points on first read.
 
-    Registering (``registry[name] = cls``, as :func:`register_contender` does) never loads
-    the entry points; reading, listing or testing membership does, once. An entry point
-    that fails to load is kept in :attr:`broken` with its error and left out of the
-    registry: listing and the other contenders work; asking for it by name raises its error.
+    Registering (:func:`register_contender`) never loads the entry points; reading, listing or
+    testing membership does, once. An entry point that fails to load is kept in :attr:`broken`
+    with its error and left out of the registry: listing and the other contenders work; asking
+    for it by name raises its error.
     """
 
     def __init__(self) -> None:
-        self._classes: dict[str, type[Contender]] = {}
+        super().__init__("contender")
         self._entry_points_loaded = False
         self._loading = False
         self.broken: dict[str, ContenderPluginError] = {}
         self.distributions: dict[str, tuple[str, str]] = {}
         """Plug-in contender name -> (distribution name, version), for provenance."""
+
+    def _before_read(self) -> None:
+        self.load_entry_points()
 
     def load_entry_points(self) -> None:
         """Load every entry point of :data:`ENTRY_POINT_GROUP` not loaded yet (idempotent);
@@ -251,34 +255,13 @@ class ContenderRegistry(MutableMapping):
         if dist is not None:
             self.distributions[entry_point.name] = (dist.name, dist.version)
 
-    def __getitem__(self, name: str) -> type[Contender]:
-        if name not in self._classes:
+    def get(self, name: str) -> type[Contender]:
+        """The contender registered as ``name``; a broken entry point of that name raises its own error."""
+        if name not in self.registered():
             self.load_entry_points()
             if name in self.broken:
                 raise self.broken[name]
-        return self._classes[name]
-
-    def __setitem__(self, name: str, cls: type[Contender]) -> None:
-        self._classes[name] = cls
-
-    def __delitem__(self, name: str) -> None:
-        del self._classes[name]
-
-    def __iter__(self) -> Iterator[str]:
-        self.load_entry_points()
-        return iter(self._classes)
-
-    def __len__(self) -> int:
-        self.load_entry_points()
-        return len(self._classes)
-
-    def __contains__(self, name: object) -> bool:
-        if name not in self._classes:
-            self.load_entry_points()
-        return name in self._classes
-
-    def __repr__(self) -> str:
-        return f"ContenderRegistry({sorted(self._classes)})"
+        return super().get(name)
 
 
 CONTENDERS: ContenderRegistry = ContenderRegistry()
@@ -287,20 +270,10 @@ CONTENDERS: ContenderRegistry = ContenderRegistry()
 
 def register_contender(cls: C) -> C:
     """Class decorator: register a :class:`Contender` subclass under its ``name``."""
-    name = cls.name
-    registered = CONTENDERS._classes.get(name)  # no entry-point loading while registering
-    if registered is not None and registered is not cls:
-        raise ValueError(
-            f"contender {name!r} is registered twice ({registered.__module__} and {cls.__module__})"
-        )
-    CONTENDERS[name] = cls
-    return cls
+    return CONTENDERS.register(cls)
 
 
 def get_contender(name: str) -> type[Contender]:
-    """The contender class registered as ``name`` (built-in or from an entry point)."""
-    try:
-        return CONTENDERS[name]
-    except KeyError:
-        known = ", ".join(sorted(CONTENDERS))
-        raise ValueError(f"unknown contender {name!r}; known contenders: {known}") from None
+    """The contender class registered as ``name`` (built-in or from an entry point); the error
+    lists the known contenders."""
+    return CONTENDERS.get(name)

@@ -65,6 +65,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from rc.registry import Registry
+
 
 def check_theta(theta: float, low: float = 0.0) -> float:
     if isinstance(theta, bool) or not isinstance(theta, (int, float)):
@@ -285,20 +287,14 @@ class TwoSidedNotebook(WholeSequenceRule, TwoSidedBinary):
         return Decision(self.predict(self.gather(scores, step_index)), step_index, crossed)
 
 
-CROSSING_RULES: dict[str, type[CrossingRule]] = {
-    rule.name: rule for rule in (SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary,
-                                 SigmoidNotebook, TwoSidedNotebook)
-}
+CROSSING_RULES: Registry[type[CrossingRule]] = Registry(
+    "crossing rule", (SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary, SigmoidNotebook, TwoSidedNotebook))
+"""Every crossing rule class by its ``name``; :func:`make_rule` builds one."""
 
 
 def make_rule(name: str, theta: float) -> CrossingRule:
     """Build the crossing rule registered as ``name`` with threshold ``theta``."""
-    try:
-        rule_class = CROSSING_RULES[name]
-    except KeyError:
-        known = ", ".join(sorted(CROSSING_RULES))
-        raise ValueError(f"unknown crossing rule {name!r}; known rules: {known}") from None
-    return rule_class(theta)
+    return CROSSING_RULES.get(name)(theta)
 
 
 @dataclass(frozen=True)

@@ -67,11 +67,11 @@ pytestmark = pytest.mark.usefixtures("restore_threads")
 @pytest.fixture
 def test_contenders():
     """Register the misbehaving contenders of ``executor_contenders``; unregister them afterwards."""
-    before = set(CONTENDERS._classes)
+    before = CONTENDERS.registered()
     importlib.import_module("executor_contenders")
     yield
-    for name in set(CONTENDERS._classes) - before:
-        del CONTENDERS._classes[name]
+    for name in CONTENDERS.registered() - before:
+        CONTENDERS.unregister(name)
     sys.modules.pop("executor_contenders", None)
 
 

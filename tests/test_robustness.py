@@ -489,7 +489,7 @@ def entry_points(monkeypatch, tmp_path):
     (tmp_path / "rcbench_gru.py").write_text(GRU_PLUGIN, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     original = importlib.metadata.entry_points
-    before = set(CONTENDERS._classes)
+    before = CONTENDERS.registered()
 
     def install(*points):
         def fake(**params):
@@ -501,8 +501,8 @@ def entry_points(monkeypatch, tmp_path):
         monkeypatch.setattr(CONTENDERS, "broken", {})
         monkeypatch.setattr(CONTENDERS, "distributions", {})
     yield install
-    for name in set(CONTENDERS._classes) - before:
-        del CONTENDERS._classes[name]
+    for name in CONTENDERS.registered() - before:
+        CONTENDERS.unregister(name)
     sys.modules.pop("rcbench_gru", None)
 
 
@@ -603,5 +603,5 @@ def test_entry_point_of_an_installed_distribution(capsys, tmp_path, monkeypatch)
         record = read_records(out / "results.jsonl")[0]
         assert record["contender_distribution"] == {"name": "rcbench-gru", "version": "0.1.0"}
     finally:
-        CONTENDERS._classes.pop("gru-eos", None)
+        CONTENDERS.unregister("gru-eos")
         sys.modules.pop("rcbench_gru", None)

@@ -189,7 +189,7 @@ def spy():
         rows.clear()
     register_contender(SplitSpy)
     yield SEEN
-    del CONTENDERS._classes[SplitSpy.name]
+    CONTENDERS.unregister(SplitSpy.name)
     for rows in SEEN.values():
         rows.clear()
 

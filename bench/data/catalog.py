@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.data import fsdd, gsc
 from bench.data.archives import Status
 from bench.data.download import Progress, print_progress
+from rc.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _shd_check(data_dir: Path, _version: str | None) -> list[Status]:
     return shd.check(data_dir)
 
 
-SPEECH_DATASETS: dict[str, SpeechDataset] = {d.key: d for d in (
+SPEECH_DATASETS: Registry[SpeechDataset] = Registry("speech data set", (
     SpeechDataset("fsdd", "Free Spoken Digit Dataset", (), None,
                   lambda data_dir, _v, mirrors, progress: fsdd.fetch(data_dir, mirrors, progress),
                   lambda data_dir, _v: [fsdd.check(data_dir)],
@@ -85,4 +86,4 @@ SPEECH_DATASETS: dict[str, SpeechDataset] = {d.key: d for d in (
                   lambda data_dir, v: gsc.fetch_command(v, data_dir)),
     SpeechDataset("shd", "Spiking Heidelberg Digits", (), None, _shd_fetch, _shd_check,
                   lambda data_dir, _v: f"rcbench data fetch shd --data-dir {data_dir}"),
-)}
+), name_of=lambda dataset: dataset.key)

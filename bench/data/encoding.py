@@ -83,6 +83,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rc.registry import Registry
+
 NEVER = 255
 """Spike index of a pixel that never spikes."""
 
@@ -107,23 +109,18 @@ class Encoding:
     table: Callable[[int], np.ndarray] | None = None
 
 
-ENCODINGS: dict[str, Encoding] = {}
+ENCODINGS: Registry[Encoding] = Registry("encoding")
+"""Every rank-order code by name; :func:`register_encoding` adds one."""
 
 
 def register_encoding(encoding: Encoding) -> Encoding:
-    """Add ``encoding`` to :data:`ENCODINGS` under its name."""
-    if encoding.name in ENCODINGS:
-        raise ValueError(f"encoding {encoding.name!r} is registered twice")
-    ENCODINGS[encoding.name] = encoding
-    return encoding
+    """Add ``encoding`` to :data:`ENCODINGS` under its name (a second one of that name raises)."""
+    return ENCODINGS.register(encoding)
 
 
 def get_encoding(name: str) -> Encoding:
     """The encoding registered as ``name``; the error lists the known ones."""
-    try:
-        return ENCODINGS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoding {name!r}; known encodings: {', '.join(sorted(ENCODINGS))}") from None
+    return ENCODINGS.get(name)
 
 
 MNIST_MEAN = Fraction("0.1307")

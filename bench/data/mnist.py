@@ -46,6 +46,7 @@ import numpy as np
 from bench.data.download import Progress, download_verified, print_progress
 from bench.data.idx import IdxError, parse_idx, read_uncompressed, sha256_hex
 from bench.data.paths import DATA_DIR_ENV
+from rc.registry import Registry
 
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 IMAGE_SHAPE = (28, 28)
@@ -129,15 +130,13 @@ FASHION_MNIST = ImageDataset(
              "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
 )
 
-DATASETS: dict[str, ImageDataset] = {dataset.key: dataset for dataset in (MNIST, FASHION_MNIST)}
+DATASETS: Registry[ImageDataset] = Registry("data set", (MNIST, FASHION_MNIST), name_of=lambda dataset: dataset.key)
+"""The image data sets by key, in this order (``mnist``, ``fmnist``)."""
 
 
 def get_dataset(key: str) -> ImageDataset:
-    """The data set called ``key`` (``mnist`` or ``fmnist``)."""
-    try:
-        return DATASETS[key]
-    except KeyError:
-        raise ValueError(f"unknown data set {key!r}; known: {', '.join(DATASETS)}") from None
+    """The data set called ``key`` (``mnist`` or ``fmnist``); the error lists the known ones."""
+    return DATASETS.get(key)
 
 
 def dataset_folder(dataset: ImageDataset, data_dir: Path) -> Path:

@@ -59,6 +59,7 @@ from bench.core.options import OptionError
 from bench.run.protocol import Protocol, check_required, parse_overrides, parse_settings
 from rc.crossing import CROSSING_RULES, check_theta
 from rc.loss import check_beta
+from rc.registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -232,7 +233,7 @@ def check_profile_names(profile: Profile) -> None:
     from baselines.registry import CONTENDERS
     from bench.tasks.registry import TASKS
 
-    def check(name: str, registry: dict, kind: str, where: str) -> None:
+    def check(name: str, registry: Registry[Any], kind: str, where: str) -> None:
         if name not in registry:
             raise OptionError(f"profile {profile.name}: {where} names unknown {kind} {name!r}; "
                               f"known {kind}s: {', '.join(sorted(registry))}")
