@@ -14,12 +14,13 @@ What it writes:
     every built-in contender with its ``Config`` fields, their defaults and the descriptions
     of the Config classes' docstrings (``Attributes:`` sections);
 ``docs/reference/records.md``
-    every field of a result record and of an error record, from the constants of
-    :mod:`bench.core.records`, the training report (:class:`baselines.registry.TrainingReport`,
-    :class:`rc.operations.TrainingOperations`) and the keys the harness writes
-    (:func:`bench.run.harness.cell_record`, :func:`bench.run.harness.evaluate`); each with the
-    one-line description of :data:`FIELD_DESCRIPTIONS` below; a field in the code without a
-    description (or a description of a field the code no longer has) stops the generator;
+    every field of a result record and of an error record, with its type and description from
+    the record schema (:data:`bench.core.record_schema.RECORD_FIELDS`); the fields the code
+    names (the constants of :mod:`bench.core.records`, the training report
+    (:class:`baselines.registry.TrainingReport`, :class:`rc.operations.TrainingOperations`) and
+    the keys the harness writes (:func:`bench.run.harness.cell_record`,
+    :func:`bench.run.harness.evaluate`)) must be the schema's: a field missing from the schema
+    (or a schema field the code no longer has) stops the generator;
 ``docs/reference/profiles.md``
     the built-in profiles: tasks, thresholds, protocol, overrides, training jobs and cells;
 generated blocks in ``README.md`` and ``docs/*.md``
@@ -272,126 +273,12 @@ def contenders_reference() -> str:
 
 # ----------------------------------------------------------------------------- records
 
-FIELD_DESCRIPTIONS: dict[str, str] = {
-    # the cell
-    "schema_version": "record layout version; a reader refuses any other",
-    "task": "the task's registered name",
-    "contender": "the contender's registered name",
-    "seed": "model seed: weight initialisation and minibatch order",
-    "theta": "threshold of the crossing rule; null for a contender with its own rule (`snn-ttfs`)",
-    "beta": "RC entropy weight; null for contenders without one",
-    "profile": "name of the profile the cell ran under",
-    "rule": "crossing rule (`rc/crossing.py`)",
-    "config_hash": "16 hex digits of SHA-256 over the canonical JSON of `config`, `data_options` and `data_seed`; "
-                   "part of the key `--resume` matches",
-    # metrics
-    "accuracy": "test accuracy at each example's decision (first crossing, else the last step)",
-    "accuracy_by_step": "T values: test accuracy of the prediction at step t = 1..T, whether or not it crossed",
-    "first_step_accuracy": "first entry of `accuracy_by_step`",
-    "last_step_accuracy": "last entry of `accuracy_by_step`",
-    "decision_step_mean": "mean steps read at the decision (1-based: a decision at step t read t inputs)",
-    "decision_step_median": "median steps read at the decision",
-    "decision_step_p90": "90th percentile of the steps read at the decision",
-    "never_crossed_fraction": "share of test examples whose output never crossed (decided at the last step)",
-    "inference_step_evaluations": "recurrent step evaluations (one example, one step) that early-exit inference "
-                                  "computed on the test set",
-    "ops_dense_macs": "mean per test example of the MACs a dense implementation computes up to the decision "
-                      "(`rc/operations.py`)",
-    "ops_effective_macs": "the same, NeuroBench's way: operations with a zero input skipped; MACs where the input "
-                          "is not a spike",
-    "ops_effective_acs": "accumulates (ACs): the effective operations whose inputs are all in {-1, 0, 1} (spikes)",
-    "ops_dense_macs_full_sequence": "dense MACs per example over all T steps, for reference",
-    "decision_lag_mean": "`toy-runs` only: mean of (decision step - ideal step) over positives; positive is late",
-    # the test set, training and provenance
-    "n_steps": "sequence length T",
-    "test_size": "number of test examples",
-    "training": "what training cost and selected (the `training.*` fields below)",
-    "config": "the contender's full `Config` (every hyperparameter, defaults included)",
-    "data_options": "the task's data options as this contender read them (sizes, encoding, paths, `data.*` "
-                    "overrides)",
-    "data_source": "where the data came from, in words (files and folder, the MNIST fallback, generated)",
-    "data_seed": "seed of generated data and of validation carving: the same test set for every cell",
-    "versions": "library versions (python, torch, numpy, snntorch, the package itself, ...)",
-    "hardware": "machine, CPU, device and torch threads",
-    "git_revision": "code revision; `-dirty` when the tree had uncommitted changes",
-    "command": "the command line",
-    "created": "UTC time the record was written",
-    "contender_distribution": "plug-in contenders only: the installed distribution that provided it",
-    "contender_distribution.name": "the distribution's name",
-    "contender_distribution.version": "the distribution's version",
-    # per example
-    "per_example": "each test example's outcome, in test-set order, for paired comparisons; its means must equal "
-                   "`accuracy` and `decision_step_mean`",
-    "per_example.correct": "`test_size` values: 1 where the decision was right, else 0",
-    "per_example.decision_step": "`test_size` values: steps read at the decision",
-    "per_example.labels_sha256": "SHA-256 of the test labels (int64): names the test set; records pair only "
-                                 "when it matches",
-    # protocol
-    "protocol": "what the cell's contender shared with the others on its task (`bench/run/protocol.py`)",
-    "protocol.settings": "the task's protocol settings (budget, front end, augmentation)",
-    "protocol.overrides": "this contender's declared exceptions, each `setting`, `value` and `reason`",
-    "protocol.overrides.setting": "a protocol setting, or `data.<option>`",
-    "protocol.overrides.value": "the contender's own value; null when it has no such setting",
-    "protocol.overrides.reason": "why it cannot share the protocol's value (printed beside its row)",
-    # learning curve
-    "learning_curve": "the weights snapshotted at fixed training compute, scored on the first test examples "
-                      "(`baselines/learning_curve.py`); the basis of the equal-compute view",
-    "learning_curve.examples": "number of test examples (the first of the test split) every point is scored on",
-    "learning_curve.points": "one per grid point crossed during training, in order",
-    "learning_curve.points.grid_index": "k of the global grid 2^(k/4) MACs (the same for every contender)",
-    "learning_curve.points.training_macs": "dense forward + backward training MACs when the snapshot was taken",
-    "learning_curve.points.epoch": "fractional epochs done (1.5: the middle of epoch 2)",
-    "learning_curve.points.train_seconds": "training wall-clock so far",
-    "learning_curve.points.accuracy": "accuracy at the decision on the `examples` test examples",
-    "learning_curve.points.decision_step_mean": "mean steps read at the decision on them",
-    "learning_curve.points.correct": "their 0/1 outcomes, packed 8 to a byte, base64 (`pack_bits`)",
-    # streaming time to decision
-    "streaming": "the streaming time to decision with one input step per `step_ms`, for early exit and for the "
-                 "full sequence (`bench/measure/streaming.py` defines every value)",
-    "streaming.step_ms": "milliseconds between two input steps: the profile's task key `step_ms`, else the "
-                         "task's default (speech: the frame hop; SHD: the bin width; else 1 ms)",
-    "streaming.step_ms_from": "`profile` or `task`: where `step_ms` comes from",
-    "streaming.step_compute_ms": "milliseconds of compute per step at batch size 1, measured in the harness: the "
-                                 "contender's own inference on one example at a time, over the steps it read",
-    "streaming.compute_examples": "test examples (the first) that `step_compute_ms` was measured on",
-    "streaming.early_exit": "early exit: each example decided at its decision step",
-    "streaming.full_sequence": "full-sequence inference: every example decided after all T steps",
-    "streaming.early_exit.steps_read": "`p50`, `p90`, `p99` over the test examples of the steps read",
-    "streaming.early_exit.time_to_decision_ms": "`p50`, `p90`, `p99` of the time to decision, "
-                                                "k max(dt, c) + min(dt, c) for k steps read, dt = `step_ms`, "
-                                                "c = `step_compute_ms`",
-    "streaming.full_sequence.steps_read": "`p50`, `p90`, `p99` of the steps read: T throughout",
-    "streaming.full_sequence.time_to_decision_ms": "`p50`, `p90`, `p99` of the time to decision: "
-                                                   "T max(dt, c) + min(dt, c) throughout",
-    # training
-    "training.train_seconds": "wall-clock of the training steps (forward, backward, optimiser), validation "
-                              "excluded",
-    "training.validation_seconds": "wall-clock of the per-epoch validation used for model selection",
-    "training.examples_per_second": "training examples per training second",
-    "training.epochs": "epochs run",
-    "training.selected_epoch": "the epoch (1-based) whose weights were kept",
-    "training.step_evaluations_forward": "step evaluations (one example, one step) of all forward passes",
-    "training.step_evaluations_backward": "the same for all backward passes",
-    "training.final_train_loss": "mean training loss of the last epoch",
-    "training.selected_val_accuracy": "validation accuracy at the decision of the kept weights",
-    "training.history": "one entry per epoch (fields `training.history.*`)",
-    "training.history.epoch": "1-based epoch",
-    "training.history.train_loss": "mean training loss over the epoch",
-    "training.history.val_accuracy": "validation accuracy at the decision after the epoch",
-    "training.history.val_decision_step": "validation mean steps read at the decision after the epoch",
-    "training.history.train_seconds": "cumulative training wall-clock (validation excluded)",
-    "training.history.step_evaluations_forward": "cumulative forward step evaluations",
-    "training.forward_macs": "dense MACs of all forward passes of training (step evaluations x MACs per step)",
-    "training.backward_macs": "dense MACs of all backward passes (a matmul's backward counts twice its forward)",
-    "training.shared_across_thresholds": "number of theta cells evaluated from this one training run",
-    # error records
-    "error_schema_version": "error-record layout version",
-    "error_kind": "`training-diverged` (a NaN or infinite loss) or `out-of-memory`",
-    "error_type": "the exception's class",
-    "message": "the message printed (an out-of-memory one names the option to lower)",
-    "phase": "`training` or `evaluation`",
-}
-"""One line per record field (dotted for nested ones); :func:`record_fields` must match its keys."""
+def field_descriptions() -> dict[str, str]:
+    """One line per record field (dotted for nested ones), from the record schema
+    (:data:`bench.core.record_schema.RECORD_FIELDS`); :func:`record_fields` must match its keys."""
+    from bench.core.record_schema import FIELDS_BY_NAME
+
+    return {name: field.description for name, field in FIELDS_BY_NAME.items()}
 
 
 def _harness_keys() -> set[str]:
@@ -484,32 +371,36 @@ def record_fields() -> dict[str, list[str]]:
 
 
 class UndocumentedField(ValueError):
-    """A record field in the code has no description in :data:`FIELD_DESCRIPTIONS`, or the reverse."""
+    """A record field in the code is not in the record schema, or the reverse."""
 
 
 def check_field_descriptions() -> None:
-    """Raise :class:`UndocumentedField` unless the code's fields and :data:`FIELD_DESCRIPTIONS` match."""
+    """Raise :class:`UndocumentedField` unless the fields the code names and the record schema's match."""
     named = {name for group in record_fields().values() for name in group}
-    missing = sorted(named - set(FIELD_DESCRIPTIONS))
-    stale = sorted(set(FIELD_DESCRIPTIONS) - named)
+    described = field_descriptions()
+    missing = sorted(named - set(described))
+    stale = sorted(set(described) - named)
     if missing or stale:
         raise UndocumentedField(
-            (f"record fields without a description in {GENERATOR} FIELD_DESCRIPTIONS: {', '.join(missing)}. "
+            (f"record fields missing from the record schema (bench/core/record_schema.py): {', '.join(missing)}. "
              if missing else "") +
-            (f"descriptions of fields the code no longer has: {', '.join(stale)}." if stale else ""))
+            (f"schema fields the code no longer writes: {', '.join(stale)}." if stale else ""))
 
 
 def records_reference() -> str:
     from bench.core import records
+    from bench.core.record_schema import FIELDS_BY_NAME
 
     check_field_descriptions()
     groups = record_fields()
     metrics = set(records.METRIC_FIELDS) | set(records.OPTIONAL_METRIC_FIELDS)
 
     def table(names: Iterable[str], kind: Callable[[str], str] | None = None) -> list[str]:
-        head = ["| field | kind | meaning |", "|---|---|---|"] if kind else ["| field | meaning |", "|---|---|"]
-        rows = [f"| `{name}` | {kind(name)} | {cell(FIELD_DESCRIPTIONS[name])} |" if kind
-                else f"| `{name}` | {cell(FIELD_DESCRIPTIONS[name])} |" for name in names]
+        head = (["| field | kind | type | meaning |", "|---|---|---|---|"] if kind
+                else ["| field | type | meaning |", "|---|---|---|"])
+        fields = [FIELDS_BY_NAME[name] for name in names]
+        rows = [f"| `{f.name}` | {kind(f.name)} | {f.type_text()} | {cell(f.description)} |" if kind
+                else f"| `{f.name}` | {f.type_text()} | {cell(f.description)} |" for f in fields]
         return [*head, *rows, ""]
 
     def top_kind(name: str) -> str:
@@ -522,7 +413,7 @@ def records_reference() -> str:
     lines = [
         BANNER, "", "# Record fields", "",
         f"Every field of a record in `results.jsonl` (schema version {records.SCHEMA_VERSION}) and of an error "
-        "record in `errors.jsonl`, from `bench/core/records.py`, the training report and the harness. A record "
+        "record in `errors.jsonl`, from the record schema (`bench/core/record_schema.py`). A record "
         "is validated when written and when read: a missing required field, a null or non-finite metric or "
         "another schema version is an error naming the file and line. Steps are *steps read*, 1-based. How the "
         "fields are used: [../measurements.md](../measurements.md).", "",

@@ -21,6 +21,7 @@ from bench.analysis.bound_files import InformationBound
 from bench.analysis.budget import budget_lines, equal_compute_lines
 from bench.analysis.figures import epoch_means, records_by_task
 from bench.analysis.paired import PAIRED_TABLE_HEADER, PairedComparison, PairingError, compare_records, paired_row
+from bench.core.record_schema import GroupKey
 from bench.core.records import PER_EXAMPLE_FIELD
 from bench.analysis.summary import (configuration_label, group_records, markdown_table, provenance_lines,
                                     several_profiles, streaming_lines)
@@ -35,14 +36,14 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
     groups = group_records(task_records)
     several = several_profiles(task_records)
 
-    def label(key: tuple) -> str:
+    def label(key: GroupKey) -> str:
         return configuration_label(key, several)
 
-    own_rule = [key for key in groups if key[3] is None]
-    thetas = sorted({key[3] for key in groups if key[3] is not None})
-    by_theta = {theta: [key for key in groups if key[3] == theta] + own_rule for theta in thetas} or {None: own_rule}
+    own_rule = [key for key in groups if key.theta is None]
+    thetas = sorted({key.theta for key in groups if key.theta is not None})
+    by_theta = {theta: [key for key in groups if key.theta == theta] + own_rule for theta in thetas} or {None: own_rule}
     rows = []
-    compared: set[frozenset[tuple]] = set()
+    compared: set[frozenset[GroupKey]] = set()
     for members in by_theta.values():
         if len(members) < 2:
             continue

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.core.record_schema import GroupKey
 from bench.core.stats import mean_interval
 
-GROUP_FIELDS = ("task", "contender", "rule", "theta", "beta", "profile")
+GROUP_FIELDS = GroupKey._fields
+"""The fields a summary row groups records by (:class:`bench.core.record_schema.GroupKey`)."""
 
 COLUMNS = (
     ("accuracy", "accuracy", 4),
@@ -29,20 +31,19 @@ COLUMNS = (
 )
 
 
-def group_records(records: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+def group_records(records: Sequence[dict[str, Any]]) -> dict[GroupKey, list[dict[str, Any]]]:
     """Records grouped by :data:`GROUP_FIELDS`, in first-seen order."""
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[GroupKey, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        groups[tuple(record[name] for name in GROUP_FIELDS)].append(record)
+        groups[GroupKey.of(record)].append(record)
     return groups
 
 
-def configuration_label(key: tuple, with_profile: bool = False) -> str:
+def configuration_label(key: GroupKey, with_profile: bool = False) -> str:
     """A row's name from its :data:`GROUP_FIELDS` key: ``rc-lstm θ=0.99 β=0`` (``[profile]`` appended on request)."""
-    _task, contender, rule, theta, beta, profile = key
-    parts = [contender] + ([f"θ={theta:g}"] if theta is not None else [f"rule {rule}"])
-    parts += [f"β={beta:g}"] if beta is not None else []
-    return " ".join(parts + ([f"[{profile}]"] if with_profile else []))
+    parts = [key.contender] + ([f"θ={key.theta:g}"] if key.theta is not None else [f"rule {key.rule}"])
+    parts += [f"β={key.beta:g}"] if key.beta is not None else []
+    return " ".join(parts + ([f"[{key.profile}]"] if with_profile else []))
 
 
 def several_profiles(records: Sequence[dict[str, Any]]) -> bool:
@@ -58,7 +59,7 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     """One row per group: identity, number of seeds, and mean ± 95% interval half-width of each column."""
     rows = []
     for key, group in group_records(records).items():
-        row = dict(zip(GROUP_FIELDS, (str(v) if v is not None else "-" for v in key)))
+        row = {name: str(value) if value is not None else "-" for name, value in key._asdict().items()}
         row["seeds"] = str(len(group))
         for field, _title, digits in COLUMNS:
             values = [record[field] for record in group if field in record]

@@ -42,43 +42,33 @@ from typing import Any
 
 import numpy as np
 
+from bench.core.record_schema import RECORD_FIELDS, Field, RecordKey
+
 SCHEMA_VERSION = 2
 
-CELL_FIELDS = ("task", "contender", "seed", "theta", "beta", "profile", "rule")
-"""Fields that name a cell (one point of the benchmark's grid)."""
+CELL_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.kind == "cell")
+"""Fields that name a cell (one point of the benchmark's grid): task, contender, seed, theta, beta,
+profile, rule (:data:`bench.core.record_schema.RECORD_FIELDS`)."""
 
-KEY_FIELDS = (*CELL_FIELDS, "config_hash")
+KEY_FIELDS = RecordKey._fields
 """Fields that identify a record: its cell plus the hash of its configuration (see
 :func:`config_hash`); ``--resume`` skips cells whose key is already recorded. ``config_hash``
 is optional when reading (older records lack it; their key holds None there)."""
 
-METRIC_FIELDS = (
-    "accuracy",
-    "accuracy_by_step",
-    "first_step_accuracy",
-    "last_step_accuracy",
-    "decision_step_mean",
-    "decision_step_median",
-    "decision_step_p90",
-    "never_crossed_fraction",
-    "inference_step_evaluations",
-    "ops_dense_macs",
-    "ops_effective_macs",
-    "ops_effective_acs",
-    "ops_dense_macs_full_sequence",
-)
+TOP_LEVEL_FIELDS = frozenset(field.name for field in RECORD_FIELDS if field.top_level)
+"""Every field a record may have at its top level; the writer refuses any other."""
 
-REQUIRED_FIELDS = (
-    "schema_version", *CELL_FIELDS, *METRIC_FIELDS, "n_steps", "test_size", "training",
-    "config", "data_source", "versions", "hardware", "git_revision", "command", "created",
-)
+REQUIRED_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.required)
+"""Fields every record has, from the schema."""
 
+METRIC_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.type == "metric" and field.required)
+"""Metrics every record has: finite numbers or non-empty lists of them, never null."""
 
 class RecordError(ValueError):
     """A record or records file is malformed, incomplete or of another schema."""
 
 
-OPTIONAL_METRIC_FIELDS = ("decision_lag_mean",)
+OPTIONAL_METRIC_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.type == "metric" and not field.required)
 """Metrics that only some tasks define; checked like the others when present."""
 
 PER_EXAMPLE_FIELD = "per_example"
@@ -284,6 +274,29 @@ def _check_metric(value: Any, name: str, where: str) -> None:
     _check_finite(value, f"{where}: {name}")
 
 
+def _values_at(record: dict[str, Any], dotted: str) -> list[tuple[str, Any]]:
+    """``(path, value)`` of every value the dotted field name reaches in ``record``: through objects by
+    name and through lists of objects item by item (``training.history.epoch`` reaches each entry's)."""
+    found = [("", record)]
+    for part in dotted.split("."):
+        reached = []
+        for path, value in found:
+            items = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for index, item in items:
+                if isinstance(item, dict) and part in item:
+                    inner = path if index is None else f"{path}[{index}]"
+                    reached.append((f"{inner}.{part}" if inner else part, item[part]))
+        found = reached
+    return found
+
+
+def _check_type(record: dict[str, Any], field: Field, where: str) -> None:
+    """Raise :class:`RecordError` where ``field`` is present in ``record`` with another type than the schema's."""
+    for path, value in _values_at(record, field.name):
+        if not field.accepts(value):
+            raise RecordError(f"{where}: {path} must be {field.type_text()}, got {value!r:.60}")
+
+
 def validate_record(record: dict[str, Any], where: str = "record") -> None:
     """Raise :class:`RecordError` if ``record`` lacks a field, is of another schema, or holds
     a null, non-numeric or non-finite metric, or a non-finite number anywhere."""
@@ -312,6 +325,9 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
         _check_streaming(record[STREAMING_FIELD], record["n_steps"], where)
     if "config_hash" in record and not isinstance(record["config_hash"], str):
         raise RecordError(f"{where}: config_hash must be a string, got {record['config_hash']!r}")
+    for field in RECORD_FIELDS:  # after the checks above, whose messages say more about their fields
+        if field.type != "metric":
+            _check_type(record, field, where)
     _check_finite(record, where)
 
 
@@ -329,9 +345,9 @@ def config_hash(config: dict[str, Any], data_options: dict[str, Any], data_seed:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def record_key(record: dict[str, Any]) -> tuple:
+def record_key(record: dict[str, Any]) -> RecordKey:
     """The identity of a record: its cell and its ``config_hash`` (None when the record has none)."""
-    return tuple(record.get(name) for name in KEY_FIELDS)
+    return RecordKey(*(record.get(name) for name in KEY_FIELDS))
 
 
 def _atomic_append(path: Path, line: str) -> None:
@@ -387,8 +403,14 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Validate ``record`` and append it to the JSON-lines file ``path`` (created if missing),
-    atomically (see the module docstring)."""
+    """Validate ``record`` against the schema (every top-level field declared in
+    :data:`bench.core.record_schema.RECORD_FIELDS`, required ones present, types and metrics
+    checked) and append it to the JSON-lines file ``path`` (created if missing), atomically
+    (see the module docstring)."""
+    undeclared = sorted(set(record) - TOP_LEVEL_FIELDS)
+    if undeclared:
+        raise RecordError(f"record: field(s) {', '.join(undeclared)} not declared in the record schema "
+                          f"(bench/core/record_schema.py RECORD_FIELDS)")
     validate_record(record)
     _atomic_append(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
 
@@ -449,6 +471,6 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def recorded_keys(records: Iterable[dict[str, Any]]) -> set[tuple]:
+def recorded_keys(records: Iterable[dict[str, Any]]) -> set[RecordKey]:
     """The cell keys of ``records``."""
     return {record_key(record) for record in records}

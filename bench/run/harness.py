@@ -52,6 +52,7 @@ from bench.data.paths import resolve_data_dir
 from bench.run.executors import ExecutorSettings, RemoteFailure, WorkerError
 from bench.run.profile import Profile, check_profile_names
 from bench.core.provenance import command_line, git_revision, hardware, package_versions
+from bench.core.record_schema import RecordKey
 from bench.core.records import (
     CELL_FIELDS,
     ERROR_SCHEMA_VERSION,
@@ -98,9 +99,9 @@ class TrainingJob:
     beta: float | None
     thresholds: tuple[float | None, ...]
 
-    def cell_keys(self, profile: str, config_hash: str | None) -> list[tuple]:
-        """Record keys of this job's cells (see :data:`bench.core.records.KEY_FIELDS`)."""
-        return [(self.task, self.contender, self.seed, theta, self.beta, profile, self.rule, config_hash)
+    def cell_keys(self, profile: str, config_hash: str | None) -> list[RecordKey]:
+        """Record keys of this job's cells (see :class:`bench.core.record_schema.RecordKey`)."""
+        return [RecordKey(self.task, self.contender, self.seed, theta, self.beta, profile, self.rule, config_hash)
                 for theta in self.thresholds]
 
 
@@ -536,7 +537,7 @@ def run_training_job(work: JobRun, context: RunContext, tasks: TaskCache | None 
         progress(f"{label}: FAILED{'' if theta is None else f' at theta={theta:g}'}: {message}")
         outcome.errors.append({
             "error_schema_version": ERROR_SCHEMA_VERSION,
-            **dict(zip(CELL_FIELDS, key[:len(CELL_FIELDS)])), "config_hash": setup.config_hash,
+            **key._asdict(),
             "error_kind": kind, "error_type": type(error).__name__, "message": message, "phase": phase,
             "config": asdict(setup.config) if is_dataclass(setup.config) else dict(setup.config),
             "data_options": setup.data_options, "data_seed": profile.data_seed, **provenance,
@@ -639,8 +640,8 @@ def run_jobs(
     if len(pending) < len(jobs):
         progress(f"resuming: {len(jobs) - len(pending)} of {len(jobs)} training jobs already recorded in {out}")
     if done:
-        done_cells = {key[:len(CELL_FIELDS)] for key in done}
-        changed = sum(key[:len(CELL_FIELDS)] in done_cells and key not in done
+        done_cells = {key.cell for key in done}
+        changed = sum(key.cell in done_cells and key not in done
                       for job, setup in pending for key in job.cell_keys(profile.name, setup.config_hash))
         if changed:
             progress(f"resuming: {changed} recorded cell(s) have another configuration (config_hash) "
