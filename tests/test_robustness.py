@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import baselines  # noqa: F401  (registers the built-in contenders)
-import bench.core.records as records_module
+import bench.core.jsonl as jsonl_module
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.lstm_eos import LSTMEndOfSequence
 from baselines.registry import CONTENDERS, ENTRY_POINT_GROUP, ContenderPluginError, get_contender
@@ -94,33 +94,49 @@ def run_cli(capsys, profile: Path, out: Path, *extra: str) -> tuple[int, str, st
 # ----------------------------------------------------------------------------- atomic writes
 
 
-def test_crash_before_the_replace_leaves_the_old_file_whole(tmp_path, monkeypatch):
+def test_an_append_adds_a_line_without_rewriting_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.jsonl"
+    append_record(path, make_record())
+    inode, before = path.stat().st_ino, path.read_bytes()
+    append_record(path, make_record(seed=1))
+    assert path.stat().st_ino == inode and path.read_bytes().startswith(before)
+    assert [r["seed"] for r in read_records(path)] == [0, 1]
+
+
+def test_a_crash_in_the_middle_of_a_line_keeps_every_finished_record(tmp_path, monkeypatch):
     path = tmp_path / "results.jsonl"
     append_record(path, make_record())
     before = path.read_bytes()
+    real_open = open
 
-    def crash(*args):
-        raise OSError("simulated crash before the rename")
-    monkeypatch.setattr(records_module.os, "replace", crash)
+    class HalfWriter:
+        """A file whose process dies after writing half of what it is given."""
+
+        def __init__(self, *args):
+            self.handle = real_open(*args)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def write(self, data):
+            self.handle.write(data[:len(data) // 2])
+            self.handle.flush()
+            raise OSError("simulated crash mid-write")
+
+    monkeypatch.setattr(jsonl_module, "open", HalfWriter, raising=False)
     with pytest.raises(OSError, match="simulated crash"):
         append_record(path, make_record(seed=1))
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]  # no temporary file left
-    assert read_records(path) == [make_record()]
-
-
-def test_crash_while_writing_leaves_the_old_file_whole(tmp_path, monkeypatch):
-    path = tmp_path / "results.jsonl"
-    append_record(path, make_record())
-    before = path.read_bytes()
-
-    def crash(descriptor):
-        raise OSError("simulated crash while flushing")
-    monkeypatch.setattr(records_module.os, "fsync", crash)
-    with pytest.raises(OSError, match="simulated crash"):
-        append_record(path, make_record(seed=1))
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]
+    monkeypatch.undo()
+    assert path.read_bytes().startswith(before) and len(path.read_bytes()) > len(before)  # a torn tail
+    assert [r["seed"] for r in read_records(path)] == [0]
+    append_record(path, make_record(seed=2))
+    assert [r["seed"] for r in read_records(path)] == [0, 2]
 
 
 def test_stale_temporaries_of_a_killed_writer_are_found_and_removed(tmp_path):
@@ -145,15 +161,27 @@ def test_append_keeps_the_file_mode_and_every_line(tmp_path):
     assert [r["seed"] for r in read_records(path)] == [0, 1]
 
 
-def test_read_records_refuses_a_truncated_line_anywhere(tmp_path):
+def test_a_torn_last_line_is_left_out_and_cut_off_by_the_next_append(tmp_path):
+    """The rule (bench/core/jsonl.py): a last line without its newline that is not valid JSON is a write
+    cut short; readers leave it out, the next append cuts it off. Anywhere else it is an error."""
     path = tmp_path / "results.jsonl"
     good = json.dumps(make_record())
-    path.write_text(good + "\n" + good[:40], encoding="utf-8")  # a last line cut short
-    with pytest.raises(RecordError, match=r"results.jsonl:2: not valid JSON"):
-        read_records(path)
+    path.write_text(good + "\n" + good[:40], encoding="utf-8")
+    assert read_records(path) == [make_record()]
+    append_record(path, make_record(seed=1))
+    assert path.read_text(encoding="utf-8") == good + "\n" + json.dumps(make_record(seed=1), sort_keys=True) + "\n"
     path.write_text(good + "\n" + good[:40] + "\n" + good + "\n", encoding="utf-8")
     with pytest.raises(RecordError, match=r"results.jsonl:2: not valid JSON"):
         read_records(path)
+
+
+def test_a_whole_last_line_without_its_newline_is_kept(tmp_path):
+    path = tmp_path / "results.jsonl"
+    good = json.dumps(make_record())
+    path.write_text(good, encoding="utf-8")  # edited by hand, no final newline
+    assert read_records(path) == [make_record()]
+    append_record(path, make_record(seed=1))
+    assert [r["seed"] for r in read_records(path)] == [0, 1]
 
 
 # ----------------------------------------------------------------------------- resume keys

@@ -330,6 +330,7 @@ def record_fields() -> dict[str, list[str]]:
     import torch
 
     from baselines.registry import TrainingReport
+    from bench.core import per_example as side_file
     from bench.core import records
     from bench.measure.metrics import per_example
     from bench.run.protocol import Override, Protocol
@@ -345,6 +346,7 @@ def record_fields() -> dict[str, list[str]]:
     nested_harness = sorted(name for name in harness if "." in name)
     decision = Decision(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([True, False]))
     per_example_keys = list(per_example(decision, torch.tensor([0, 0])))
+    per_example_keys += sorted(side_file.REFERENCE_KEYS - set(per_example_keys))
     training = ["training." + field.name for field in dataclasses.fields(TrainingReport)]
     training += ["training." + field.name for field in dataclasses.fields(TrainingOperations)]
     training += [name for name in nested_harness if name.startswith("training.") and name not in training]

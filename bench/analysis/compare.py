@@ -11,7 +11,7 @@ is equal; :func:`format_comparison` writes that as Markdown.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,7 @@ def _differences(a: Any, b: Any, path: str, ignored: frozenset[str]) -> list[tup
     (items of a list of objects are ``path[i]``, matched by ``path[]`` in ``ignored``)."""
     if re.sub(r"\[\d+\]", "[]", path) in ignored:
         return []
-    if isinstance(a, dict) and isinstance(b, dict):
+    if isinstance(a, Mapping) and isinstance(b, Mapping):  # a side-file per_example too, by content
         found = []
         for name in sorted(set(a) | set(b)):
             inner = f"{path}.{name}" if path else name

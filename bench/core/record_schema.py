@@ -15,14 +15,20 @@ Types are JSON's: ``integer`` (an int, not a bool), ``number`` (an int or a floa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+class RecordError(ValueError):
+    """A record or records file is malformed, incomplete or of another schema."""
+
+
 JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "integer": (int,), "number": (int, float), "string": (str,), "object": (dict,), "list": (list,),
+    "integer": (int,), "number": (int, float), "string": (str,), "object": (Mapping,), "list": (list,),
     "metric": (int, float, list), "any": (object,),
 }
-"""Type name -> the Python types a parsed JSON value of it may have (``bool`` never counts as a number)."""
+"""Type name -> the Python types a parsed JSON value of it may have (``bool`` never counts as a number;
+an object may be a read-only mapping, such as a side-file ``per_example``)."""
 
 
 @dataclass(frozen=True)
@@ -136,9 +142,18 @@ RECORD_FIELDS: tuple[Field, ...] = (
     Field('contender_distribution.version', 'string', "the distribution's version"),
     Field('per_example', 'object',
           "each test example's outcome, in test-set order, for paired comparisons; its means must equal "
-          '`accuracy` and `decision_step_mean`'),
-    Field('per_example.correct', 'list', '`test_size` values: 1 where the decision was right, else 0'),
-    Field('per_example.decision_step', 'list', '`test_size` values: steps read at the decision'),
+          '`accuracy` and `decision_step_mean`. New records keep the two arrays in a side file (`file`, '
+          '`sha256`); older ones hold them inline'),
+    Field('per_example.correct', 'list',
+          '`test_size` values: 1 where the decision was right, else 0 (inline, or as uint8 in the side file)'),
+    Field('per_example.decision_step', 'list',
+          '`test_size` values: steps read at the decision (inline, or as int32 in the side file)'),
+    Field('per_example.file', 'string',
+          'side-file records only: the file beside `results.jsonl` holding `correct` and `decision_step` '
+          '(`per_example/<sha256>.npz`, `bench/core/per_example.py`)'),
+    Field('per_example.sha256', 'string',
+          'side-file records only: SHA-256 of the two arrays (uint8 `correct`, then int32 `decision_step`), '
+          'which names the file and is checked when it is loaded'),
     Field('per_example.labels_sha256', 'string',
           'SHA-256 of the test labels (int64): names the test set; records pair only when it matches'),
     Field('protocol', 'object',

@@ -4,13 +4,12 @@ A record holds everything needed to redraw a figure without retraining: the
 cell's identity (task, contender, seed, theta, beta, profile), its metrics,
 its training cost, and its provenance (versions, hardware, revision, command).
 
-Writes are atomic: :func:`append_record` copies the file's current content and
-the new line into a temporary file in the same folder, flushes it to disk and
-``os.replace``-s it over the records file. A run killed at any moment leaves
-either the old file or the new one, never a half-written line, so an
-interrupted run keeps every finished cell and ``--resume`` can always read the
-file. (Each append costs a copy of the file: a few hundred records are a few
-hundred kilobytes.) :func:`read_records` still refuses any malformed line.
+Writes append. :func:`append_record` adds one line to the file, never rewriting it, and flushes it
+to disk; a record's per-example arrays go first to a side file beside it
+(:mod:`bench.core.per_example`). A run killed at any moment keeps every finished record: at worst
+it leaves a torn last line, which readers leave out and the next append cuts off (the rule is in
+:mod:`bench.core.jsonl`), and a side file no record names. :func:`read_records` refuses any other
+malformed line.
 
 Resume key. A record's key (:data:`KEY_FIELDS`) is its cell (task, contender,
 seed, theta, beta, profile, rule) plus ``config_hash``, a stable hash of
@@ -34,15 +33,15 @@ import base64
 import hashlib
 import json
 import math
-import os
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.core.record_schema import RECORD_FIELDS, Field, RecordKey
+from bench.core import per_example
+from bench.core.jsonl import append_line, read_lines
+from bench.core.record_schema import RECORD_FIELDS, Field, RecordError, RecordKey
 
 SCHEMA_VERSION = 2
 
@@ -64,18 +63,15 @@ REQUIRED_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.required)
 METRIC_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.type == "metric" and field.required)
 """Metrics every record has: finite numbers or non-empty lists of them, never null."""
 
-class RecordError(ValueError):
-    """A record or records file is malformed, incomplete or of another schema."""
-
-
 OPTIONAL_METRIC_FIELDS = tuple(field.name for field in RECORD_FIELDS if field.type == "metric" and not field.required)
 """Metrics that only some tasks define; checked like the others when present."""
 
 PER_EXAMPLE_FIELD = "per_example"
 """Each test example's outcome (see :func:`bench.measure.metrics.per_example`): ``correct`` (0/1) and
 ``decision_step`` (steps read) lists of ``test_size`` ints and ``labels_sha256``. New records
-always carry it; records written before it existed read fine but cannot be paired
-(:mod:`bench.analysis.paired`)."""
+always carry it, their arrays in a side file (:mod:`bench.core.per_example`); records written
+before the side files hold the lists inline and read the same; records written before the field
+existed read fine but cannot be paired (:mod:`bench.analysis.paired`)."""
 
 
 def _check_per_example(value: Any, test_size: Any, n_steps: Any, metrics: dict[str, Any], where: str) -> None:
@@ -297,9 +293,26 @@ def _check_type(record: dict[str, Any], field: Field, where: str) -> None:
             raise RecordError(f"{where}: {path} must be {field.type_text()}, got {value!r:.60}")
 
 
-def validate_record(record: dict[str, Any], where: str = "record") -> None:
+def _check_per_example_field(record: dict[str, Any], where: str, folder: Path | None) -> None:
+    """Check ``record``'s ``per_example``: inline lists in full; a side-file reference by its names and
+    its file's presence in ``folder`` (its content is checked when loaded); a loaded one not again."""
+    value = record[PER_EXAMPLE_FIELD]
+    if isinstance(value, per_example.PerExample):
+        return
+    if not per_example.is_reference(value):
+        _check_per_example(value, record["test_size"], record["n_steps"], record, where)
+        return
+    if folder is None:
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD} refers to a side file, but no records file is given")
+    problem = per_example.check_reference(value, folder)
+    if problem is not None:
+        raise RecordError(f"{where}: {PER_EXAMPLE_FIELD}: {problem}")
+
+
+def validate_record(record: dict[str, Any], where: str = "record", folder: Path | None = None) -> None:
     """Raise :class:`RecordError` if ``record`` lacks a field, is of another schema, or holds
-    a null, non-numeric or non-finite metric, or a non-finite number anywhere."""
+    a null, non-numeric or non-finite metric, or a non-finite number anywhere. ``folder`` is the
+    records file's folder, where a side-file ``per_example`` is looked for."""
     if not isinstance(record, dict):
         raise RecordError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
     version = record.get("schema_version")
@@ -316,7 +329,7 @@ def validate_record(record: dict[str, Any], where: str = "record") -> None:
     if isinstance(record["training"], dict) and "history" in record["training"]:
         _check_history(record["training"]["history"], where)
     if PER_EXAMPLE_FIELD in record:
-        _check_per_example(record[PER_EXAMPLE_FIELD], record["test_size"], record["n_steps"], record, where)
+        _check_per_example_field(record, where, folder)
     if PROTOCOL_FIELD in record:
         _check_protocol(record[PROTOCOL_FIELD], where)
     if LEARNING_CURVE_FIELD in record:
@@ -350,47 +363,14 @@ def record_key(record: dict[str, Any]) -> RecordKey:
     return RecordKey(*(record.get(name) for name in KEY_FIELDS))
 
 
-def _atomic_append(path: Path, line: str) -> None:
-    """Append ``line`` to ``path`` atomically: copy the old content and the line into a temporary
-    file in the same folder, flush it to disk, then ``os.replace`` it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_bytes() if path.exists() else b""
-    if old and not old.endswith(b"\n"):
-        old += b"\n"  # a file edited by hand without a final newline: keep its last line whole
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(old + line.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    try:  # make the rename itself durable; not every platform can open a folder
-        folder = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder)
-    except OSError:
-        pass
-    finally:
-        os.close(folder)
-
-
 def stale_temporaries(path: Path) -> list[Path]:
-    """Temporary files that :func:`_atomic_append` left beside ``path`` when its process was killed
-    between creating one and renaming it (``.<name>.*.tmp``); they never hold a record that
-    ``path`` lacks, since a record counts only once renamed into place."""
-    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    """Temporary files that a process killed while writing left beside ``path``: side files not yet
+    renamed into place (``per_example/.*.tmp``) and those of the whole-file rewrite rcbench used before
+    appending (``.<name>.*.tmp``). None holds a record that ``path`` lacks."""
+    if not path.parent.is_dir():
+        return []
+    return sorted([*path.parent.glob(f".{path.name}.*.tmp"),
+                   *(path.parent / per_example.PER_EXAMPLE_DIR).glob(".*.tmp")])
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
@@ -405,14 +385,19 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 def append_record(path: Path, record: dict[str, Any]) -> None:
     """Validate ``record`` against the schema (every top-level field declared in
     :data:`bench.core.record_schema.RECORD_FIELDS`, required ones present, types and metrics
-    checked) and append it to the JSON-lines file ``path`` (created if missing), atomically
-    (see the module docstring)."""
+    checked) and append it as one line to the JSON-lines file ``path`` (created if missing),
+    its per-example arrays first written to their side file (see the module docstring)."""
     undeclared = sorted(set(record) - TOP_LEVEL_FIELDS)
     if undeclared:
         raise RecordError(f"record: field(s) {', '.join(undeclared)} not declared in the record schema "
                           f"(bench/core/record_schema.py RECORD_FIELDS)")
-    validate_record(record)
-    _atomic_append(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+    validate_record(record, folder=path.parent)
+    value = record.get(PER_EXAMPLE_FIELD)
+    if isinstance(value, per_example.PerExample):
+        record = {**record, PER_EXAMPLE_FIELD: value.reference}
+    elif value is not None and not per_example.is_reference(value):
+        record = {**record, PER_EXAMPLE_FIELD: per_example.store(path.parent, value)}
+    append_line(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
 
 
 ERROR_SCHEMA_VERSION = 1
@@ -435,40 +420,44 @@ def append_error(path: Path, error: dict[str, Any]) -> None:
     metrics = [name for name in (*METRIC_FIELDS, *OPTIONAL_METRIC_FIELDS) if name in error]
     if metrics:
         raise RecordError(f"error record: holds metric(s) {', '.join(metrics)}; a failed cell has no metrics")
-    _atomic_append(path, json.dumps(error, sort_keys=True, allow_nan=False, default=str) + "\n")
+    append_line(path, json.dumps(error, sort_keys=True, allow_nan=False, default=str) + "\n")
 
 
 def read_errors(path: Path) -> list[dict[str, Any]]:
     """Every error record of ``path`` (an ``errors.jsonl``); errors name the file and line."""
     errors = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                errors.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise RecordError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    for number, line in read_lines(path):
+        try:
+            errors.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise RecordError(f"{path}:{number}: not valid JSON ({error.msg})") from None
     return errors
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of ``path``, validated; errors name the file and line."""
+    """Every record of ``path``, validated; errors name the file and line. A side-file ``per_example``
+    becomes a :class:`bench.core.per_example.PerExample`, loaded on first use; a torn last line is
+    left out (:mod:`bench.core.jsonl`)."""
     if not path.is_file():
         raise RecordError(f"no records file at {path}")
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RecordError(f"{where}: not valid JSON ({error.msg})") from None
-            validate_record(record, where)
-            records.append(record)
+    for number, line in read_lines(path):
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise RecordError(f"{where}: not valid JSON ({error.msg})") from None
+        validate_record(record, where, path.parent)
+        if per_example.is_reference(record.get(PER_EXAMPLE_FIELD)):
+            record[PER_EXAMPLE_FIELD] = per_example.PerExample(
+                path.parent, record[PER_EXAMPLE_FIELD], _arrays_check(record, where))
+        records.append(record)
     return records
+
+
+def _arrays_check(record: dict[str, Any], where: str) -> Callable[[dict[str, Any]], None]:
+    """The check of ``record``'s per-example arrays once loaded from their side file."""
+    return lambda value: _check_per_example(value, record["test_size"], record["n_steps"], record, where)
 
 
 def recorded_keys(records: Iterable[dict[str, Any]]) -> set[RecordKey]:

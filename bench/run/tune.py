@@ -96,7 +96,8 @@ import torch
 from baselines.registry import Contender, get_contender
 from bench.core.options import OptionError
 from bench.core.provenance import command_line
-from bench.core.records import _atomic_append, config_hash, remove_stale_temporaries
+from bench.core.jsonl import append_line, read_lines
+from bench.core.records import config_hash, remove_stale_temporaries
 from bench.data.paths import resolve_data_dir
 from bench.measure import metrics
 from bench.run.executors import ExecutorSettings, WorkerError
@@ -602,19 +603,16 @@ class TrialsFileError(ValueError):
 def read_trials(path: Path) -> list[dict[str, Any]]:
     """Every trial record of ``path``; errors name the file and line."""
     records = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise TrialsFileError(f"{path}:{number}: not a JSON line ({error})") from None
-            missing = [name for name in TRIAL_FIELDS if name not in record]
-            if missing or record.get("tune_schema_version") != TRIALS_SCHEMA_VERSION:
-                raise TrialsFileError(f"{path}:{number}: not a trial record of schema {TRIALS_SCHEMA_VERSION}"
-                                      + (f" (missing {', '.join(missing)})" if missing else ""))
-            records.append(record)
+    for number, line in read_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise TrialsFileError(f"{path}:{number}: not a JSON line ({error})") from None
+        missing = [name for name in TRIAL_FIELDS if name not in record]
+        if missing or record.get("tune_schema_version") != TRIALS_SCHEMA_VERSION:
+            raise TrialsFileError(f"{path}:{number}: not a trial record of schema {TRIALS_SCHEMA_VERSION}"
+                                  + (f" (missing {', '.join(missing)})" if missing else ""))
+        records.append(record)
     return records
 
 
@@ -622,7 +620,7 @@ def _append_trial(path: Path, record: dict[str, Any]) -> None:
     missing = [name for name in TRIAL_FIELDS if name not in record]
     if missing:
         raise TrialsFileError(f"trial record: missing field(s) {', '.join(missing)}")
-    _atomic_append(path, json.dumps(record, sort_keys=True, allow_nan=False, default=str) + "\n")
+    append_line(path, json.dumps(record, sort_keys=True, allow_nan=False, default=str) + "\n")
 
 
 def _stable_seed(*parts: Any) -> int:
