@@ -38,6 +38,7 @@ from baselines.learning_curve import Snapshot
 from bench.core.options import build_options
 from bench.core.task_contract import Split, TaskSpec
 from rc.crossing import CrossingRule, Decision
+from rc.operations import check_counts_operations
 from rc.registry import Registry
 
 Progress = Callable[[str], None]
@@ -171,6 +172,16 @@ class Contender(ABC):
     @abstractmethod
     def training_operations(self, report: TrainingReport) -> dict[str, float]:
         """Dense MACs that training computed: ``forward_macs`` and ``backward_macs`` (totals)."""
+
+    def check_counting(self) -> None:
+        """Raise :class:`rc.operations.OperationCountError`, naming the methods to add, if this
+        contender cannot count its operations. The harness calls it on a freshly built contender
+        when it plans a run, before loading data or training. By default it checks ``self.model``,
+        when the contender has one, against :data:`rc.operations.SELF_COUNTING_METHODS`; a
+        contender that counts some other way overrides it."""
+        model = getattr(self, "model", None)
+        if isinstance(model, torch.nn.Module):
+            check_counts_operations(model)
 
     def learning_curve(self) -> Sequence[Snapshot]:
         """The weights copied at fixed training compute during :meth:`fit`

@@ -66,10 +66,11 @@ from bench.core.records import (
     recorded_keys,
     remove_stale_temporaries,
 )
-from bench.core.task_contract import TaskData
+from bench.core.task_contract import TaskData, TaskSpec
 from bench.tasks.registry import get_task
 from rc.crossing import Decision, make_rule
 from rc.loss import check_beta
+from rc.operations import OperationCountError
 
 Progress = Callable[[str], None]
 
@@ -137,6 +138,7 @@ def plan_jobs(
         task_betas = tuple(betas or plan.betas or (None,))
         for contender_name in contenders:
             contender = get_contender(contender_name)
+            check_counting(profile, task_name, contender, rule, task_thresholds[0])
             own_rule = contender.own_rule()
             if own_rule is not None:
                 _config_beta(profile, task_name, contender)  # checks the hyperparameters now
@@ -155,6 +157,29 @@ def plan_jobs(
                     else:
                         jobs.append(TrainingJob(task_name, contender_name, seed, rule, beta, task_thresholds))
     return jobs
+
+
+COUNTING_CHECK_SPEC = dict(n_steps=4, n_features=28 * 28, frame_shape=(28, 28))
+"""The shape of the stand-in task :func:`check_counting` builds contenders for: 4 steps of 28 x 28
+image frames (784 features), so contenders with an image front end build too."""
+
+
+def check_counting(profile: Profile, task: str, contender: type[Contender], rule: str, theta: float | None) -> None:
+    """Build ``contender`` with its ``Config`` for ``task`` on a stand-in task shape
+    (:data:`COUNTING_CHECK_SPEC`; two classes for a binary rule, else ten) and call its
+    :meth:`~baselines.registry.Contender.check_counting`: a contender that cannot count its
+    operations fails here, when the run is planned, not after training. The global torch random
+    state is left as it was."""
+    n_classes = 2 if rule.startswith("two-sided") else 10
+    spec = TaskSpec(f"{task} (counting check)", n_classes=n_classes, default_rule=rule, **COUNTING_CHECK_SPEC)
+    config = contender_config(profile, task, contender)
+    with torch.random.fork_rng(devices=[]):
+        built = contender(spec, make_rule(rule, 0.9 if theta is None else theta), config, torch.device("cpu"), 0)
+    try:
+        built.check_counting()
+    except OperationCountError as error:
+        raise OperationCountError(f"contender {contender.name!r} cannot count its operations, so it cannot be "
+                                  f"run (checked before any training): {error}") from None
 
 
 def contender_config(profile: Profile, task: str, contender: type[Contender], beta: float | None = None) -> Any:
