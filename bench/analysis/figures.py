@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench.analysis.ablation import ABLATION_FIGURE, ablation_figure  # noqa: E402
 from bench.analysis.bound_files import InformationBound  # noqa: E402
 from bench.core.stats import mean_interval  # noqa: E402
 
@@ -465,3 +466,4 @@ def streaming_time(records: Sequence[Record], task: str) -> Figure | None:
 
 
 FIGURES["streaming-time"] = streaming_time
+FIGURES[ABLATION_FIGURE] = ablation_figure  # bench.analysis.ablation: only for records of ablation steps

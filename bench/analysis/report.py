@@ -1,5 +1,7 @@
 """``REPORT.md``: one table per task (mean and 95% interval over seeds), its paired comparisons
-(:mod:`bench.analysis.paired`) and links to its figures.
+(:mod:`bench.analysis.paired`) and links to its figures; first, for a task with records of an
+ablation sequence (profiles named ``ablation-NN-<change>``), the ablation's table and figure
+(:mod:`bench.analysis.ablation`).
 
 Paired comparisons, per task: configurations (a contender at a rule, theta
 and beta; the rows of the table) are grouped by theta; a contender with its
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.ablation import ABLATION_FIGURE, ablation_lines
 from bench.analysis.bound_files import InformationBound
 from bench.analysis.budget import budget_lines, equal_compute_lines
 from bench.analysis.figures import epoch_means, records_by_task
@@ -144,6 +147,9 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
         *([f"Made by `{command}` in this folder; `rcbench figures --regenerate .` here runs it again.", ""]
           if arguments else []),
     ]
+    for task, task_records in records_by_task(records).items():  # an ablation's table first: it is the point
+        drawn = [png for png in figures.get(task, []) if png.stem == f"{task}-{ABLATION_FIGURE}"]
+        lines += ablation_lines(task_records, task, _shown(drawn[0], report_dir) if drawn else None)
     for task, task_records in records_by_task(records).items():
         task_bounds = [bound for bound in bounds if bound.task == task]
         lines += [f"## {task}", "", "### At equal epochs", "", markdown_table(task_records),
@@ -152,6 +158,8 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
                   *paired_lines(task_records), "### At equal training compute", "",
                   *equal_compute_lines(task_records, compute_budget), *history_lines(task_records)]
         for png in figures.get(task, []):
+            if png.stem == f"{task}-{ABLATION_FIGURE}":
+                continue  # shown in the task's ablation section
             relative = Path(os.path.relpath(png, report_dir)).as_posix()
             lines += [f"![{png.stem}]({relative})", ""]
     lines += ["## Provenance", "", provenance_lines(records)]
