@@ -74,6 +74,18 @@ def test_a_read_record_can_be_appended_again(tmp_path):
     assert [r["seed"] for r in read_records(tmp_path / "a" / "results.jsonl")] == [0, 5]
 
 
+def test_a_record_read_from_another_folder_brings_its_arrays_along(tmp_path):
+    """Appending a record read elsewhere writes its side file into the new folder too, so the
+    new folder reads (and its arrays load) without the old one."""
+    append_record(tmp_path / "a" / "results.jsonl", with_outcomes())
+    (read,) = read_records(tmp_path / "a" / "results.jsonl")
+    append_record(tmp_path / "b" / "results.jsonl", read)
+    for side_file in (tmp_path / "a" / PER_EXAMPLE_DIR).iterdir():
+        side_file.unlink()
+    (moved,) = read_records(tmp_path / "b" / "results.jsonl")
+    assert list(moved["per_example"]["correct"]) == outcomes()["correct"]
+
+
 def test_a_missing_side_file_is_named_when_read(tmp_path):
     path = tmp_path / "results.jsonl"
     append_record(path, with_outcomes())

@@ -393,8 +393,10 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
                           f"(bench/core/record_schema.py RECORD_FIELDS)")
     validate_record(record, folder=path.parent)
     value = record.get(PER_EXAMPLE_FIELD)
-    if isinstance(value, per_example.PerExample):
+    if isinstance(value, per_example.PerExample) and value.path.parent == path.parent / per_example.PER_EXAMPLE_DIR:
         record = {**record, PER_EXAMPLE_FIELD: value.reference}
+    elif isinstance(value, per_example.PerExample):  # read from another folder: its side file is not here
+        record = {**record, PER_EXAMPLE_FIELD: per_example.store(path.parent, dict(value))}
     elif value is not None and not per_example.is_reference(value):
         record = {**record, PER_EXAMPLE_FIELD: per_example.store(path.parent, value)}
     append_line(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
