@@ -5,7 +5,7 @@ Verbs:
     run      train and evaluate cells of a profile, append records, print a summary
     figures  draw figures and REPORT.md from stored records, without training
     compare-records  compare two records files cell by cell, leaving out timings
-    speed    truncated vs naive RC training step over a grid of T, H, batch and decision patterns: wall-clock, memory
+    speed    a grid of T, H, batch and decision patterns: truncated vs naive training, early exit vs full inference
     latency  side-by-side timing of early-exit and full-sequence inference
     bound    information bound per step: a static MLP's test accuracy on the first t steps of a coded image task
     data    fetch a data set's official files (verified by hash), or check the files present
@@ -243,22 +243,35 @@ def command_compare_records(args: argparse.Namespace) -> int:
 
 
 def command_speed(args: argparse.Namespace) -> int:
-    from bench.measure.speed import HEADER, Grid, check_targets, format_row, scaling_grid, write_scaling
+    import time
+
+    from bench.analysis.speed_figure import write_speed_figure
+    from bench.measure.speed import (PROGRESS_HEADER, Grid, check_targets, format_progress, format_scaling,
+                                     measure_cell, write_scaling)
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.repeats < 1:
+        raise OptionError(f"--repeats must be >= 1, got {args.repeats}")
     device = resolve_device(args.device)
     grid = Grid(tuple(args.time_steps), tuple(args.hidden), tuple(args.batch), tuple(args.patterns))
     settings = {"time_steps": args.time_steps, "hidden": args.hidden, "batch": args.batch,
                 "patterns": args.patterns, "repeats": args.repeats, "seed": args.seed,
                 "device": str(device), "torch_threads": torch.get_num_threads()}
-    print(HEADER, flush=True)
-    rows = scaling_grid(grid, args.repeats, args.seed, device, progress=lambda row: print(format_row(row), flush=True))
-    missed = check_targets(rows)
-    print("targets met" if not missed else "targets missed:\n  " + "\n  ".join(missed))
+    print(PROGRESS_HEADER, flush=True)
+    rows = []
+    for cell in grid.cells():
+        started = time.perf_counter()
+        rows.append(measure_cell(*cell, repeats=args.repeats, seed=args.seed, device=device))
+        print(format_progress(rows[-1], time.perf_counter() - started), flush=True)
+    print()
+    print(format_scaling(rows))
     if args.out:
         write_scaling(rows, Path(args.out), settings, device)
-        print(f"written to {Path(args.out) / 'speed.md'} and speed.json")
+        figure = write_speed_figure(rows, Path(args.out))
+        print(f"written to {Path(args.out) / 'speed.md'}, speed.json and {figure.name}")
+    missed = check_targets(rows)
+    print("targets met" if not missed else f"targets missed ({len(missed)}):\n  " + "\n  ".join(missed))
     return 0
 
 
@@ -507,17 +520,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="also write the comparison (Markdown) to this file")
     compare.set_defaults(handler=command_compare_records)
 
-    speed = verbs.add_parser("speed", help="truncated vs naive RC training step: wall-clock and memory over a grid")
+    speed = verbs.add_parser("speed", help="truncated vs naive training and early exit vs full inference: wall-clock "
+                                           "and memory over a grid")
     speed.add_argument("--time-steps", type=_numbers(int), default=[20, 80, 320], help="sequence lengths T")
     speed.add_argument("--hidden", type=_numbers(int), default=[16, 64, 256, 1024], help="LSTM units")
-    speed.add_argument("--batch", type=_numbers(int), default=[1, 64], help="examples per training step")
+    speed.add_argument("--batch", type=_numbers(int), default=[1, 64],
+                       help="examples per training step and per inference call")
     speed.add_argument("--patterns", type=_csv, default=["equal", "spread", "tail"],
                        help="decision patterns: equal (all at T/4), spread (uniform over the first half), "
                             "tail (as equal, 2%% never crossing)")
     speed.add_argument("--repeats", type=int, default=10, help="alternating rounds per cell")
     speed.add_argument("--seed", type=int, default=0)
     add_device_options(speed)
-    speed.add_argument("--out", help="folder to write speed.md and speed.json into (with provenance)")
+    speed.add_argument("--out", help="folder to write speed.md, speed.json (with provenance) and speed.png into")
     speed.set_defaults(handler=command_speed)
 
     latency = verbs.add_parser("latency", help="early-exit against full-sequence inference, side by side")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
+from bench.analysis.speed_figure import FIGURE_NAME, write_speed_figure
+from bench.cli import main
 from bench.measure.latency import (CALL_COUNT_EXAMPLES, compare_inference, format_latency, operator_calls_per_example,
                            train_contender, write_latency)
+from bench.measure import speed
 from bench.measure.speed import (NEVER, Grid, check_targets, decision_steps, format_scaling, measure_cell,
                                  trigger_case, write_scaling)
-from rc.crossing import decide
+from rc import compiled as compiled_path
+from rc.crossing import Decision, decide
 
 TINY = {"n_train": 64, "n_val": 32, "n_test": 48}
 
@@ -33,7 +38,7 @@ def test_trigger_model_decides_at_the_pattern_steps(pattern: str) -> None:
         assert decision.crossed.tolist() == (steps != NEVER).tolist()
 
 
-def test_scaling_cell_counts_the_ideal_share_of_evaluations_and_memory(tmp_path) -> None:
+def test_scaling_cell_counts_the_ideal_share_of_evaluations_and_memory(tmp_path, one_thread) -> None:
     row = measure_cell(16, 8, 50, "tail", repeats=2)
     assert row.ideal_ratio == pytest.approx((49 * 4 + 16) / (50 * 16))
     assert row.backward_evaluations_ratio == pytest.approx(row.ideal_ratio)
@@ -48,6 +53,93 @@ def test_scaling_cell_counts_the_ideal_share_of_evaluations_and_memory(tmp_path)
     assert payload["rows"][0]["backward_evaluations_ratio"] == row.backward_evaluations_ratio
     assert {"versions", "hardware", "git_revision", "command", "created"} <= set(payload)
     assert isinstance(check_targets([row]), list)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the timed cells (on a busy machine, more threads wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_scaling_cell_times_early_exit_against_the_fused_full_pass(batch: int, one_thread) -> None:
+    row = measure_cell(8, 4, batch, "equal", repeats=1)
+    assert row.decisions_identical
+    assert row.early_ms > 0 and row.full_ms > 0 and row.inference_calls >= 1
+    assert 0 < row.inference_ratio_low <= row.inference_ratio <= row.inference_ratio_high
+    assert row.inference_over_r == pytest.approx(row.inference_ratio / row.ideal_ratio)
+    if batch == 1 and compiled_path.NUMBA_AVAILABLE:
+        assert row.compiled_note is None and row.compiled_ms is not None and row.compiled_ms > 0
+        assert 0 < row.compiled_ratio_low <= row.compiled_ratio <= row.compiled_ratio_high
+        assert row.compiled_over_r == pytest.approx(row.compiled_ratio / row.ideal_ratio)
+    else:
+        assert row.compiled_ms is None and row.compiled_ratio is None and row.compiled_over_r is None
+        assert (row.compiled_note is None) == (batch > 1)
+    assert format_scaling([row]).count("   8     4") == 2  # a line in the training and the inference table
+
+
+def test_scaling_cell_without_numba_says_why_at_batch_1(monkeypatch, one_thread) -> None:
+    monkeypatch.setattr(compiled_path, "NUMBA_AVAILABLE", False)
+    row = measure_cell(8, 4, 1, "spread", repeats=1)
+    assert row.compiled_ms is None and "numba" in row.compiled_note
+    assert "no compiled timing: numba" in format_scaling([row])
+
+
+def test_scaling_cell_fails_loudly_when_early_exit_decides_otherwise(monkeypatch, one_thread) -> None:
+    def wrong(model, x, rule):
+        batch = x.shape[0]
+        return Decision(torch.zeros(batch, dtype=torch.long), torch.zeros(batch, dtype=torch.long),
+                        torch.ones(batch, dtype=torch.bool)), batch
+
+    monkeypatch.setattr(speed, "early_exit_decide", wrong)
+    with pytest.raises(RuntimeError, match="early inference does not give the fused full pass's decisions"):
+        measure_cell(8, 4, 4, "equal", repeats=1)
+
+
+def test_inference_targets_are_checked(one_thread) -> None:
+    row = measure_cell(8, 4, 1, "equal", repeats=1)
+    base = dataclasses.replace(row, time_steps=20, hidden=8, wall_ratio=row.ideal_ratio)  # training on target
+    slow_compiled = dataclasses.replace(base, compiled_ratio=1.1 * row.ideal_ratio, compiled_ratio_low=0.1,
+                                        compiled_ratio_high=2.0)
+    assert check_targets([dataclasses.replace(base, compiled_ratio=0.9 * row.ideal_ratio)]) == []
+    assert check_targets([slow_compiled]) == [
+        "T=20 H=8 batch=1 equal: compiled early exit 1.10 r > 1.0 r of the fused full pass"]
+    large = dataclasses.replace(base, batch=64, compiled_ratio=None, inference_ratio=1.29 * row.ideal_ratio)
+    assert check_targets([large]) == []
+    assert check_targets([dataclasses.replace(large, inference_ratio=1.31 * row.ideal_ratio)]) == [
+        "T=20 H=8 batch=64 equal: early exit 1.31 r > 1.3 r of the fused full pass"]
+    # eager early exit at batch 1 has no target
+    assert check_targets([dataclasses.replace(base, compiled_ratio=None, inference_ratio=5.0)]) == []
+
+
+def test_speed_figure_is_written(tmp_path, one_thread) -> None:
+    measured = [measure_cell(8, 4, 1, "equal", repeats=1), measure_cell(8, 4, 4, "tail", repeats=1)]
+    rows = [dataclasses.replace(row, time_steps=time_steps, hidden=hidden) for row in measured
+            for time_steps in (8, 16) for hidden in (4, 8)]
+    path = write_speed_figure(rows, tmp_path)
+    assert path == tmp_path / FIGURE_NAME
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_speed_command_writes_table_json_and_figure(tmp_path, capsys) -> None:
+    out = tmp_path / "speed"
+    assert main(["speed", "--time-steps", "8", "--hidden", "4", "--batch", "1,4", "--patterns", "equal,tail",
+                 "--repeats", "1", "--threads", "1", "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Inference: early exit / fused full pass" in printed and "speed.png" in printed
+    assert sorted(path.name for path in out.iterdir()) == ["speed.json", "speed.md", "speed.png"]
+    payload = json.loads((out / "speed.json").read_text(encoding="utf-8"))
+    assert {"versions", "hardware", "git_revision", "command", "created"} <= set(payload)
+    assert [(row["batch"], row["pattern"]) for row in payload["rows"]] == [(1, "equal"), (4, "equal"), (4, "tail")]
+    for row in payload["rows"]:
+        assert row["decisions_identical"] is True
+        assert row["inference_ratio"] > 0 and row["inference_over_r"] > 0 and row["wall_over_r"] > 0
+    markdown = (out / "speed.md").read_text(encoding="utf-8")
+    assert "early/full [low, high]" in markdown and "git revision" in markdown
+    assert main(["speed", "--time-steps", "8", "--hidden", "4", "--repeats", "0"]) == 2
 
 
 def test_scaling_grid_skips_the_tail_of_a_single_example() -> None:
