@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.analysis.budget import BudgetError, budget_lines, equal_compute_lines, row_flags, training_macs
+from bench.analysis.budget import (BudgetError, budget_lines, equal_compute_lines, pairwise_compute_lines, row_flags,
+                                   training_macs)
 from bench.core.records import pack_bits, validate_record
 from helpers import make_record
 
@@ -46,6 +47,30 @@ def test_the_cheapest_row_sets_the_budget_and_others_are_taken_at_their_snapshot
     assert "| rc-lstm θ=0.9 β=0 | 1 | 100 | 1.00 | 2.00 | final | 75.00% | 2.00 |" in text
     assert "| lstm-eos θ=0.9 β=0 | 1 | 90 | 0.90 | 1.00 | snapshot | 25.00% | 2.00 |" in text
     assert "| rc-lstm θ=0.9 β=0 | lstm-eos θ=0.9 β=0 | +50.00" in text
+
+
+def test_every_pair_is_compared_at_the_cheaper_rows_budget():
+    """Three rows of 100, 500 and 1000 MACs: each dearer row is taken at its snapshot at or below the
+    cheaper row's budget (not only at the cheapest row's), against the cheaper row's final models."""
+    cheap = record("snn-ttfs", 100.0, ONES[:2] + [0] * 6, with_curve=curve((50.0, ZEROS)))
+    middle = record("rc-lstm", 500.0, ONES, with_curve=curve((90.0, ZEROS), (400.0, ONES[:4] + [0] * 4)))
+    dear = record("lstm-eos", 1000.0, ONES, theta=0.9,
+                  with_curve=curve((80.0, ONES[:1] + [0] * 7), (450.0, ONES[:3] + [0] * 5), (900.0, ONES)))
+    lines = pairwise_compute_lines([dear, middle, cheap])
+    rows = [line for line in lines if line.startswith("| ") and "cheaper row" not in line]
+    assert [row.split(" | ")[:3] for row in rows] == [
+        ["| snn-ttfs θ=0.9 β=0", "100", "rc-lstm θ=0.9 β=0"],
+        ["| snn-ttfs θ=0.9 β=0", "100", "lstm-eos θ=0.9 β=0"],
+        ["| rc-lstm θ=0.9 β=0", "500", "lstm-eos θ=0.9 β=0"]]
+    # snn (2 of 8) against rc-lstm's snapshot at 90 MACs (0 of 8): +25 points; against lstm-eos at 80 (1 of 8):
+    # +12.5; rc-lstm final (8 of 8) against lstm-eos at 450 (3 of 8): +62.5, lstm-eos at 0.90 of the budget
+    assert rows[0].split(" | ")[3:6] == ["0.90", "0.50", "+25.00 [+0.00, +62.50]"]
+    assert rows[1].split(" | ")[5].startswith("+12.50")
+    assert rows[2].split(" | ")[3:5] == ["0.90", "1.00"] and rows[2].split(" | ")[5].startswith("+62.50")
+
+
+def test_pairs_without_learning_curves_give_no_pairwise_view():
+    assert pairwise_compute_lines([record("rc-lstm", 100.0, ONES), record("lstm-eos", 1000.0, ONES)]) == []
 
 
 def test_a_budget_no_row_reaches_is_an_error_naming_the_row():

@@ -16,7 +16,10 @@ trained no more than that, else at its last learning-curve snapshot
 (:mod:`baselines.learning_curve`) at or below it. All are scored on the first
 ``learning_curve.examples`` test examples (the same for every contender), and
 the most accurate row is compared with each other row on those examples
-(:func:`bench.analysis.paired.paired_difference`).
+(:func:`bench.analysis.paired.paired_difference`). The cheapest row may be far
+cheaper than the others (a small spiking network against convolutional LSTMs),
+so :func:`pairwise_compute_lines` also compares every pair of rows at the
+cheaper one's budget: its final models against the dearer row's snapshots.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.paired import PAIRED_TABLE_HEADER, PairedComparison, PairingError, paired_difference, paired_row
+from bench.analysis.paired import (PAIRED_TABLE_HEADER, VERDICT_WORDS, PairedComparison, PairingError,
+                                   paired_difference, paired_row)
 from bench.analysis.summary import configuration_label, group_records, several_profiles
 from bench.core.records import LEARNING_CURVE_FIELD, PER_EXAMPLE_FIELD, PROTOCOL_FIELD, unpack_bits
 
@@ -246,3 +250,55 @@ def _paired_at_budget(matched: dict[tuple, list[MatchedPoint]], label: dict[tupl
         rows.append(paired_row(label[leader], label[other], result))
     return ["Paired comparisons at equal training compute (same examples; points, bootstrap 95% interval):", "",
             *PAIRED_TABLE_HEADER, *rows, ""]
+
+
+def pairwise_compute_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown: every pair of rows at the cheaper row's mean training MACs (see the module docstring).
+
+    The cheaper row's final models (each seed) against the dearer row's last learning-curve
+    snapshot at or below that budget, on the first ``learning_curve.examples`` test examples,
+    paired by seed; empty when the records have no learning curves (the equal-compute view
+    says why) or the task has one row.
+    """
+    groups = group_records(task_records)
+    curves = {record[LEARNING_CURVE_FIELD]["examples"] for record in task_records if LEARNING_CURVE_FIELD in record}
+    if len(groups) < 2 or len(curves) != 1:
+        return []
+    examples = curves.pop()
+    label = {key: configuration_label(key, several_profiles(task_records)) for key in groups}
+    means = {key: _mean([training_macs(record) for record in group]) for key, group in groups.items()}
+    order = sorted(groups, key=lambda key: (means[key], label[key]))
+    rows = []
+    for index, cheaper in enumerate(order):
+        for dearer in order[index + 1:]:
+            budget = means[cheaper]
+            finals = {r["seed"]: r[PER_EXAMPLE_FIELD]["correct"][:examples] for r in groups[cheaper]
+                      if PER_EXAMPLE_FIELD in r}
+            found = {r["seed"]: _match(r, budget, examples) for r in groups[dearer] if PER_EXAMPLE_FIELD in r}
+            points = {seed: point for seed, point in found.items() if isinstance(point, MatchedPoint)}
+            seeds = sorted(finals.keys() & points.keys())
+            head = f"| {label[cheaper]} | {budget:.3g} | {label[dearer]} |"
+            if not seeds:
+                why = "; ".join(point for point in found.values() if isinstance(point, str)) or "no common seed"
+                rows.append(f"{head} | | cannot pair: {why} | | | |")
+                continue
+            macs = _mean([points[seed].macs for seed in seeds])
+            epochs = _mean([points[seed].epoch for seed in seeds])
+            try:
+                result: PairedComparison | PairingError = paired_difference(
+                    np.array([finals[seed] for seed in seeds]), np.array([points[seed].correct for seed in seeds]),
+                    seeds)
+            except PairingError as error:
+                rows.append(f"{head} {macs / budget:.2f} | {epochs:.2f} | cannot pair: {error} | | | |")
+                continue
+            rows.append(f"{head} {macs / budget:.2f} | {epochs:.2f} | {100 * result.difference:+.2f} "
+                        f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
+                        f"{len(result.seeds)} | {VERDICT_WORDS[result.verdict]} |")
+    return [f"Every pair at the cheaper row's training compute: the cheaper row's final models against the "
+            f"dearer row's last learning-curve snapshot at or below the cheaper row's mean training MACs, "
+            f"on the first {examples} test examples, paired by seed. The difference is the cheaper row's "
+            f"accuracy minus the dearer row's, in points (paired bootstrap 95% interval); 'better' means "
+            f"the cheaper row is more accurate.", "",
+            "| cheaper row (final) | its training MACs | dearer row (snapshot) | of budget | epochs done | "
+            "cheaper minus dearer [95% interval] | p | seeds | verdict |",
+            "|---|---|---|---|---|---|---|---|---|", *rows, ""]

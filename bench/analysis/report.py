@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.analysis.ablation import ABLATION_FIGURE, ablation_lines
 from bench.analysis.bound_files import InformationBound
-from bench.analysis.budget import budget_lines, equal_compute_lines
+from bench.analysis.budget import budget_lines, equal_compute_lines, pairwise_compute_lines
 from bench.analysis.figures import epoch_means, records_by_task
 from bench.analysis.paired import PAIRED_TABLE_HEADER, PairedComparison, PairingError, compare_records, paired_row
 from bench.core.record_schema import GroupKey
@@ -156,7 +156,8 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
                   *streaming_lines(task_records), *budget_lines(task_records),
                   *bound_lines(task_records, task_bounds, report_dir),
                   *paired_lines(task_records), "### At equal training compute", "",
-                  *equal_compute_lines(task_records, compute_budget), *history_lines(task_records)]
+                  *equal_compute_lines(task_records, compute_budget), *pairwise_compute_lines(task_records),
+                  *history_lines(task_records)]
         for png in figures.get(task, []):
             if png.stem == f"{task}-{ABLATION_FIGURE}":
                 continue  # shown in the task's ablation section
