@@ -1,0 +1,45 @@
+"""Tests written for the mutants of ``bench/tasks/mnist_temporal.py`` that survived the mutation run (issue 17)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bench.tasks  # noqa: F401  (registers the built-in tasks)
+from bench.core.task_contract import TaskSpec
+from bench.tasks.mnist_temporal import MnistTemporal
+from bench.tasks.registry import get_task
+
+
+def packaged_subset(n: int):
+    generator = np.random.default_rng(3)
+    images = generator.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    return lambda: (images, (np.arange(n) % 10).astype(np.uint8))
+
+
+def load(data_dir, **values):
+    task = get_task("mnist-temporal")
+    return task.load(task.options({"fallback": True, **values}, "test"), 0, data_dir)
+
+
+def test_the_fallback_data_has_the_tasks_spec(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(MnistTemporal, "fallback_images", staticmethod(packaged_subset(40)))
+    data = load(tmp_path / "empty", n_val=5, n_test=10, n_train=8, steps=12)
+    assert data.spec == TaskSpec("mnist-temporal", 12, 784, 10, "sigmoid", (28, 28))
+
+
+def test_fallback_sizes_are_checked_against_the_images_left_after_the_test_split(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(MnistTemporal, "fallback_images", staticmethod(packaged_subset(40)))
+    # 40 images, 10 for test: 30 left, so 25 + 6 do not fit
+    with pytest.raises(ValueError, match=r"^n_val \(6\) \+ n_train \(25\) exceeds the 30 training images in "
+                                         r"the packaged fallback subset \(task mnist-temporal\)$"):
+        load(tmp_path / "empty", n_val=6, n_test=10, n_train=25)
+    data = load(tmp_path / "empty", n_val=5, n_test=10, n_train=25)
+    assert (len(data.train), len(data.val), len(data.test)) == (25, 5, 10)
+
+
+def test_a_task_without_a_fallback_names_the_fetch_command_for_its_data_dir(tmp_path) -> None:
+    task = get_task("fmnist-temporal")
+    with pytest.raises(ValueError, match=rf"fmnist-temporal has no packaged fallback; rcbench data fetch fmnist "
+                                         rf"--data-dir {tmp_path / 'empty'}$"):
+        task.load(task.options({"fallback": True}, "test"), 0, tmp_path / "empty")
