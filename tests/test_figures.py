@@ -159,7 +159,8 @@ def test_a_pair_meeting_in_several_theta_groups_is_compared_once() -> None:
                                         "labels_sha256": "0" * 64})
 
     best, good, poor = [1] * 95 + [0] * 5, [1] * 90 + [0] * 10, [1] * 60 + [0] * 40
-    # two contenders with their own rule join both theta groups and lead each of them
+    # two contenders with their own rule join both theta groups and lead each of them; every pair of a
+    # group is compared, the more accurate first, and the pair meeting in both groups only once
     records = [record("snn-a", None, seed, best) for seed in (0, 1)]
     records += [record("snn-b", None, seed, good) for seed in (0, 1)]
     records += [record("rc-lstm", theta, seed, poor) for theta in (0.9, 0.99) for seed in (0, 1)]
@@ -167,5 +168,7 @@ def test_a_pair_meeting_in_several_theta_groups_is_compared_once() -> None:
     assert [row.split(" | ")[:2] for row in rows] == [
         ["| snn-a rule first-spike", "snn-b rule first-spike"],
         ["| snn-a rule first-spike", "rc-lstm θ=0.9 β=0"],
+        ["| snn-b rule first-spike", "rc-lstm θ=0.9 β=0"],
         ["| snn-a rule first-spike", "rc-lstm θ=0.99 β=0"],
+        ["| snn-b rule first-spike", "rc-lstm θ=0.99 β=0"],
     ]

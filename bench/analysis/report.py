@@ -5,9 +5,10 @@ ablation sequence (profiles named ``ablation-NN-<change>``), the ablation's tabl
 
 Paired comparisons, per task: configurations (a contender at a rule, theta
 and beta; the rows of the table) are grouped by theta; a contender with its
-own rule (theta ``-``) joins every theta's group. In each group the most
-accurate configuration (mean over seeds) is compared with every other one on
-the same test examples. A pair that meets again in another group (two contenders
+own rule (theta ``-``) joins every theta's group. In each group every pair of
+configurations is compared on the same test examples, the more accurate one
+(mean over seeds) named first, so each contender's difference to each other
+one is in the table, not only the leader's. A pair that meets again in another group (two contenders
 with their own rule) is listed once. "better" is said only when the paired
 95% interval excludes 0.
 """
@@ -51,17 +52,18 @@ def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         if len(members) < 2:
             continue
         means = {key: sum(r["accuracy"] for r in groups[key]) / len(groups[key]) for key in members}
-        leader = max(members, key=lambda key: (means[key], label(key)))
-        for other in sorted((key for key in members if key != leader), key=lambda key: -means[key]):
-            if frozenset((leader, other)) in compared:
-                continue
-            compared.add(frozenset((leader, other)))
-            try:
-                result: PairedComparison | PairingError = compare_records(groups[leader], groups[other],
-                                                                         label(leader), label(other))
-            except PairingError as error:
-                result = error
-            rows.append(paired_row(label(leader), label(other), result))
+        ranked = sorted(members, key=lambda key: (-means[key], label(key)))
+        for index, better in enumerate(ranked):
+            for other in ranked[index + 1:]:
+                if frozenset((better, other)) in compared:
+                    continue
+                compared.add(frozenset((better, other)))
+                try:
+                    result: PairedComparison | PairingError = compare_records(groups[better], groups[other],
+                                                                             label(better), label(other))
+                except PairingError as error:
+                    result = error
+                rows.append(paired_row(label(better), label(other), result))
     if not rows:
         return []
     return ["Paired comparisons on the same test examples (accuracy difference in points, paired "
