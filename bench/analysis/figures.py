@@ -420,7 +420,8 @@ def draw_all(records: Sequence[Record], out: Path,
 
 def streaming_time(records: Sequence[Record], task: str) -> Figure | None:
     """The distribution of the streaming time to decision (:mod:`bench.measure.streaming`): per series
-    and theta, the fraction of test examples decided by each time, early exit as a step line over
+    (its contender's colour) and theta (a line style each), the fraction of test examples decided by
+    each time, early exit as a step line over
     every example of every seed (each seed's timed with its own step duration and step compute;
     records without per-example steps give only their percentiles), p50, p90 and p99 marked (means
     over seeds), and the full sequence (every example at once) as a dashed vertical line of the same
@@ -432,8 +433,11 @@ def streaming_time(records: Sequence[Record], task: str) -> Figure | None:
         return None
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
     markers = {"p50": "o", "p90": "s", "p99": "^"}
+    styles = ("-", "-.", ":", (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)))  # per theta; dashed is the full sequence
     for label, by_theta in sorted(_series(usable).items()):
-        for theta, group in _theta_order(by_theta):
+        colour = contender_colour(_contender(by_theta))
+        for index, (theta, group) in enumerate(_theta_order(by_theta)):
+            style = styles[index % len(styles)]
             suffix = f", theta={theta:g}" if theta is not None and len(by_theta) > 1 else ""
             points = {point: mean_interval([r["streaming"]["early_exit"]["time_to_decision_ms"][point]
                                             for r in group]).mean for point in markers}
@@ -442,10 +446,10 @@ def streaming_time(records: Sequence[Record], task: str) -> Figure | None:
                     record["per_example"]["decision_step"], record["streaming"]["step_ms"],
                     record["streaming"]["step_compute_ms"]))
                 (line,) = axes.step(times, [(i + 1) / len(times) for i in range(len(times))], where="post",
-                                    label=label + suffix)
+                                    label=label + suffix, color=colour, linestyle=style)
             else:
-                (line,) = axes.plot(list(points.values()), [int(p[1:]) / 100 for p in points], linestyle=":",
-                                    label=label + suffix + " (percentiles only)")
+                (line,) = axes.plot(list(points.values()), [int(p[1:]) / 100 for p in points], linestyle=style,
+                                    color=colour, label=label + suffix + " (percentiles only)")
             for point, marker in markers.items():
                 axes.plot([points[point]], [int(point[1:]) / 100], marker=marker, color=line.get_color(),
                           markersize=4, linestyle="none")
