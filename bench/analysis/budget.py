@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.paired import (PAIRED_TABLE_HEADER, VERDICT_WORDS, PairedComparison, PairingError,
+from bench.analysis.paired import (PAIRED_TABLE_HEADER, PairedComparison, PairingError, paired_cells,
                                    paired_difference, paired_row)
 from bench.analysis.summary import configuration_label, group_records, several_profiles
 from bench.core.records import LEARNING_CURVE_FIELD, PER_EXAMPLE_FIELD, PROTOCOL_FIELD, unpack_bits
@@ -280,7 +280,7 @@ def pairwise_compute_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
             head = f"| {label[cheaper]} | {budget:.3g} | {label[dearer]} |"
             if not seeds:
                 why = "; ".join(point for point in found.values() if isinstance(point, str)) or "no common seed"
-                rows.append(f"{head} | | cannot pair: {why} | | | |")
+                rows.append(f"{head} | | {paired_cells(PairingError(why))} |")
                 continue
             macs = _mean([points[seed].macs for seed in seeds])
             epochs = _mean([points[seed].epoch for seed in seeds])
@@ -289,11 +289,8 @@ def pairwise_compute_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
                     np.array([finals[seed] for seed in seeds]), np.array([points[seed].correct for seed in seeds]),
                     seeds)
             except PairingError as error:
-                rows.append(f"{head} {macs / budget:.2f} | {epochs:.2f} | cannot pair: {error} | | | |")
-                continue
-            rows.append(f"{head} {macs / budget:.2f} | {epochs:.2f} | {100 * result.difference:+.2f} "
-                        f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | {result.p_value:.4f} | "
-                        f"{len(result.seeds)} | {VERDICT_WORDS[result.verdict]} |")
+                result = error
+            rows.append(f"{head} {macs / budget:.2f} | {epochs:.2f} | {paired_cells(result)} |")
     return [f"Every pair at the cheaper row's training compute: the cheaper row's final models against the "
             f"dearer row's last learning-curve snapshot at or below the cheaper row's mean training MACs, "
             f"on the first {examples} test examples, paired by seed. The difference is the cheaper row's "

@@ -170,11 +170,15 @@ PAIRED_TABLE_HEADER = ("| more accurate | compared with | difference [95% interv
                        "|---|---|---|---|---|---|")
 
 
-def paired_row(name_a: str, name_b: str, result: PairedComparison | PairingError) -> str:
-    """One markdown row of a paired-comparison table (:data:`PAIRED_TABLE_HEADER`): the difference in
-    points with its interval, p, seeds and verdict, or why the two could not be paired."""
+def paired_cells(result: PairedComparison | PairingError) -> str:
+    """The last four cells of a paired-comparison row: the difference in points with its interval, p,
+    seeds and verdict (or why the two could not be paired), ``|``-separated, without the outer bars."""
     if isinstance(result, PairingError):
-        return f"| {name_a} | {name_b} | cannot pair: {result} | | | |"
-    return (f"| {name_a} | {name_b} | {100 * result.difference:+.2f} [{100 * result.low:+.2f}, "
-            f"{100 * result.high:+.2f}] | {result.p_value:.4f} | {len(result.seeds)} | "
-            f"{VERDICT_WORDS[result.verdict]} |")
+        return f"cannot pair: {result} | | |"
+    return (f"{100 * result.difference:+.2f} [{100 * result.low:+.2f}, {100 * result.high:+.2f}] | "
+            f"{result.p_value:.4f} | {len(result.seeds)} | {VERDICT_WORDS[result.verdict]}")
+
+
+def paired_row(name_a: str, name_b: str, result: PairedComparison | PairingError) -> str:
+    """One markdown row of a paired-comparison table (:data:`PAIRED_TABLE_HEADER`)."""
+    return f"| {name_a} | {name_b} | {paired_cells(result)} |"
