@@ -59,16 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     if clean != 0 or forced == 0:
         print(f"set-up check failed: clean run exit {clean}, forced failure exit {forced}", file=sys.stderr)
         return 2
-    verdicts = {}
+    # resumable: the verdicts already in --out are kept, and --out is rewritten after every mutant
+    verdicts = json.loads(out.read_text())["verdicts"] if out.exists() else {}
     for name in names:
+        if name in verdicts:
+            continue
         code = run(tests_of(name, args.tests), name)
-        verdicts[name] = {"tests": tests_of(name, args.tests), "exit_code": code, "status": {0: "survived", 1: "killed", 5: "no tests"}.get(code, "error")}
+        verdicts[name] = {"tests": tests_of(name, args.tests), "exit_code": code,
+                          "status": {0: "survived", 1: "killed", 5: "no tests"}.get(code, "error")}
         print(f"{verdicts[name]['status']:9} {name}", file=sys.stderr, flush=True)
-    out.write_text(json.dumps({
-        "tests": args.tests,
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "clean_exit_code": clean, "forced_failure_exit_code": forced,
-        "verdicts": verdicts}, indent=1, ensure_ascii=False) + "\n")
+        out.write_text(json.dumps({
+            "tests": args.tests,
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "clean_exit_code": clean, "forced_failure_exit_code": forced,
+            "verdicts": verdicts}, indent=1, ensure_ascii=False) + "\n")
     return 0
 
 
