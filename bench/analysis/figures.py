@@ -127,10 +127,33 @@ def _values(group: Sequence[Record], field: Callable[[Record], float]) -> tuple[
     return estimate.mean, estimate.half_width or 0.0
 
 
+LABEL_OFFSETS = ((4, 4), (4, -11), (-24, 4), (-24, -11))
+"""Where a theta label may sit beside its point (points), tried in order."""
+
+
+def _place_labels(axes: plt.Axes, labels: Sequence[tuple[float, float, str]]) -> None:
+    """Write each ``(x, y, text)`` beside its point at the first offset of :data:`LABEL_OFFSETS` whose
+    box overlaps no label already written, or leave it out where every offset would overlap (a crowded
+    cluster: the line and the legend still tell the series). Call it once the axes' limits are set."""
+    figure = axes.get_figure()
+    figure.canvas.draw()  # the limits and the transform are final only once drawn
+    renderer = figure.canvas.get_renderer()
+    placed: list = []
+    for x, y, text in labels:
+        for dx, dy in LABEL_OFFSETS:
+            label = axes.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7)
+            box = label.get_window_extent(renderer).expanded(1.1, 1.2)
+            if not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            label.remove()
+
+
 def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
     """Accuracy at the decision against mean decision step: the speed/accuracy front."""
     figure, axes = plt.subplots(figsize=(7.5, 4.2))
     per_contender: dict[str, int] = defaultdict(int)
+    labels: list[tuple[float, float, str]] = []
     for label, by_theta in sorted(_series(records).items()):
         contender = _contender(by_theta)
         points = []
@@ -144,11 +167,10 @@ def speed_accuracy(records: Sequence[Record], task: str) -> Figure:
                       color=contender_colour(contender),
                       linestyle=LINE_STYLES[per_contender[contender] % len(LINE_STYLES)])
         per_contender[contender] += 1
-        for x, y, _xe, _ye, theta in points:
-            if theta is not None:
-                axes.annotate(f"{theta:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        labels += [(x, y, f"{theta:g}") for x, y, _xe, _ye, theta in points if theta is not None]
     steps = records[0]["n_steps"]
     axes.set_xlim(0, steps + 1)
+    _place_labels(axes, labels)
     axes.set_xlabel(f"mean decision step (steps read, of {steps})")
     axes.set_ylabel("test accuracy at the decision")
     axes.set_title(f"{task}: accuracy against decision time (labels: theta)")
@@ -246,6 +268,7 @@ def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
     wall-clock (both log scale). One point per series and theta; a training shared by several
     thetas has the same cost at each."""
     figure, (macs_axes, seconds_axes) = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    labels: dict[plt.Axes, list[tuple[float, float, str]]] = {macs_axes: [], seconds_axes: []}
     for label, by_theta in sorted(_series(records).items()):
         colour = contender_colour(_contender(by_theta))
         for axes, cost in ((macs_axes, lambda r: r["training"]["forward_macs"] + r["training"]["backward_macs"]),
@@ -258,15 +281,14 @@ def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
             axes.errorbar([p[0] for p in points], [p[1] for p in points], xerr=[p[2] for p in points],
                           yerr=[p[3] for p in points], marker="o", linestyle="none", capsize=3, label=label,
                           color=colour)
-            for x, y, _xe, _ye, theta in points:
-                if theta is not None:
-                    axes.annotate(f"{theta:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            labels[axes] += [(x, y, f"{theta:g}") for x, y, _xe, _ye, theta in points if theta is not None]
     macs_axes.set_xlabel("training MACs, forward + backward (dense)")
     seconds_axes.set_xlabel("training wall-clock (s)")
     macs_axes.set_ylabel("test accuracy at the decision")
     for axes in (macs_axes, seconds_axes):
         axes.set_xscale("log")
         axes.grid(alpha=0.3, which="both")
+        _place_labels(axes, labels[axes])
     _legend_outside(seconds_axes)
     figure.suptitle(f"{task}: accuracy against training cost (labels: theta)")
     _caption(figure, ERROR_BARS)
