@@ -196,19 +196,23 @@ def command_tune(args: argparse.Namespace) -> int:
 
 
 def command_figures(args: argparse.Namespace) -> int:
-    from bench.analysis.regenerate import ReportError, make_report, regenerate
+    from bench.analysis.regenerate import ReportError, is_figures_report, make_report, regenerate
 
     try:
         if args.regenerate:
             if args.results or args.out or args.bounds or args.compute_budget is not None:
                 raise OptionError("--regenerate takes its settings from each report; leave out --results, "
                                   "--out, --bounds and --compute-budget")
+            given = {Path(path) for path in args.regenerate if Path(path).is_file()}
             reports = sorted({report for folder in map(Path, args.regenerate) for report in
                               ([folder] if folder.is_file() else folder.rglob("REPORT.md"))})
             if not reports:
                 raise OptionError(f"no REPORT.md under {', '.join(args.regenerate)}")
             status = 0
             for report in reports:
+                if report not in given and not is_figures_report(report):
+                    print(f"{report}: skipped (not made by rcbench figures)")
+                    continue
                 result = regenerate(report, check=args.check)
                 verdict = ("byte for byte" if not result.different else
                            f"{len(result.different)} file(s) {'differ' if args.check else 'rewritten'}: "

@@ -71,3 +71,17 @@ def test_a_report_without_a_recorded_command_is_named(tmp_path):
     old.write_text("# rcbench report\n", encoding="utf-8")
     with pytest.raises(ReportError, match="records no rcbench figures command"):
         regenerate(old)
+
+
+def test_a_report_another_tool_wrote_is_skipped_when_walking_a_folder(tree, capsys):
+    """Walking a folder, a REPORT.md that rcbench figures did not write (the mutation report) is named
+    as skipped, not an error; the figures reports beside it are still checked."""
+    other = tree / "mutation" / "REPORT.md"
+    other.parent.mkdir()
+    other.write_text("# Mutation testing\n\nmade by tools/mutation_report.py\n", encoding="utf-8")
+    assert main(["figures", "--regenerate", str(tree), "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{other}: skipped (not made by rcbench figures)" in printed
+    assert "byte for byte" in printed
+    with pytest.raises(ReportError, match="records no rcbench figures command"):
+        regenerate(other)
