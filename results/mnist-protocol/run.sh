@@ -24,6 +24,8 @@ run full-seq-s0 lstm-eos,lstm-allsteps 0
 run rc-snn rc-lstm,snn-ttfs 0,1,2
 run eos-s1 lstm-eos 1
 run allsteps-s1 lstm-allsteps 1
+run eos-s2 lstm-eos 2
+run allsteps-s2 lstm-allsteps 2
 run snn-conv snn-conv 0,1,2
 "$rcbench" figures --overwrite --results "$out"/*/ --out "$out" \
     --bounds results/bound/bound-normalized.json results/bound/bound-cnn-normalized.json
