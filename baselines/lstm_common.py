@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
+from baselines.front_end import check_front_end
 from baselines.step_contender import StepModelContender, TrainingConfig
 from bench.core.options import require_positive
 from rc.model import ConvLSTMClassifier, LSTMClassifier
-
-ENCODERS = ("none", "conv")
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,7 @@ class LSTMConfig(TrainingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_positive(hidden=self.hidden, layers=self.layers)
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
-        if isinstance(self.conv_channels, bool) or not isinstance(self.conv_channels, int) or self.conv_channels < 1:
-            raise ValueError(f"conv_channels must be a positive integer, got {self.conv_channels!r}")
+        check_front_end(self.dropout, self.encoder, self.conv_channels)
 
 
 class LSTMContender(StepModelContender):

@@ -74,6 +74,7 @@ from snntorch import surrogate
 from torch import Tensor, nn
 
 from baselines import snn_family_operations
+from baselines.front_end import check_front_end
 from baselines.snn_loss import temporal_cross_entropy
 from baselines.snn_ttfs import FirstSpike
 from baselines.step_contender import StepModelContender, TrainingConfig
@@ -82,7 +83,6 @@ from bench.core.options import require_positive
 from rc.operations import OperationCounts
 from rc.streaming import stream_decisions
 
-ENCODERS = ("none", "conv")
 LOSSES = ("first-spike", "temporal")
 
 
@@ -128,12 +128,7 @@ class SpikingConfig(TrainingConfig):
             raise ValueError(f"decay must lie in [0, 1], got {self.decay!r}")
         if not isinstance(self.learn_decay, bool):
             raise ValueError(f"learn_decay must be true or false, got {self.learn_decay!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
-        if isinstance(self.conv_channels, bool) or not isinstance(self.conv_channels, int) or self.conv_channels < 1:
-            raise ValueError(f"conv_channels must be a positive integer, got {self.conv_channels!r}")
+        check_front_end(self.dropout, self.encoder, self.conv_channels)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 

@@ -215,8 +215,8 @@ def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: in
                     features = parts.encoder(frames)
                 examples = torch.arange(batch, device=device) if rows is None else rows
                 frame_ids = examples[:, None] * time + torch.arange(start, stop, device=device)
-                done_before = sum(len(block) for block in encoded)
-                feature_row[frame_ids.reshape(-1)] = torch.arange(done_before, done_before + len(features),
+                # the frames encoded before this chunk are the step evaluations so far
+                feature_row[frame_ids.reshape(-1)] = torch.arange(evaluations, evaluations + len(features),
                                                                   device=device)
                 encoded.append(features)
                 inputs = features.detach().reshape(active, stop - start, -1)
