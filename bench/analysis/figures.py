@@ -30,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from bench.analysis.ablation import ABLATION_FIGURE, ablation_figure  # noqa: E402
 from bench.analysis.bound_files import InformationBound  # noqa: E402
@@ -287,6 +288,7 @@ def training_cost_accuracy(records: Sequence[Record], task: str) -> Figure:
     macs_axes.set_ylabel("test accuracy at the decision")
     for axes in (macs_axes, seconds_axes):
         axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap on a short decade
         axes.grid(alpha=0.3, which="both")
         _place_labels(axes, labels[axes])
     _legend_outside(seconds_axes)
@@ -390,6 +392,8 @@ def learning_to_decide(records: Sequence[Record], task: str) -> Figure | None:
                       linestyle=style)
     step_axes.set_ylabel(f"validation mean decision step (of {records[0]['n_steps']})")
     accuracy_axes.set_ylabel("validation accuracy at the decision")
+    for axes in (step_axes, accuracy_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     return _finish_panels(figure, (step_axes, accuracy_axes), "epoch",
                           f"{task}: learning when to decide (validation after each epoch; mean over seeds)")
 
