@@ -107,13 +107,12 @@ def command_run(args: argparse.Namespace) -> int:
         raise OptionError(f"--out {args.out} is a file; it must name a folder for results.jsonl and summary.md")
     profile = load_profile(args.profile)
     tasks = args.tasks or list(profile.tasks)
-    contenders = args.contenders or profile.named_contenders()
     device = resolve_device(args.device)
     if args.executor == "ray" and device.type == "cuda" and device.index is not None:
         raise OptionError(f"--executor ray gives each job the GPU Ray assigns it; use --device cuda, not {args.device}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    jobs = plan_jobs(profile, tasks, contenders, args.seeds, args.thresholds, args.betas)
+    jobs = plan_jobs(profile, tasks, args.contenders, args.seeds, args.thresholds, args.betas)
     if args.plan:
         from bench.run.harness import TaskCache
         from bench.run.plan import DEFAULT_REFERENCE, estimate_jobs, format_plan, reference_records

@@ -139,7 +139,7 @@ def test_profile_defaults(tmp_path):
     [
         ('bogus = 1\n' + GOOD, r"profile .*profile\.toml: unknown key\(s\) bogus; allowed: contenders, data_seed"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nthreshold = [0.9]'),
-         r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contenders, curve_examples, data, overrides, protocol, "
+         r"\[tasks\.toy-noise\]: unknown key\(s\) threshold; allowed: betas, contenders, curve_examples, data, lineup, overrides, protocol, "
          r"rule, search, skip_if_missing, step_ms, thresholds"),
         (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nskip_if_missing = "yes"'),
          r"\[tasks\.toy-noise\] skip_if_missing must be true or false, got 'yes'"),
@@ -171,10 +171,23 @@ def test_profile_defaults(tmp_path):
         ('tasks = 3\n', r"profile .*: tasks must be a table, got 3"),
         ("[tasks.toy-noise\nthresholds = [0.9]\n", r"profile .*profile\.toml is not valid TOML"),
         ('name = "x"\nname = "y"\n', r"is not valid TOML"),
+        (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nlineup = []'),
+         r"\[tasks\.toy-noise\] lineup must be a non-empty list of contender names, got \[\]"),
+        (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nlineup = "rc-lstm"'),
+         r"\[tasks\.toy-noise\] lineup must be a non-empty list of contender names, got 'rc-lstm'"),
+        (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nlineup = ["rc-lstm", "lstm-eos", "rc-lstm"]'),
+         r"\[tasks\.toy-noise\] lineup names rc-lstm more than once"),
+        (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nlineup = ["rc-lstm", "lstm-eoss"]'),
+         r"\[tasks\.toy-noise\] lineup names unknown contender 'lstm-eoss'"),
+        (GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nlineup = ["lstm-eos"]'),
+         r"\[tasks\.toy-noise\] configures rc-lstm \(contenders table or overrides\), not in its lineup "
+         r"\['lstm-eos'\]"),
     ],
     ids=["top-level key", "task key", "skip_if_missing not a bool", "contender_data", "theta 1.5", "theta 0", "theta 1", "no thresholds", "string theta",
          "missing thresholds", "negative beta", "nan beta", "unknown rule", "empty seeds", "float seed",
-         "seeds not a list", "no tasks", "tasks not a table", "invalid TOML", "duplicate key"],
+         "seeds not a list", "no tasks", "tasks not a table", "invalid TOML", "duplicate key",
+         "empty lineup", "lineup not a list", "lineup repeats", "lineup unknown contender",
+         "settings outside the lineup"],
 )
 def test_bad_profile_raises_option_error_naming_the_problem(tmp_path, text, message):
     with pytest.raises(OptionError, match=message):
@@ -217,3 +230,28 @@ def test_a_data_override_changes_the_task_data_for_that_contender_only(tmp_path)
 def test_unknown_contender_table_is_an_error(tmp_path):
     with pytest.raises(OptionError, match="rc-lstmm"):
         load_profile(str(write(tmp_path, GOOD.replace("[contenders.rc-lstm]", "[contenders.rc-lstmm]"))))
+
+
+def test_a_lineup_decides_which_contenders_run_on_its_task_and_contenders_replaces_it(tmp_path):
+    from bench.run.harness import plan_jobs
+
+    text = GOOD.replace('rule = "two-sided"', 'rule = "two-sided"\nlineup = ["rc-lstm", "lstm-eos"]') + (
+        '[tasks.toy-runs]\nthresholds = [0.9]\n[tasks.toy-runs.contenders.snn-ttfs]\nhidden = 4\n')
+    profile = load_profile(str(write(tmp_path, text)))
+    assert profile.lineup("toy-noise") == ["rc-lstm", "lstm-eos"]
+    assert profile.lineup("toy-runs") == profile.named_contenders() == ["lstm-eos", "rc-lstm", "snn-ttfs"]
+
+    def pairs(contenders=None):
+        return {(job.task, job.contender) for job in plan_jobs(profile, ["toy-noise", "toy-runs"], contenders)}
+
+    assert pairs() == {("toy-noise", "rc-lstm"), ("toy-noise", "lstm-eos"),
+                       ("toy-runs", "rc-lstm"), ("toy-runs", "lstm-eos"), ("toy-runs", "snn-ttfs")}
+    assert pairs(["snn-ttfs"]) == {("toy-noise", "snn-ttfs"), ("toy-runs", "snn-ttfs")}
+
+
+def test_paper_lineups_run_the_convolutional_spiking_member_on_images_only():
+    paper = load_profile("paper")
+    for task in paper.tasks:
+        lineup = paper.lineup(task)
+        assert {"rc-lstm", "lstm-eos", "lstm-allsteps", "snn-ttfs"} <= set(lineup), task
+        assert ("snn-conv" in lineup) == (task in {"fsdd", "mnist-temporal", "fmnist-temporal"}), task

@@ -459,21 +459,23 @@ def profiles_reference() -> str:
         lines += [f"## {name}", "", cell(profile.description), "",
                   f"Seeds {', '.join(map(str, profile.seeds))}; data seed {profile.data_seed}; contenders "
                   f"{', '.join(f'`{c}`' for c in contenders)}.", "",
-                  "| task | thresholds | rule | protocol | overrides | skip if data missing | jobs | cells |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| task | contenders | thresholds | rule | protocol | overrides | skip if data missing | jobs | cells |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         total_jobs = total_cells = 0
         for task, plan in profile.tasks.items():
-            jobs = plan_jobs(profile, [task], contenders)
+            jobs = plan_jobs(profile, [task])
             cells = sum(len(job.thresholds) for job in jobs)
             total_jobs, total_cells = total_jobs + len(jobs), total_cells + cells
             settings = ", ".join(f"{key} = {toml_value(value)}" for key, value in plan.protocol.settings.items())
             overrides = "; ".join(f"{o.contender}: {o.setting}" + (f" = {toml_value(o.value)}" if o.has_value else "")
                                   + f" ({o.reason})" for o in plan.protocol.overrides) or "-"
             rule = plan.rule or (jobs[0].rule if jobs else "-")
-            lines.append(f"| `{task}` | {', '.join(f'{t:g}' for t in plan.thresholds)} | `{rule}` | {cell(settings)} | "
+            lineup = ", ".join(f"`{c}`" for c in profile.lineup(task))
+            lines.append(f"| `{task}` | {lineup} | {', '.join(f'{t:g}' for t in plan.thresholds)} | `{rule}` | "
+                         f"{cell(settings)} | "
                          f"{cell(overrides)} | {'yes' if plan.skip_if_missing else 'no'} | {len(jobs)} | "
                          f"{cells} |")
-        lines += [f"| all | | | | | | {total_jobs} | {total_cells} |", ""]
+        lines += [f"| all | | | | | | | {total_jobs} | {total_cells} |", ""]
         hyper = []
         for contender in contenders:
             get_contender(contender)
@@ -613,7 +615,7 @@ def not_in_paper_runs(rows: dict[tuple[str, str], Any]) -> list[str]:
     profile = load_profile("paper")
     by_contender: dict[str, list[str]] = defaultdict(list)
     for task in profile.tasks:
-        for contender in profile.named_contenders():
+        for contender in profile.lineup(task):
             if (task, contender) not in rows:
                 by_contender[contender].append(task)
     return [f"`{contender}` on {', '.join(tasks)}" for contender, tasks in by_contender.items()]

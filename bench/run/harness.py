@@ -109,12 +109,13 @@ class TrainingJob:
 def plan_jobs(
     profile: Profile,
     tasks: Sequence[str],
-    contenders: Sequence[str],
+    contenders: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     thresholds: Sequence[float] | None = None,
     betas: Sequence[float] | None = None,
 ) -> list[TrainingJob]:
-    """Every training job of a run; command-line overrides replace the profile's lists.
+    """Every training job of a run; command-line overrides replace the profile's lists
+    (``contenders``, when given, replaces every task's lineup, :meth:`Profile.lineup`).
 
     Every name, threshold, beta and hyperparameter is checked here, before
     anything is trained.
@@ -136,7 +137,7 @@ def plan_jobs(
         for theta in task_thresholds:
             make_rule(rule, theta)
         task_betas = tuple(betas or plan.betas or (None,))
-        for contender_name in contenders:
+        for contender_name in contenders or profile.lineup(task_name):
             contender = get_contender(contender_name)
             check_counting(profile, task_name, contender, rule, task_thresholds[0])
             own_rule = contender.own_rule()

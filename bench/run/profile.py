@@ -13,6 +13,7 @@ A profile is a TOML file. The built-in ones live in ``bench/run/profiles/``
 
     [tasks.toy-noise]
     thresholds = [0.99]    # theta values; one cell per theta
+    lineup = ["rc-lstm", "lstm-eos"]       # optional: the contenders this task runs
     betas = [0.0]          # optional: beta values for contenders that have beta
     rule = "two-sided"     # optional: crossing rule (default: the task's)
     [tasks.toy-noise.data] # the task's options (sizes, paths)
@@ -34,6 +35,9 @@ A profile is a TOML file. The built-in ones live in ``bench/run/profiles/``
 A profile may start from another: ``extends = "paper"`` (a built-in name, or a path
 relative to the extending file) takes that profile's tables and merges this file's
 over them, table by table; ``overrides`` arrays are appended, other values replaced.
+
+A task's ``lineup`` names the contenders that run on it when ``--contenders`` is not given
+(default: every contender the profile names); ``--contenders`` replaces every task's lineup.
 
 A task may set ``curve_examples`` (default 2,000): the learning-curve snapshots
 (:mod:`baselines.learning_curve`) are scored on that many test examples, the first of
@@ -92,6 +96,9 @@ class TaskPlan:
     step_ms: float | None = None
     """Milliseconds between two input steps, for the streaming time to decision; None: the task's
     default (:func:`bench.measure.streaming.default_step_ms`)."""
+    lineup: tuple[str, ...] | None = None
+    """The contenders that run on this task without ``--contenders``; None: every contender the
+    profile names (:meth:`Profile.named_contenders`)."""
 
     def data_values(self, contender: str) -> dict[str, Any]:
         """The task's data options as ``contender`` reads them: ``data``, then its ``data.*`` overrides."""
@@ -127,7 +134,14 @@ class Profile:
         names = set(self.contenders)
         for plan in self.tasks.values():
             names |= set(plan.contenders) | {override.contender for override in plan.protocol.overrides}
+            names |= set(plan.lineup or ())
         return sorted(names)
+
+    def lineup(self, task: str) -> list[str]:
+        """The contenders that run on ``task`` without ``--contenders``: the task's ``lineup``, else
+        every contender the profile names."""
+        plan = self.tasks[task]
+        return list(plan.lineup) if plan.lineup is not None else self.named_contenders()
 
     def resolved_values(self, task: str, contender: str, fields: Collection[str]) -> dict[str, Any]:
         """Hyperparameters of ``contender`` (which has the settings ``fields``) on ``task``: its own
@@ -157,6 +171,19 @@ def _number_list(value: Any, where: str) -> tuple[float, ...]:
     return tuple(float(item) for item in value)
 
 
+def _lineup(value: Any, where: str) -> tuple[str, ...] | None:
+    """A task's ``lineup``: a non-empty list of distinct contender names (registration is checked
+    by :func:`check_profile_names`), or None when the task has none."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(name, str) and name for name in value):
+        raise OptionError(f"{where} must be a non-empty list of contender names, got {value!r}")
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise OptionError(f"{where} names {', '.join(repeated)} more than once")
+    return tuple(value)
+
+
 def parse_profile(data: dict[str, Any], source: str) -> Profile:
     """Check and parse a profile table read from ``source`` (a name or path, for messages)."""
     where = f"profile {source}"
@@ -178,7 +205,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
                               f"[[tasks.{task_name}.overrides]] with contender, setting = \"data.<option>\", "
                               f"value and reason")
         _expect_keys(table, {"thresholds", "betas", "rule", "data", "contenders", "protocol", "overrides",
-                             "skip_if_missing", "curve_examples", "step_ms", "search"}, task_where)
+                             "skip_if_missing", "curve_examples", "step_ms", "search", "lineup"}, task_where)
         curve_examples = table.get("curve_examples", DEFAULT_CURVE_EXAMPLES)
         if isinstance(curve_examples, bool) or not isinstance(curve_examples, int) or curve_examples < 1:
             raise OptionError(f"{task_where} curve_examples must be a positive integer, got {curve_examples!r}")
@@ -212,10 +239,16 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         if step_ms is not None and (isinstance(step_ms, bool) or not isinstance(step_ms, (int, float))
                                     or not 0 < step_ms < float("inf")):
             raise OptionError(f"{task_where} step_ms must be a finite number of milliseconds > 0, got {step_ms!r}")
+        lineup = _lineup(table.get("lineup"), f"{task_where} lineup")
+        configured = set(overrides) | {override.contender for override in protocol.overrides}
+        outside = sorted(configured - set(lineup)) if lineup is not None else []
+        if outside:
+            raise OptionError(f"{task_where} configures {', '.join(outside)} (contenders table or overrides), "
+                              f"not in its lineup {list(lineup)}: add them to the lineup or drop their settings")
         tasks[task_name] = TaskPlan(task_name, thresholds, betas, rule,
                                     dict(_table(table.get("data", {}), f"{task_where} data")), overrides,
                                     protocol, skip_if_missing, curve_examples,
-                                    None if step_ms is None else float(step_ms))
+                                    None if step_ms is None else float(step_ms), lineup)
     if not tasks:
         raise OptionError(f"{where}: no [tasks.*] tables")
     return Profile(
@@ -246,6 +279,8 @@ def check_profile_names(profile: Profile) -> None:
             check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}.contenders.{contender_name}]")
         for override in plan.protocol.overrides:
             check(override.contender, CONTENDERS, "contender", f"[[tasks.{task_name}.overrides]] ({override.setting})")
+        for contender_name in plan.lineup or ():
+            check(contender_name, CONTENDERS, "contender", f"[tasks.{task_name}] lineup")
 
 
 def _read_table(name_or_path: str, relative_to: Path | None) -> tuple[dict[str, Any], str, Path | None]:
