@@ -106,6 +106,20 @@ def test_rows_with_another_budget_or_front_end_are_flagged_with_their_reason():
     assert "| lstm-eos θ=0.9 β=0 ⚑ | 1 | 2 | 100 | 2 | epochs = 10 (others 3): no reason recorded |" in text
 
 
+def test_settings_that_do_nothing_are_not_flagged_but_a_real_shift_or_conv_width_is():
+    lstm = record("rc-lstm", 100.0, ONES, config={"epochs": 3, "hidden": 8})  # no such options recorded
+    inert = record("snn-recurrent", 100.0, ONES,
+                   config={"epochs": 3, "hidden": 8, "encoder": "none", "conv_channels": 16, "augment_shift": 0})
+    assert row_flags([lstm, inert]) == {key: [] for key in row_flags([lstm, inert])}
+    shifted = record("snn-conv", 100.0, ONES,
+                     config={"epochs": 3, "hidden": 8, "encoder": "conv", "conv_channels": 16, "augment_shift": 2})
+    flags = {key[1]: lines for key, lines in row_flags([lstm, inert, shifted]).items()}
+    assert flags["snn-conv"] == ["augment_shift = 2 (others 'none'): no reason recorded",
+                                 "conv_channels = 16 (others 'none'): no reason recorded",
+                                 "encoder = 'conv' (others 'none'): no reason recorded"]
+    assert flags["snn-recurrent"] == [] and flags["rc-lstm"] == []
+
+
 def test_a_row_made_at_another_revision_is_flagged():
     rows = [record(name, 100.0, ONES) for name in ("rc-lstm", "lstm-eos")]
     rows.append(record("lstm-allsteps", 100.0, ONES, git_revision="def5678"))

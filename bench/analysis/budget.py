@@ -43,6 +43,12 @@ setting counts as ``none``), beside any setting its protocol names; data options
 
 ABSENT = "none"
 
+INERT_SETTINGS = {"augment_shift": lambda config: config.get("augment_shift") == 0,
+                  "conv_channels": lambda config: config.get("encoder", ABSENT) in (ABSENT, "none")}
+"""Settings compared as ``none`` when they do nothing: no shift (``augment_shift = 0``), and a
+convolutional width without a convolutional encoder. A record that has such a setting is then not
+flagged against records that lack it (an older revision, or a contender without the option)."""
+
 
 class BudgetError(ValueError):
     """A comparison at equal training compute cannot be made as asked (a budget no row can match)."""
@@ -55,7 +61,9 @@ def training_macs(record: dict[str, Any]) -> float:
 
 def _settings(record: dict[str, Any]) -> dict[str, Any]:
     names = set(COMPARED_SETTINGS) | set(record.get(PROTOCOL_FIELD, {}).get("settings", {}))
-    values = {name: record["config"].get(name, ABSENT) for name in names}
+    config = record["config"]
+    values = {name: ABSENT if name in INERT_SETTINGS and INERT_SETTINGS[name](config) else config.get(name, ABSENT)
+              for name in names}
     values.update({f"data.{name}": value for name, value in record.get("data_options", {}).items()})
     return values
 
