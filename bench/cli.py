@@ -92,7 +92,8 @@ def command_list(_args: argparse.Namespace) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     from bench.run.executors import ExecutorSettings
-    from bench.run.harness import JobError, plan_jobs, run_jobs
+    from bench.run.harness import plan_jobs
+    from bench.run.jobs import JobError, run_jobs
     from bench.core.records import read_records
     from bench.analysis.summary import markdown_table, write_summary
 
@@ -114,7 +115,7 @@ def command_run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     jobs = plan_jobs(profile, tasks, args.contenders, args.seeds, args.thresholds, args.betas)
     if args.plan:
-        from bench.run.harness import TaskCache
+        from bench.run.jobs import TaskCache
         from bench.run.plan import DEFAULT_REFERENCE, estimate_jobs, format_plan, reference_records
 
         reference = Path(args.plan_from) if args.plan_from else DEFAULT_REFERENCE
@@ -161,7 +162,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_tune(args: argparse.Namespace) -> int:
     from bench.run.executors import ExecutorSettings
-    from bench.run.harness import JobError
+    from bench.run.jobs import JobError
     from bench.run.tune import TRIALS_FILE, TUNED_PROFILE_FILE, import_optuna, load_search, summary_lines, tune
 
     import_optuna()  # not installed: say how, before anything else

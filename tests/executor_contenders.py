@@ -1,7 +1,7 @@
 """Contenders that misbehave on purpose, for tests/test_executors.py.
 
 A worker process imports each job's contender module by name before it runs
-the job (see :class:`bench.run.harness.RunContext`), so these contenders exist in
+the job (see :class:`bench.run.jobs.RunContext`), so these contenders exist in
 spawned workers too: pytest puts ``tests/`` on ``sys.path`` and a spawned
 worker inherits it. Importing this module registers them; the tests' fixture
 unregisters them afterwards.

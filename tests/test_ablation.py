@@ -23,7 +23,8 @@ from bench.analysis.ablation import ablation_rows, settings_changed
 from bench.cli import main
 from bench.core.records import read_records
 from bench.run.ablation import ablation_step, step_descriptions, step_files
-from bench.run.harness import TaskCache, job_setup, plan_jobs
+from bench.run.harness import plan_jobs
+from bench.run.jobs import TaskCache, job_setup
 from bench.run.profile import BUILTIN_PROFILES, Profile, load_profile
 from bench.tasks.registry import get_task
 from helpers import make_record

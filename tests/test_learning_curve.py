@@ -12,7 +12,8 @@ import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.learning_curve import MAX_RANGE, POINTS_PER_DOUBLING, SnapshotSchedule, grid_index, grid_macs
 from bench.core.records import RecordError, pack_bits, unpack_bits, validate_record
-from bench.run.harness import plan_jobs, run_jobs
+from bench.run.harness import plan_jobs
+from bench.run.jobs import run_jobs
 from bench.run.profile import parse_profile
 
 

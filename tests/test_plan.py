@@ -10,7 +10,8 @@ import baselines  # noqa: F401  (registers the built-in contenders)
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from baselines.registry import get_contender
 from bench.cli import main
-from bench.run.harness import TaskCache, job_setup, plan_jobs
+from bench.run.harness import plan_jobs
+from bench.run.jobs import TaskCache, job_setup
 from bench.run.plan import estimate_jobs
 from bench.run.profile import load_profile
 from helpers import make_record

@@ -25,7 +25,8 @@ from baselines.lstm_eos import LSTMEndOfSequence
 from baselines.registry import CONTENDERS, ENTRY_POINT_GROUP, ContenderPluginError, get_contender
 from baselines.training_loop import BatchOutcome
 from bench.cli import main
-from bench.run.harness import JobError, contender_config, plan_jobs, run_jobs
+from bench.run.harness import contender_config, plan_jobs
+from bench.run.jobs import JobError, run_jobs
 from bench.run.profile import load_profile, parse_profile
 from bench.analysis.compare import compare_records
 from bench.core.records import (

@@ -31,7 +31,8 @@ from baselines.lstm_eos import LSTMEndOfSequence
 from baselines.registry import CONTENDERS, register_contender
 from bench.core.task_contract import Sequences, TaskData
 from bench.data.mnist import FASHION_MNIST, MNIST
-from bench.run.harness import plan_jobs, run_jobs
+from bench.run.harness import plan_jobs
+from bench.run.jobs import run_jobs
 from bench.run.profile import parse_profile
 from bench.tasks.registry import TASKS, get_task
 from bench.tasks import speech

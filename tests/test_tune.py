@@ -18,7 +18,8 @@ from bench.core.options import OptionError
 from bench.core.records import METRIC_FIELDS
 from bench.core.task_contract import TaskData
 from bench.run.executors import ExecutorSettings
-from bench.run.harness import JobError, TaskCache, job_setup, plan_jobs, run_jobs
+from bench.run.harness import plan_jobs
+from bench.run.jobs import JobError, TaskCache, job_setup, run_jobs
 from bench.run.profile import _resolve_extends, load_profile, parse_profile
 from bench.run import tune as tuning
 from bench.run.tune import (

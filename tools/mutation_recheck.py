@@ -34,7 +34,7 @@ def run(tests: list[str], mutant: str) -> int:
 
 # modules whose survivors' tests live in another module's file
 SHARED_FILES = {"seeding": "stats", "lstm_operations": "operations", "snn_operations": "operations",
-                "snn_loss": "snn_ttfs", "snn_compiled": "compiled"}
+                "snn_loss": "snn_ttfs", "snn_compiled": "compiled", "jobs": "harness"}
 
 
 def tests_of(mutant: str, default: list[str]) -> list[str]:

@@ -1,1 +1,2 @@
-"""Running a benchmark: profiles, the harness that plans and runs cells, and the executors that train jobs."""
+"""Running a benchmark: profiles, the harness that plans cells and makes their records, the job runner,
+and the executors that train jobs."""

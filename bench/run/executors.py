@@ -1,7 +1,7 @@
 """Executors: where ``rcbench run`` trains its jobs, one training job at a time per worker.
 
 An executor runs a picklable function (the harness's
-:func:`bench.run.harness.run_training_job`) on a list of items (training jobs) and
+:func:`bench.run.jobs.run_training_job`) on a list of items (training jobs) and
 yields each item's result *as it finishes*, in completion order. It never
 writes a file: the calling process stays the only writer of ``results.jsonl``
 and ``errors.jsonl``, and writes each job's records as soon as its result

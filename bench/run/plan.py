@@ -25,7 +25,8 @@ from typing import Any
 
 from bench.core.provenance import RECORD_DIRECTORY, SOURCE_DIR
 from bench.core.records import read_records
-from bench.run.harness import TaskCache, TrainingJob, job_setup
+from bench.run.harness import TrainingJob
+from bench.run.jobs import TaskCache, job_setup
 from bench.run.profile import Profile
 
 DEFAULT_REFERENCE = SOURCE_DIR / RECORD_DIRECTORY

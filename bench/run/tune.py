@@ -101,14 +101,13 @@ from bench.core.records import config_hash, remove_stale_temporaries
 from bench.data.paths import resolve_data_dir
 from bench.measure import metrics
 from bench.run.executors import ExecutorSettings, WorkerError
-from bench.run.harness import (
+from bench.run.harness import JobSetup, TrainingJob
+from bench.run.jobs import (
     JobError,
-    JobSetup,
     Progress,
     RunContext,
     RunResult,
     TaskCache,
-    TrainingJob,
     check_data,
     failure_message,
     print_progress,
@@ -497,7 +496,7 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialRun:
-    """A trial as a worker receives it (see :class:`bench.run.harness.JobRun`)."""
+    """A trial as a worker receives it (see :class:`bench.run.jobs.JobRun`)."""
 
     trial: Trial
     setup: JobSetup
