@@ -150,6 +150,22 @@ def test_settings_changed_names_each_difference_and_rows_follow_the_step_order()
     assert settings_changed(records[1], records[1]) == "nothing"
 
 
+def test_the_figure_cuts_intervals_at_the_values_a_metric_can_take():
+    from bench.analysis.ablation import ablation_figure
+
+    # two seeds far apart: the Student-t interval of the accuracy reaches far beyond 1 and below 0
+    records = [make_record(profile="ablation-00-start", seed=seed, accuracy=accuracy, first_step_accuracy=accuracy,
+                           decision_step_mean=step, n_steps=20)
+               for seed, accuracy, step in ((0, 0.99, 1.0), (1, 0.40, 20.0))]
+    assert ablation_rows(records)[0].estimates["accuracy"].half_width > 1
+    figure = ablation_figure(records, "mnist-temporal")
+    accuracy, decision = figure.axes[0], figure.axes[1]
+    assert accuracy.get_xlim()[1] == pytest.approx(1.02)
+    for axes, low, high in ((accuracy, 0.0, 1.0), (decision, 1.0, 20.0)):
+        ends = [x for line in axes.lines for x in line.get_xdata()]  # the caps of the error bars
+        assert ends and min(ends) >= low - 1e-9 and max(ends) <= high + 1e-9
+
+
 # ----------------------------------------------------------------------------- end to end, tiny
 
 

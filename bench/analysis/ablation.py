@@ -159,17 +159,21 @@ def ablation_figure(records: Sequence[Record], task: str, descriptions: Mapping[
     positions = list(range(len(rows)))
     figure, panels = plt.subplots(1, 4, figsize=(13, 1.6 + 0.34 * len(rows)), sharey=True)
 
-    def points(axes: Any, name: str, **style: Any) -> None:
+    def points(axes: Any, name: str, low: float, high: float, **style: Any) -> None:
+        """The estimates of ``name``, their intervals cut at the values the metric can take."""
         estimates = [row.estimates[name] for row in rows]
-        axes.errorbar([e.mean for e in estimates], positions, xerr=[e.half_width or 0.0 for e in estimates],
-                      linestyle="none", capsize=3, **style)
+        means = [e.mean for e in estimates]
+        below = [max(0.0, mean - max(low, mean - (e.half_width or 0.0))) for mean, e in zip(means, estimates)]
+        above = [max(0.0, min(high, mean + (e.half_width or 0.0)) - mean) for mean, e in zip(means, estimates)]
+        axes.errorbar(means, positions, xerr=[below, above], linestyle="none", capsize=3, **style)
 
     accuracy, decision, seconds, macs = panels
-    points(accuracy, "accuracy", marker="o", color="#d62728", label="at the decision")
-    points(accuracy, "first_step_accuracy", marker="o", markerfacecolor="white", color="#7f7f7f",
-           label="after the first step")
-    points(decision, "decision_step_mean", marker="o", color="#d62728")
     steps = max(record["n_steps"] for record in ablation_records(records))
+    points(accuracy, "accuracy", 0.0, 1.0, marker="o", color="#d62728", label="at the decision")
+    points(accuracy, "first_step_accuracy", 0.0, 1.0, marker="o", markerfacecolor="white", color="#7f7f7f",
+           label="after the first step")
+    points(decision, "decision_step_mean", 1.0, float(steps), marker="o", color="#d62728")
+    accuracy.set_xlim(right=1.02)
     decision.set_xlim(0, steps + 1)
     for axes, name in ((seconds, "train_seconds"), (macs, "train_macs")):
         estimates = [row.estimates[name] for row in rows]
@@ -185,7 +189,8 @@ def ablation_figure(records: Sequence[Record], task: str, descriptions: Mapping[
     accuracy.set_yticks(positions, labels, fontsize=8)
     accuracy.invert_yaxis()
     figure.suptitle(f"{task}: the ablation, one change per step (top to bottom)")
-    figure.text(0.01, 0.005, "Means over seeds; error bars: 95% Student-t interval (none with one seed).",
+    figure.text(0.01, 0.005, "Means over seeds; error bars: 95% Student-t interval (none with one seed), cut at the values a "
+                "metric can take (accuracy 0 to 1, decision step 1 to T).",
                 fontsize=7, ha="left", va="bottom", color="0.3")
     handles, names = accuracy.get_legend_handles_labels()
     figure.legend(handles, names, fontsize=7, loc="lower right", ncol=2, frameon=False)
