@@ -16,6 +16,11 @@
 # the dearest). Three seeds (the profiles' seeds): about 3 to 3.5 CPU-hours in all, two of them
 # step 0's. SEEDS=0 runs one seed (about 1.1 CPU-hours); a later run without it adds the others.
 #
+# The committed records were made this way from a clean checkout of revision 93023ba, split in four
+# folders so that two runs could share the two cores: seed0/ (every step, seed 0), step0-seeds1-2/
+# (step 0, seeds 1 and 2), seed1/ and seed2/ (steps 1-11); REPORT.md combines them
+# (rcbench figures --results seed0 step0-seeds1-2 seed1 seed2 --out .).
+#
 # Usage, from a clean checkout (the records carry its git revision), with MNIST in DATA:
 #   RCBENCH=rcbench DATA=../shared/data results/ablation/run.sh
 #   SEEDS=0 results/ablation/run.sh          # one seed
