@@ -163,8 +163,9 @@ def ablation_figure(records: Sequence[Record], task: str, descriptions: Mapping[
         """The estimates of ``name``, their intervals cut at the values the metric can take."""
         estimates = [row.estimates[name] for row in rows]
         means = [e.mean for e in estimates]
-        below = [max(0.0, mean - max(low, mean - (e.half_width or 0.0))) for mean, e in zip(means, estimates)]
-        above = [max(0.0, min(high, mean + (e.half_width or 0.0)) - mean) for mean, e in zip(means, estimates)]
+        widths = [e.half_width or 0.0 for e in estimates]
+        below = [max(0.0, min(width, mean - low)) for mean, width in zip(means, widths)]
+        above = [max(0.0, min(width, high - mean)) for mean, width in zip(means, widths)]
         axes.errorbar(means, positions, xerr=[below, above], linestyle="none", capsize=3, **style)
 
     accuracy, decision, seconds, macs = panels

@@ -44,7 +44,7 @@ setting counts as ``none``), beside any setting its protocol names; data options
 ABSENT = "none"
 
 INERT_SETTINGS = {"augment_shift": lambda config: config.get("augment_shift") == 0,
-                  "conv_channels": lambda config: config.get("encoder", ABSENT) in (ABSENT, "none")}
+                  "conv_channels": lambda config: config.get("encoder", "none") == "none"}
 """Settings compared as ``none`` when they do nothing: no shift (``augment_shift = 0``), and a
 convolutional width without a convolutional encoder. A record that has such a setting is then not
 flagged against records that lack it (an older revision, or a contender without the option)."""
