@@ -148,7 +148,8 @@ _KERNELS_LOCK = threading.Lock()
 
 
 def kernels() -> dict[str, Callable[..., Any]]:
-    """The compiled kernels by name (``lstm``, ``lif``, from :mod:`rc.compiled_kernels`); numba is
+    """The compiled kernels by name (``lstm``, ``lif`` for one example, ``lstm-batch``, ``lif-batch`` for a
+    batch, one example after the other in one call; from :mod:`rc.compiled_kernels`); numba is
     imported, and the kernels compiled or loaded from numba's cache, on first use."""
     if _KERNELS:
         return _KERNELS
@@ -156,7 +157,9 @@ def kernels() -> dict[str, Callable[..., Any]]:
         if not _KERNELS:
             from rc import compiled_kernels
 
-            _KERNELS.update({"lstm": compiled_kernels.lstm_decide, "lif": compiled_kernels.lif_decide})
+            _KERNELS.update({"lstm": compiled_kernels.lstm_decide, "lif": compiled_kernels.lif_decide,
+                             "lstm-batch": compiled_kernels.lstm_decide_batch,
+                             "lif-batch": compiled_kernels.lif_decide_batch})
     return _KERNELS
 
 
@@ -199,7 +202,8 @@ class OneDecision(NamedTuple):
 
 
 class CompiledDecider:
-    """Batch-1 early exit of one model under one rule, one compiled call per example.
+    """Event-driven early exit of one model under one rule: one compiled call per example
+    (:meth:`decide_one`) or per batch (:meth:`decide`, the examples one after the other).
 
     The weights are copied when it is made and again whenever a parameter of the
     model has changed in place since (an optimiser step, ``load_state_dict``; a
@@ -217,6 +221,7 @@ class CompiledDecider:
         self._low = np.float32(1.0 - rule.theta)
         self._build()
         self._kernel = kernels()[self.program.kernel]
+        self._batch_kernel = kernels()[f"{self.program.kernel}-batch"]
 
     def _build(self) -> None:
         program = COMPILED_MODELS[type(self.model)](self.model)
@@ -231,6 +236,15 @@ class CompiledDecider:
         ``load_state_dict`` bumps it)."""
         return [p._version for p in self.program.sources]
 
+    def _ready(self, x: Tensor) -> np.ndarray:
+        """``x`` as the kernels read it (float32, contiguous, on the CPU), after refreshing the
+        weights if a parameter changed since they were copied."""
+        if self._current_stamp() != self._stamp:
+            self._build()
+        if x.requires_grad or x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous():
+            x = x.detach().to("cpu", torch.float32).contiguous()
+        return x.numpy()
+
     def decide_one(self, x: Tensor) -> OneDecision:
         """Decide one example ``x``, ``(time, features)`` or ``(1, time, features)``."""
         if x.dim() == 3 and x.shape[0] == 1:
@@ -238,27 +252,27 @@ class CompiledDecider:
         if x.dim() != 2 or x.shape[1] != self.program.n_features or x.shape[0] < 1:
             raise ValueError(f"compiled decision: one example must be shaped (time >= 1, "
                              f"{self.program.n_features}), got {tuple(x.shape)}")
-        if self._current_stamp() != self._stamp:
-            self._build()
-        if x.requires_grad or x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous():
-            x = x.detach().to("cpu", torch.float32).contiguous()
-        scores, prediction, step, hit = self._kernel(x.numpy(), *self._arrays, self._test, self._theta, self._low)
+        scores, prediction, step, hit = self._kernel(self._ready(x), *self._arrays, self._test, self._theta,
+                                                     self._low)
         return OneDecision(torch.from_numpy(scores), int(prediction), int(step), bool(hit))
 
     def decide(self, x: Tensor) -> tuple[Decision, int, Tensor]:
-        """Decide every example of ``x`` ``(batch, time, features)``, one at a time.
+        """Decide every example of ``x`` ``(batch, time, features)`` in one compiled call (each example
+        on its own, one after the other: no example waits for another's steps).
 
         Returns:
             The :class:`rc.crossing.Decision`, the step evaluations computed (the
             sum of steps read) and the scores at each decision ``(batch, outputs)``.
         """
         check_sequences(x)
-        outcomes = [self.decide_one(x[i]) for i in range(x.shape[0])]
-        step_index = torch.tensor([o.step_index for o in outcomes], dtype=torch.long)
-        decision = Decision(torch.tensor([o.prediction for o in outcomes], dtype=torch.long), step_index,
-                            torch.tensor([o.crossed for o in outcomes], dtype=torch.bool))
-        scores = torch.stack([o.scores for o in outcomes]) if outcomes else torch.empty(0, self.program.n_outputs)
-        return decision, int(step_index.sum()) + len(outcomes), scores
+        if x.shape[2] != self.program.n_features:
+            raise ValueError(f"compiled decision: examples must have {self.program.n_features} features, "
+                             f"got {tuple(x.shape)}")
+        scores, prediction, step, hit = self._batch_kernel(self._ready(x), *self._arrays, self._test, self._theta,
+                                                           self._low)
+        step_index = torch.from_numpy(step)
+        decision = Decision(torch.from_numpy(prediction), step_index, torch.from_numpy(hit))
+        return decision, int(step_index.sum()) + x.shape[0], torch.from_numpy(scores)
 
 
 def compiled_decider(model: nn.Module, rule: CrossingRule) -> CompiledDecider | None:

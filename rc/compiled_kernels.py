@@ -167,3 +167,34 @@ def lif_decide(x, w_in, b_in, decay_in, threshold_in, w_out, b_out, decay_out, t
         if hit or t == time - 1:
             return scores, predict(scores, test), t, hit
     return scores, 0, -1, False
+
+
+@_njit
+def lstm_decide_batch(x, first, upper, recurrent, bias, readout, readout_bias, test, theta, low):
+    """:func:`lstm_decide` of every example of ``x`` (B, T, F), one after the other in one call;
+    returns (scores (B, C), prediction (B,), step index (B,), crossed (B,))."""
+    batch = x.shape[0]
+    scores = np.empty((batch, readout.shape[1]), dtype=np.float32)
+    prediction = np.empty(batch, dtype=np.int64)
+    step = np.empty(batch, dtype=np.int64)
+    hit = np.empty(batch, dtype=np.bool_)
+    for b in range(batch):
+        scores[b], prediction[b], step[b], hit[b] = lstm_decide(x[b], first, upper, recurrent, bias, readout,
+                                                                readout_bias, test, theta, low)
+    return scores, prediction, step, hit
+
+
+@_njit
+def lif_decide_batch(x, w_in, b_in, decay_in, threshold_in, w_out, b_out, decay_out, threshold_out, test, theta,
+                     low):
+    """:func:`lif_decide` of every example of ``x`` (B, T, F), one after the other in one call;
+    returns (scores (B, C), prediction (B,), step index (B,), crossed (B,))."""
+    batch = x.shape[0]
+    scores = np.empty((batch, b_out.shape[0]), dtype=np.float32)
+    prediction = np.empty(batch, dtype=np.int64)
+    step = np.empty(batch, dtype=np.int64)
+    hit = np.empty(batch, dtype=np.bool_)
+    for b in range(batch):
+        scores[b], prediction[b], step[b], hit[b] = lif_decide(x[b], w_in, b_in, decay_in, threshold_in, w_out,
+                                                               b_out, decay_out, threshold_out, test, theta, low)
+    return scores, prediction, step, hit

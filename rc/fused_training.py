@@ -14,7 +14,9 @@ two passes through the same ``nn.LSTM`` weights:
    run to ``T`` alone, not with the whole batch. A chunk may run an example a
    few steps past its crossing (the rest of that chunk); nothing of those
    steps is kept. The chunk length trades the fixed cost of a fused call
-   against those extra steps (:func:`chunk_length`).
+   against those extra steps (:func:`chunk_length`). Without autograd, the
+   search alone is early-exit inference for a batch
+   (:func:`rc.inference.early_exit_decide`).
 2. **Gradient pass**: every example's own steps ``0 .. d`` (``d`` its decision
    step) as one packed sequence through the fused ``nn.LSTM``, forward and
    backward. A packed sequence never computes a step past a sequence's length,
@@ -147,6 +149,7 @@ class Search:
     Attributes:
         step_index: ``(batch,)`` long, each example's decision step.
         crossed: ``(batch,)`` bool, whether it crossed (False: it reached the last step).
+        prediction: ``(batch,)`` long, the rule's prediction from the scores at the decision step.
         evaluations: step evaluations the search computed (one example, one step),
             including the steps run past a crossing to the end of a chunk.
         input_mask: ``(batch, time, features)`` dropout multipliers of the LSTM's input,
@@ -163,6 +166,7 @@ class Search:
 
     step_index: Tensor
     crossed: Tensor
+    prediction: Tensor
     evaluations: int
     input_mask: Tensor | None
     output_mask: Tensor | None
@@ -189,6 +193,7 @@ def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: in
     weights = lstm._flat_weights
     step_index = torch.full((batch,), time - 1, dtype=torch.long, device=device)
     crossed = torch.zeros(batch, dtype=torch.bool, device=device)
+    prediction = torch.zeros(batch, dtype=torch.long, device=device)
     input_mask = output_mask = None
     if p:
         features = lstm.input_size
@@ -228,7 +233,8 @@ def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: in
                                            False, True)
         evaluations += active * (stop - start)
         top_mask = _dropout_mask(p, outputs.shape, outputs) if p else None
-        hit = rule.crossed(parts.readout(outputs if top_mask is None else outputs * top_mask))  # (active, steps)
+        scores = parts.readout(outputs if top_mask is None else outputs * top_mask)  # (active, steps, outputs)
+        hit = rule.crossed(scores)  # (active, steps)
         if stop == time:  # the last step decides the rest, crossed or not
             decides = torch.ones(active, dtype=torch.bool, device=device)
             first = torch.where(hit.any(dim=1), hit.to(torch.uint8).argmax(dim=1), stop - start - 1)
@@ -242,6 +248,7 @@ def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: in
         done_rows = done if rows is None else rows[done]
         step_index[done_rows] = start + first[done]
         crossed[done_rows] = hit[done, first[done]]
+        prediction[done_rows] = rule.predict(scores[done, first[done]])
         if top_mask is not None:
             output_mask[done_rows] = top_mask[done, first[done]]
         if done.numel() == active:
@@ -251,7 +258,7 @@ def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: in
         start, state = stop, (hidden[:, keep], cell[:, keep])
     with torch.enable_grad():  # the concatenation keeps the encoder's graph
         features = torch.cat(encoded) if encoded else None
-    return Search(step_index, crossed, evaluations, input_mask, output_mask, features,
+    return Search(step_index, crossed, prediction, evaluations, input_mask, output_mask, features,
                   feature_row if features is not None else None)
 
 

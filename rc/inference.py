@@ -4,6 +4,14 @@ The input is fed one step at a time; an example leaves the batch at its first
 crossing, so a finished example costs nothing more. The result is identical
 to applying :func:`rc.crossing.decide` to a full pass.
 
+A batch of more than one example through an :class:`rc.model.LSTMClassifier`
+or :class:`rc.model.ConvLSTMClassifier` runs the fused LSTM over chunks of
+steps instead (the search of :mod:`rc.fused_training`): after each chunk the
+decided examples leave the batch, so a few examples that never cross run to
+the end alone, in a few long fused calls instead of one Python step per
+step. A chunk may run an example a few steps past its crossing; those steps
+are discarded, and the decisions are the step loop's.
+
 This is the inference-only twin of :func:`rc.streaming.run_to_crossings`
 (which keeps every decided example's scores for the loss): with no graph to
 keep, each step writes its decided examples straight into the output tensors,
@@ -25,6 +33,7 @@ import torch
 from torch import Tensor
 
 from rc.crossing import CrossingRule, Decision, decide
+from rc.fused_training import fused_parts, search_decisions
 from rc.model import StepModel
 from rc.streaming import check_sequences
 
@@ -48,7 +57,10 @@ def early_exit_decide(model: StepModel, x: Tensor, rule: CrossingRule) -> tuple[
 
     Returns:
         The :class:`rc.crossing.Decision` and the number of step evaluations
-        computed (the sum over examples of decision step index + 1).
+        the decisions need (the sum over examples of decision step index + 1).
+        The step loop computes exactly these; the fused search (batches of
+        more than one through an LSTM classifier) may compute a few more past
+        a crossing within a chunk, which it discards.
     """
     check_sequences(x)
     if not rule.streaming:
@@ -57,6 +69,10 @@ def early_exit_decide(model: StepModel, x: Tensor, rule: CrossingRule) -> tuple[
     batch, time, _ = x.shape
     if batch == 1:
         return _decide_one(model, x, rule)
+    parts = fused_parts(model)
+    if parts is not None:
+        search = search_decisions(parts, x, rule)
+        return Decision(search.prediction, search.step_index, search.crossed), int((search.step_index + 1).sum())
     prediction = torch.empty(batch, dtype=torch.long, device=x.device)
     step_index = torch.full((batch,), time - 1, dtype=torch.long, device=x.device)
     crossed = torch.zeros(batch, dtype=torch.bool, device=x.device)

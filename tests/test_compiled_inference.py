@@ -116,6 +116,31 @@ def test_lstm_one_example_and_shapes() -> None:
 
 
 @needs_numba
+@pytest.mark.parametrize("kind", ["lstm", "lif"])
+def test_one_batch_call_equals_one_call_per_example(kind) -> None:
+    """:meth:`CompiledDecider.decide` (the batch kernel) gives each example exactly what
+    :meth:`CompiledDecider.decide_one` gives it alone, scores bit for bit."""
+    torch.manual_seed(7)
+    if kind == "lstm":
+        model, rule = LSTMClassifier(12, 10, 4, layers=2).eval(), SigmoidThreshold(0.6)
+    else:
+        model, rule = LIFClassifier(12, 16, 4, 0.9, 1.0, 5.0).eval(), FirstSpike()
+        with torch.no_grad():
+            model.fc_hidden.weight.mul_(4.0)
+    x = spikes(9, 8, 12, 0.3, seed=8)
+    decider = compiled.compiled_decider(model, rule)
+    decision, evaluations, scores = decider.decide(x)
+    alone = [decider.decide_one(x[i]) for i in range(9)]
+    assert decision.step_index.tolist() == [one.step_index for one in alone]
+    assert decision.prediction.tolist() == [one.prediction for one in alone]
+    assert decision.crossed.tolist() == [one.crossed for one in alone]
+    assert torch.equal(scores, torch.stack([one.scores for one in alone]))
+    assert evaluations == sum(one.step_index + 1 for one in alone)
+    with pytest.raises(ValueError, match="examples must have 12 features"):
+        decider.decide(torch.zeros(2, 8, 11))
+
+
+@needs_numba
 def test_an_example_with_no_input_still_decides_at_its_crossing() -> None:
     torch.manual_seed(1)
     model = LSTMClassifier(8, 6, 4).eval()
@@ -231,20 +256,22 @@ def test_the_latency_row_says_why_there_is_no_compiled_timing(monkeypatch) -> No
 
 @needs_numba
 @pytest.mark.parametrize("contender_name", ["rc-lstm", "snn-ttfs"])
-def test_the_latency_row_times_compiled_early_exit_at_batch_1(contender_name) -> None:
+def test_the_latency_row_times_compiled_early_exit_at_every_batch_size(contender_name) -> None:
     from bench.measure.latency import compare_inference, format_latency, train_contender
 
     contender, test = train_contender(contender_name, "toy-runs", None, {"n_train": 32, "n_val": 16, "n_test": 12},
                                       {"hidden": 4, "epochs": 1}, 0.9, torch.device("cpu"))
-    single, batch = (compare_inference(contender, test.x, test.y, size, repeats=2) for size in (1, 4))
-    assert single.compiled_ms > 0 and single.compiled_disagreements == 0
-    assert single.compiled_score_error <= TOLERANCE
-    assert single.compiled_ratio_low <= single.compiled_ratio_high
-    assert single.compiled_ratio == pytest.approx(single.compiled_ms / single.full_sequence_ms)
-    assert single.wall_ratio_low <= single.wall_ratio_high
-    assert batch.compiled_ms is None and batch.compiled_note is None  # compiled early exit is batch 1 only
-    table = format_latency([single, batch])
-    assert "compiled batch-1 early exit" in table and len(table.splitlines()) == 7  # 3 + blank + 3
+    rows = [compare_inference(contender, test.x, test.y, size, repeats=2) for size in (1, 4)]
+    for row in rows:
+        assert row.compiled_ms > 0 and row.compiled_disagreements == 0 and row.compiled_note is None
+        assert row.compiled_score_error <= TOLERANCE
+        assert row.compiled_ratio_low <= row.compiled_ratio_high
+        assert row.compiled_ratio == pytest.approx(row.compiled_ms / row.full_sequence_ms)
+        assert row.wall_ratio_low <= row.wall_ratio_high
+    unasked = compare_inference(contender, test.x, test.y, 4, repeats=1, compiled=False)
+    assert unasked.compiled_ms is None and unasked.compiled_note == "not asked for"
+    table = format_latency(rows)
+    assert "compiled early exit (rc.compiled" in table and len(table.splitlines()) == 8  # 3 + blank + 4
 
 
 # ----------------------------------------------------------------------------- real digits

@@ -172,3 +172,24 @@ def test_a_pair_meeting_in_several_theta_groups_is_compared_once() -> None:
         ["| snn-a rule first-spike", "rc-lstm θ=0.99 β=0"],
         ["| snn-b rule first-spike", "rc-lstm θ=0.99 β=0"],
     ]
+
+
+def test_operations_intervals_reaching_zero_are_cut_at_the_log_axis_floor_and_marked() -> None:
+    """A wide interval whose lower end is at or below 0 cannot be drawn on a log axis: it is cut at the
+    axis's left end (half the smallest positive value) with a '<' marker, and the caption says so."""
+    from bench.analysis.figures import log_axis_floor, operations
+    records = [r for r in synthetic_records() if r["task"] == "toy-noise" and r["contender"] == "snn-ttfs"]
+    for record, acs in zip(records, (10.0, 400.0, 5000.0)):  # mean 1803.3, its t interval reaches -5,100
+        record.update(ops_dense_macs_full_sequence=1e5, ops_dense_macs=5e4, ops_effective_macs=2e4,
+                      ops_effective_acs=acs)
+    figure = operations(records, "toy-noise")
+    axes = figure.axes[0]
+    left = axes.get_xlim()[0]
+    assert left == pytest.approx(5410.0 / 3 / 2)  # half the ACs' mean, the smallest positive value
+    ends = [segment[:, 0].min() for collection in axes.collections for segment in collection.get_segments()]
+    assert min(ends) == pytest.approx(left)  # the cut interval ends at the axis, not past it
+    markers = [line for line in axes.lines if line.get_marker() == "<"]
+    assert len(markers) == 1 and markers[0].get_xdata()[0] == pytest.approx(left)
+    assert "<: the interval runs on below the axis" in figure.texts[-1].get_text()
+    with pytest.raises(ValueError, match="no positive value"):
+        log_axis_floor([(0.0, 0.0)])

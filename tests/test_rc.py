@@ -252,6 +252,28 @@ def test_early_exit_one_at_a_time_and_training_stream_agree_with_the_batch(n_out
     assert torch.equal(streamed.crossed, batch.crossed) and streamed_evaluations == evaluations
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+def test_batch_early_exit_takes_the_fused_search_and_equals_the_step_loop(monkeypatch, chunk) -> None:
+    """A batch through an LSTM classifier never calls the step function: it runs the chunked fused search
+    (any chunk length), and its decisions are the step loop's, examples that never cross included."""
+    import rc.fused_training as fused
+    model, x, _y, rule = spread_case(5, 2, seed=1)
+    model.eval()
+    loop, loop_evaluations = early_exit_decide(CountingModel(model), x, rule)
+    assert not bool(loop.crossed.all()) and bool(loop.crossed.any())
+    if chunk is not None:
+        monkeypatch.setattr(fused, "chunk_length", lambda *_args: chunk)
+
+    def no_step(*_args):
+        raise AssertionError("the batch path called the step function")
+    monkeypatch.setattr(model, "step", no_step)
+    fused_decision, evaluations = early_exit_decide(model, x, rule)
+    assert torch.equal(fused_decision.prediction, loop.prediction)
+    assert torch.equal(fused_decision.step_index, loop.step_index)
+    assert torch.equal(fused_decision.crossed, loop.crossed)
+    assert evaluations == loop_evaluations == int(loop.steps_read.sum())
+
+
 def test_early_exit_stops_feeding_finished_examples() -> None:
     model, x, _y, rule = spread_case(5, 1, seed=2)
     counting = CountingModel(model)

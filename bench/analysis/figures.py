@@ -309,25 +309,44 @@ def operations(records: Sequence[Record], task: str) -> Figure:
     labels, _colours, groups = _bar_rows(records)
     figure, axes = plt.subplots(figsize=(9, 1.6 + 0.55 * len(labels)))
     height = 0.8 / len(fields)
-    for i, (field, title) in enumerate(fields):
-        values = [_values(group, lambda r, f=field: r[f]) for group in groups]
+    values = [[_values(group, lambda r, f=field: r[f]) for group in groups] for field, _title in fields]
+    floor = log_axis_floor([estimate for column in values for estimate in column])
+    cut_any = False
+    for i, ((_field, title), column) in enumerate(zip(fields, values)):
         positions = [k + (i - (len(fields) - 1) / 2) * height for k in range(len(groups))]
-        bars = axes.barh(positions, [mean if mean > 0 else float("nan") for mean, _ in values], height,
-                         xerr=[err for _, err in values], capsize=2, label=title, color=OPERATION_COLOURS[i])
-        for position, (mean, _err) in zip(positions, values):
+        below = [min(err, mean - floor) if mean > 0 else 0.0 for mean, err in column]
+        bars = axes.barh(positions, [mean if mean > 0 else float("nan") for mean, _ in column], height,
+                         xerr=[below, [err for _, err in column]], capsize=2, label=title,
+                         color=OPERATION_COLOURS[i])
+        for position, (mean, err) in zip(positions, column):
             if mean == 0:  # a log axis cannot show 0: say it
                 axes.annotate("0", (0, position), xycoords=("axes fraction", "data"), ha="left",
                               va="center", fontsize=7, color=bars.patches[0].get_facecolor())
+            elif mean - err < floor:  # the interval runs on to or below 0: mark the cut
+                axes.plot([floor], [position], marker="<", color="black", markersize=4, clip_on=False)
+                cut_any = True
     axes.set_xscale("log")
+    axes.set_xlim(left=floor)
     axes.set_yticks(range(len(labels)), labels, fontsize=7)
     axes.invert_yaxis()
     axes.set_xlabel("operations per example")
     axes.set_title(f"{task}: operations to the decision (NeuroBench-style effective MACs/ACs)")
     axes.grid(alpha=0.3, axis="x")
     _legend_outside(axes)
-    _caption(figure, ERROR_BARS)
+    _caption(figure, ERROR_BARS + (" <: the interval runs on below the axis, towards 0 (a count is never negative)."
+                                   if cut_any else ""))
     figure.tight_layout(rect=(0, 0.03, 1, 1))
     return figure
+
+
+def log_axis_floor(estimates: Sequence[tuple[float, float]]) -> float:
+    """The left end of a log axis for bars with intervals ``(mean, half-width)``: half the smallest
+    positive mean or lower interval end. An interval reaching below it (to or past 0, which a log axis
+    cannot show) is cut there."""
+    ends = [end for mean, err in estimates for end in (mean, mean - err) if end > 0]
+    if not ends:
+        raise ValueError("no positive value to place a log axis at")
+    return min(ends) / 2
 
 
 def beta_sweep(records: Sequence[Record], task: str) -> Figure | None:

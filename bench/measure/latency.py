@@ -35,9 +35,9 @@ exit and of the fused pass (:func:`operator_calls_per_example`): at batch
 size 1 a step's work is a few thousand multiply-accumulates, so its time is
 mostly the fixed cost of each call, and these counts say how many there are.
 
-compiled early exit (batch size 1 only)
-    :class:`rc.compiled.CompiledDecider`: one numba-compiled call per example
-    runs every step until the crossing (event-driven input projection, the
+compiled early exit
+    :class:`rc.compiled.CompiledDecider`: one numba-compiled call per batch
+    runs each example, one after the other, every step until its crossing (event-driven input projection, the
     recurrence, readout and crossing test inside the loop), for the models and
     rules :mod:`rc.compiled` compiles (the LSTM classifier, and the LIF network
     of ``snn-ttfs`` with :mod:`baselines.snn_compiled`). Its decisions must be
@@ -99,7 +99,7 @@ class LatencyRow:
         early_exit_calls, full_sequence_calls: top-level ATen operator calls per example of early
             exit and of the fused full pass (:func:`operator_calls_per_example`).
         wall_ratio_low, wall_ratio_high: lowest and highest per-round early exit / fused full pass.
-        compiled_ms: median wall-clock per example of compiled early exit (batch size 1 only; else None).
+        compiled_ms: median wall-clock per example of compiled early exit (None when not timed).
         compiled_ratio_low, compiled_ratio_high: lowest and highest per-round compiled / fused full pass.
         compiled_disagreements: examples whose compiled decision (prediction or step) differs from eager early exit.
         compiled_score_error: largest absolute difference between the compiled scores at the decision
@@ -228,7 +228,7 @@ def _ratio_spread(numerators: Sequence[float], denominators: Sequence[float]) ->
 def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch_size: int,
                       repeats: int, compiled: bool = True) -> LatencyRow:
     """Time early exit and the full sequence on ``x`` (labels ``y``) in chunks of ``batch_size``, alternately;
-    at batch size 1 also compiled early exit (:mod:`rc.compiled`) when ``compiled`` and the model can be."""
+    and compiled early exit (:mod:`rc.compiled`) when ``compiled`` and the model can be."""
     if batch_size < 1 or repeats < 1:
         raise ValueError(f"batch_size and repeats must be >= 1, got {batch_size} and {repeats}")
     model, rule = contender.model.eval(), contender.rule
@@ -259,23 +259,12 @@ def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch
         "full": lambda: _per_example_seconds(full_sequence, chunks),
         "loop": lambda: _per_example_seconds(full_step_loop, chunks),
     }
-    decider, note = None, None
-    if batch_size == 1 and compiled:
+    decider, note = None, "not asked for"
+    if compiled:
         note = compiled_path.unsupported_reason(model, rule)
         decider = compiled_path.compiled_decider(model, rule)
-    elif batch_size == 1:
-        note = "not asked for"
-    compiled_outcomes: list[compiled_path.OneDecision] = []
     if decider is not None:
-        def compiled_exit() -> tuple[float, Decision]:
-            started = time.perf_counter()
-            outcomes = [decider.decide_one(chunk) for chunk in chunks]
-            seconds = (time.perf_counter() - started) / len(chunks)
-            compiled_outcomes[:] = outcomes
-            return seconds, Decision(torch.tensor([o.prediction for o in outcomes]),
-                                     torch.tensor([o.step_index for o in outcomes]),
-                                     torch.tensor([o.crossed for o in outcomes]))
-        ways["compiled"] = compiled_exit
+        ways["compiled"] = lambda: _per_example_seconds(lambda chunk: decider.decide(chunk)[0], chunks)
 
     seconds: dict[str, list[float]] = {name: [] for name in ways}
     decisions: dict[str, Decision] = {}
@@ -296,9 +285,11 @@ def compare_inference(contender: StepModelContender, x: Tensor, y: Tensor, batch
         mine = decisions["compiled"]
         compiled_disagreements = int(((mine.prediction != early_decision.prediction.cpu())
                                       | (mine.step_index != early_decision.step_index.cpu())).sum())
-        eager_scores = torch.cat([step_scores(chunk)[0, o.step_index].cpu()[None]
-                                  for chunk, o in zip(chunks, compiled_outcomes)])
-        error = float((torch.stack([o.scores for o in compiled_outcomes]) - eager_scores).abs().max())
+        at_decision = mine.step_index.split([chunk.shape[0] for chunk in chunks])
+        eager_scores = torch.cat([step_scores(chunk)[torch.arange(chunk.shape[0]), steps.to(chunk.device)].cpu()
+                                  for chunk, steps in zip(chunks, at_decision)])
+        compiled_scores = torch.cat([decider.decide(chunk)[2] for chunk in chunks])
+        error = float((compiled_scores - eager_scores).abs().max())
         low, high = _ratio_spread(seconds["compiled"], seconds["full"])
         compiled_fields = {"compiled_ms": statistics.median(seconds["compiled"][1:]) * 1e3,
                            "compiled_ratio_low": low, "compiled_ratio_high": high,
@@ -326,7 +317,7 @@ def _spread(low: float | None, high: float | None, digits: int = 3) -> str:
 def format_latency(rows: Sequence[LatencyRow]) -> str:
     """A plain-text table of the comparison: per example, early exit against the fused full
     sequence (``full``) and against the full step loop (``loop``); ``/r`` columns are ratios over r.
-    A second table shows compiled batch-1 early exit (:mod:`rc.compiled`) where it was timed or asked for."""
+    A second table shows compiled early exit (:mod:`rc.compiled`) where it was timed or asked for."""
     lines = [f"{'contender':<14} {'batch':>5} {'mean step':>10} {'ideal r':>8} {'ops ratio':>9} "
              f"{'early ms/ex':>11} {'full ms/ex':>10} {'loop ms/ex':>10} {'full ratio':>10} {'spread':>11} "
              f"{'full/r':>7} {'loop ratio':>10} {'loop/r':>7} {'early ex/s':>10} {'full ex/s':>10} "
@@ -344,7 +335,7 @@ def format_latency(rows: Sequence[LatencyRow]) -> str:
         )
     compiled_rows = [row for row in rows if row.compiled_ms is not None or row.compiled_note is not None]
     if compiled_rows:
-        lines += ["", "compiled batch-1 early exit (rc.compiled, numba) against the fused full pass and eager early exit:",
+        lines += ["", "compiled early exit (rc.compiled, numba) against the fused full pass and eager early exit:",
                   f"{'contender':<14} {'batch':>5} {'ideal r':>8} {'compiled ms/ex':>14} {'full ms/ex':>10} "
                   f"{'early ms/ex':>11} {'compiled ratio':>14} {'spread':>11} {'compiled/r':>10} {'eager/r':>7} "
                   f"{'compiled differ':>15} {'score error':>11}"]
@@ -371,8 +362,9 @@ def write_latency(rows: Sequence[LatencyRow], out: Path, settings: dict[str, obj
         "loop: the same step function as early exit run over all T steps; ratios are early exit over each, "
         "and /r divides them by the ideal ratio r = mean steps read / T. calls: top-level ATen operator calls "
         "per example (torch.profiler). The three give the same decisions up to the examples counted under differ. "
-        "spread: lowest and highest per-round ratio. compiled: rc.compiled's batch-1 early exit, one numba call "
-        "per example; compiled differ counts its decisions that differ from eager early exit.",
+        "spread: lowest and highest per-round ratio. compiled: rc.compiled's event-driven early exit, one numba call "
+        "per batch that runs its examples one after the other; compiled differ counts its decisions that differ "
+        "from eager early exit.",
         format_latency(rows),
         [{**asdict(row), "wall_ratio": row.wall_ratio, "step_loop_ratio": row.step_loop_ratio,
           "compiled_ratio": row.compiled_ratio,
