@@ -2,8 +2,8 @@
 
 One row of panels per comparison (training wall-clock truncated / naive,
 training saved-activation memory truncated / naive, inference early exit /
-fused full pass, and compiled batch-1 early exit / fused full pass when it
-was timed), one column per batch size. In a panel the x axis is the hidden
+fused full pass, and compiled early exit / fused full pass when it was
+timed), one column per batch size. In a panel the x axis is the hidden
 size (log scale), each line is one sequence length T (colour, dark for long)
 and one decision pattern (marker and line style), and y is the ratio divided
 by r = (mean steps read) / T, on a log scale: 1 is the ideal, where the
@@ -78,7 +78,8 @@ def _targets_inference(batch: int) -> list[tuple[float, str]]:
 
 
 def _targets_compiled(batch: int) -> list[tuple[float, str]]:
-    return []  # at most 1.0 r: the ideal line itself
+    # at batch 1 at most 1.0 r (the ideal line itself); at batch >= 64 the faster path within 1.3 r
+    return [(1.3, "1.3 r target")] if batch >= 64 else []
 
 
 PANELS: tuple[tuple[str, Values, Callable[[int], list[tuple[float, str]]]], ...] = (
@@ -114,7 +115,7 @@ def speed_figure(rows: Sequence[ScalingRow]) -> Figure:
             cells = [row for row in rows if row.batch == batch and values(row) is not None]
             if not cells:
                 axes.set_axis_off()
-                axes.text(0.5, 0.5, f"{title}\nbatch {batch}: not timed\n(the compiled path: batch 1 only)",
+                axes.text(0.5, 0.5, f"{title}\nbatch {batch}: not timed",
                           ha="center", va="center", fontsize=8, color="0.4", transform=axes.transAxes)
                 continue
             for t, pattern in lines:

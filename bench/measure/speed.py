@@ -23,10 +23,11 @@ Inference, in the same cell, on the same model (in evaluation mode, no
 graph) and batch: early exit (:func:`rc.inference.early_exit_decide`, each
 example leaves the batch at its first crossing) against the fused full pass
 (``model.forward`` over all T steps, one ``nn.LSTM`` call, then
-:func:`rc.crossing.decide`), as the ratio early / full of each round. At
-batch 1, when numba can be imported, also the compiled early exit of
-:mod:`rc.compiled` (one numba call for the whole decision), in its own
-columns as compiled / full; the eager path stays the reference. All ways
+:func:`rc.crossing.decide`), as the ratio early / full of each round. When
+numba can be imported, also the compiled early exit of :mod:`rc.compiled`
+(one numba call for the whole decision of an example at batch 1, of the
+batch above), in its own columns as compiled / full; the eager path stays
+the reference. All ways
 must give the same decisions (prediction, decision step and crossing) as
 each other and as the pattern, else the cell raises. An inference call is
 short at small sizes, so each round times ``calls`` calls of each way in a
@@ -189,8 +190,7 @@ class ScalingRow:
         inference_calls: calls of each inference way per round (their time is divided by it).
         decisions_identical: early exit, the fused full pass (and the compiled path, when timed) gave
             the same decisions, those of the pattern (always True: the cell raises otherwise).
-        compiled_ms: median wall-clock of compiled early exit (:mod:`rc.compiled`), batch 1 only;
-            None when not timed.
+        compiled_ms: median wall-clock of compiled early exit (:mod:`rc.compiled`); None when not timed.
         compiled_ratio, compiled_ratio_low, compiled_ratio_high: compiled / full, median and spread.
         compiled_note: why there is no compiled timing (None when there is one).
     """
@@ -270,8 +270,9 @@ def _timed_calls(infer: Callable[[], Decision], calls: int, device: torch.device
 
 def _inference_ways(model: LSTMClassifier, x: Tensor, rule: TwoSidedBinary
                     ) -> tuple[dict[str, Callable[[], Decision]], str | None]:
-    """The inference ways of a cell by name (``early``, ``full``, and ``compiled`` at batch 1 where it
-    compiles) and why there is no compiled way (None when there is one, or at batch > 1)."""
+    """The inference ways of a cell by name (``early``, ``full``, and ``compiled`` where it compiles:
+    one call per example at batch 1, one per batch above) and why there is no compiled way (None
+    when there is one)."""
 
     @torch.no_grad()
     def full() -> Decision:
@@ -281,15 +282,15 @@ def _inference_ways(model: LSTMClassifier, x: Tensor, rule: TwoSidedBinary
         return early_exit_decide(model, x, rule)[0]
 
     ways: dict[str, Callable[[], Decision]] = {"early": early, "full": full}
-    if x.shape[0] != 1:
-        return ways, None
     decider = compiled_path.compiled_decider(model, rule)
     if decider is None:
         return ways, compiled_path.unsupported_reason(model, rule)
-    one = x[0].detach().to("cpu", torch.float32).contiguous()
+    ready = x.detach().to("cpu", torch.float32).contiguous()
 
     def compiled() -> Decision:
-        outcome = decider.decide_one(one)
+        if ready.shape[0] > 1:
+            return decider.decide(ready)[0]
+        outcome = decider.decide_one(ready[0])
         return Decision(torch.tensor([outcome.prediction]), torch.tensor([outcome.step_index]),
                         torch.tensor([outcome.crossed]))
 
@@ -462,12 +463,12 @@ def format_progress(row: ScalingRow, seconds: float) -> str:
 
 
 def format_scaling(rows: Sequence[ScalingRow]) -> str:
-    """Plain-text tables of the grid: training, then inference (and why a batch-1 cell has no compiled
-    timing, if any)."""
-    notes = sorted({row.compiled_note for row in rows if row.batch == 1 and row.compiled_note})
+    """Plain-text tables of the grid: training, then inference (and why a cell has no compiled timing,
+    if any)."""
+    notes = sorted({row.compiled_note for row in rows if row.compiled_note})
     return "\n".join([
         "Training: truncated / naive RC step (forward + backward)", HEADER, *(format_row(row) for row in rows), "",
-        "Inference: early exit / fused full pass (eager); compiled early exit / fused full pass (batch 1)",
+        "Inference: early exit / fused full pass (eager); compiled early exit / fused full pass",
         INFERENCE_HEADER, *(format_inference_row(row) for row in rows),
         *(f"no compiled timing: {note}" for note in notes)])
 
@@ -483,8 +484,8 @@ def write_scaling(rows: Sequence[ScalingRow], out: Path, settings: dict[str, obj
     """Write ``speed.json`` and ``speed.md`` (see :func:`bench.core.measurements.write_measurement`) into ``out``."""
     note = ("Training: truncated / naive RC training step (forward + backward); memory: saved activation bytes "
             "(the step's activation peak besides the parameters). Inference: early exit / the fused full pass "
-            "(nn.LSTM over all T steps, then the crossing rule), eager, in evaluation mode without a graph; at "
-            "batch 1 also the compiled (numba) early exit / the fused full pass; ms per call, `calls` calls of "
+            "(nn.LSTM over all T steps, then the crossing rule), eager, in evaluation mode without a graph; "
+            "also the compiled (numba) early exit / the fused full pass; ms per call, `calls` calls of "
             "each way per round. Ratios: median of the timed rounds [lowest, highest round]; r = mean steps "
             "read / T; /r columns are the ratios over r. Every way gave the same decisions.")
     return write_measurement(out, "speed", "Rank coding at scale: truncated vs naive training, early exit vs full "
@@ -497,8 +498,8 @@ def check_targets(rows: Sequence[ScalingRow]) -> list[str]:
 
     Training: wall ratio <= 1.5 r at H >= 16, <= 1.2 r at H >= 256 for the equal and tail
     patterns; memory ratio <= r at T = 320. Inference: at batch 1, compiled early exit <= 1.0 r
-    of the fused full pass (where the compiled path was timed); at batch >= 64, eager early
-    exit <= 1.3 r.
+    of the fused full pass (where the compiled path was timed); at batch >= 64, early exit
+    <= 1.3 r, by the faster of the eager and the compiled path (the line names both).
     """
     missed = []
     for row in rows:
@@ -512,6 +513,8 @@ def check_targets(rows: Sequence[ScalingRow]) -> list[str]:
         compiled = row.compiled_over_r
         if row.batch == 1 and compiled is not None and compiled > 1.0:
             missed.append(f"{cell}: compiled early exit {compiled:.2f} r > 1.0 r of the fused full pass")
-        if row.batch >= 64 and row.inference_over_r > 1.3:
-            missed.append(f"{cell}: early exit {row.inference_over_r:.2f} r > 1.3 r of the fused full pass")
+        fastest = min(row.inference_over_r, compiled if compiled is not None else math.inf)
+        if row.batch >= 64 and fastest > 1.3:
+            missed.append(f"{cell}: early exit {fastest:.2f} r > 1.3 r of the fused full pass (eager "
+                          f"{row.inference_over_r:.2f} r, compiled {_optional(compiled, '.2f')} r)")
     return missed
