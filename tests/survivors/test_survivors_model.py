@@ -1,0 +1,84 @@
+"""Tests written for the mutants of ``rc/model.py`` that survived the mutation run (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rc.model import ConvEncoder, ConvLSTMClassifier
+
+
+def torch_output_shape(frame_shape: tuple[int, int], channels: int) -> tuple[int, int, int]:
+    """The encoder's output shape computed by torch itself: conv 5x5, pool 2, conv 5x5, pool 2."""
+    frames = torch.zeros(1, 1, *frame_shape)
+    pool = nn.MaxPool2d(2)
+    first = pool(nn.Conv2d(1, channels, 5)(frames))
+    return tuple(pool(nn.Conv2d(channels, 2 * channels, 5)(first)).shape[1:])
+
+
+@pytest.mark.parametrize("channels", [0, -3, 2.0, 2.5, True, "4"])
+def test_the_encoder_refuses_anything_but_a_positive_integer_channel_count(channels) -> None:
+    with pytest.raises(ValueError, match=rf"^ConvEncoder: channels must be a positive integer, got {channels!r}$"):
+        ConvEncoder((16, 16), channels)
+
+
+@pytest.mark.parametrize("frame_shape", [(16, 16), (17, 21)])
+def test_an_encoder_with_one_channel_has_torchs_output_shape(frame_shape) -> None:
+    encoder = ConvEncoder(frame_shape, 1)
+    assert encoder.out_shape == torch_output_shape(frame_shape, 1)
+    assert encoder(torch.rand(3, frame_shape[0] * frame_shape[1])).shape == (3, encoder.out_features)
+
+
+def test_the_encoder_keeps_its_convolution_weights_channels_last() -> None:
+    """The documented layout: oneDNN runs the convolutions faster channels-last (weights and activations)."""
+    encoder = ConvEncoder((16, 16), 3)
+    for convolution in (encoder.conv1, encoder.conv2):
+        assert convolution.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not encoder.conv2.weight.is_contiguous()  # (6, 3, 5, 5) is not both
+
+
+def test_the_classifier_defaults_to_sixteen_channels_and_512_features_for_28_by_28_frames() -> None:
+    model = ConvLSTMClassifier((28, 28), hidden=4, n_outputs=10)
+    assert model.encoder.conv1.out_channels == 16
+    assert model.encoder.out_features == 512 == model.recurrent.n_features
+
+
+def test_a_classifier_of_non_square_frames_takes_height_times_width_features() -> None:
+    torch.manual_seed(0)
+    model = ConvLSTMClassifier((16, 20), hidden=4, n_outputs=3, channels=2).eval()
+    assert model.n_features == 320
+    x = torch.rand(2, 3, 320)
+    scores = model(x)
+    assert scores.shape == (2, 3, 3)
+    state = model.init_state(2)
+    for t in range(3):
+        step_scores, state = model.step(x[:, t], state)
+        torch.testing.assert_close(step_scores, scores[:, t])
+
+
+def test_the_classifier_passes_its_dropout_to_the_lstm() -> None:
+    model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, dropout=0.25, channels=1)
+    assert model.recurrent.dropout.p == 0.25
+
+
+def test_the_classifier_accepts_one_step_and_refuses_none() -> None:
+    model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, channels=1)
+    assert model(torch.rand(2, 1, 256)).shape == (2, 1, 2)
+    with pytest.raises(ValueError, match=r"^input must be shaped \(batch, time >= 1, features=256\), got \(2, 0, 256\)$"):
+        model(torch.rand(2, 0, 256))
+
+
+def test_the_classifier_makes_its_state_on_the_device_asked_for() -> None:
+    model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, layers=2, channels=1)
+    state = model.init_state(3, torch.device("meta"))
+    assert len(state) == 2
+    for h, c in state:
+        assert h.device.type == c.device.type == "meta" and h.shape == c.shape == (3, 4)
+
+
+@pytest.mark.parametrize("shape", [(2, 300), (2, 255)])
+def test_a_step_of_the_wrong_width_is_refused_with_its_shape(shape) -> None:
+    model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, channels=1)
+    with pytest.raises(ValueError, match=rf"^step input must be shaped \(batch, 256\), got \({shape[0]}, {shape[1]}\)$"):
+        model.step(torch.rand(*shape), model.init_state(2))
