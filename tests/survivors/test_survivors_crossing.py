@@ -144,3 +144,38 @@ def test_two_sided_notebook_crosses_only_strictly_beyond_either_side() -> None:
 def test_two_sided_notebook_predicts_zero_at_exactly_one_half() -> None:
     rule = TwoSidedNotebook(0.75)
     assert rule.predict(torch.tensor([[0.0], [1e-3], [-1e-3]])).tolist() == [0, 1, 0]
+
+
+# ----------------------------------------------------------------------------- torch's default device
+
+
+@pytest.mark.parametrize("rule", [SigmoidNotebook(0.9), TwoSidedNotebook(0.9)], ids=lambda r: r.name)
+def test_whole_sequence_rules_do_not_depend_on_torchs_default_device(rule) -> None:
+    """Row indices are made on the scores' device: under ``torch.set_default_device("cuda")`` (here the meta
+    device stands in) CPU scores are still gathered and decided on the CPU."""
+    torch.manual_seed(2)
+    classes = 3 if isinstance(rule, SigmoidNotebook) else 1
+    scores = torch.randn(5, 4, classes) * 3
+    index = torch.tensor([3, 0, 2, 1, 3])
+    expected_rows = torch.stack([scores[row, step] for row, step in enumerate(index.tolist())])
+    expected = decide(scores, rule)
+    with torch.device("meta"):
+        gathered = rule.gather(scores, index)
+        decision = decide(scores, rule)
+    assert torch.equal(gathered, expected_rows)
+    for field in ("prediction", "step_index", "crossed", "output_index"):
+        got, want = getattr(decision, field), getattr(expected, field)
+        assert (got is None and want is None) or torch.equal(got, want), field
+
+
+@pytest.mark.parametrize("rule", [SigmoidThreshold(0.95), SoftmaxThreshold(0.9)], ids=lambda r: r.name)
+def test_streaming_rules_decide_full_sequences_whatever_torchs_default_device(rule) -> None:
+    torch.manual_seed(3)
+    scores = torch.randn(64, 6, 3) * 3
+    step_index, _ = first_crossing(rule.crossed(scores))
+    expected = scores[torch.arange(64), step_index].argmax(-1)
+    assert len(set(expected.tolist())) == 3  # every class predicted somewhere: no constant answer passes
+    with torch.device("meta"):
+        decision = decide(scores, rule)
+    assert torch.equal(decision.step_index, step_index)
+    assert torch.equal(decision.prediction, expected)
