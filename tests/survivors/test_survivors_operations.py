@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
-from rc.operations import OperationCountError, TrainingOperations
+from rc.lstm_operations import conv_operations, encoder_dense_macs
+from rc.model import ConvEncoder
+from rc.operations import OperationCountError, OperationCounts, TrainingOperations
 
 
 def test_training_operations_per_epoch_divide_by_any_positive_integer_count_of_epochs() -> None:
@@ -18,3 +22,86 @@ def test_training_operations_per_epoch_divide_by_any_positive_integer_count_of_e
 def test_training_operations_per_epoch_refuse_anything_but_a_positive_integer(epochs) -> None:
     with pytest.raises(OperationCountError, match=rf"^epochs must be a positive integer, got {epochs!r}$"):
         TrainingOperations(forward_macs=600, backward_macs=1200).per_epoch(epochs)
+
+
+# ----------------------------------------------------------------------------- rc.operations.OperationCounts
+
+
+def test_the_means_of_a_single_example_are_its_counts() -> None:
+    counts = OperationCounts(*(torch.tensor([value]) for value in (10, 4, 3, 5, 2, 1)))
+    assert counts.means() == {"dense_macs": 14.0, "effective_macs": 5.0, "effective_acs": 6.0,
+                              "dense_synaptic_macs": 10.0, "dense_neuron_macs": 4.0, "synaptic_macs": 3.0,
+                              "synaptic_acs": 5.0, "neuron_macs": 2.0, "neuron_acs": 1.0}
+    empty = OperationCounts(*(torch.zeros(0, dtype=torch.int64) for _ in range(6)))
+    with pytest.raises(OperationCountError, match=r"^means need per-example counts \(batch >= 1,\), got shape \(0,\)$"):
+        empty.means()
+
+
+# ----------------------------------------------------------------------------- rc.lstm_operations: convolutions
+
+
+def reads_per_example(v: torch.Tensor, convolution: nn.Conv2d) -> int:
+    """Weight reads of one example whose every input and weight is non-zero, counted tap by tap: for each
+    output position, the kernel taps that land inside the (unpadded) input."""
+    per_axis = []
+    for size, pad, dilation, kernel, stride in zip(v.shape[2:], convolution.padding, convolution.dilation,
+                                                    convolution.kernel_size, convolution.stride):
+        outputs = (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+        per_axis.append(sum(1 for i in range(outputs) for k in range(kernel)
+                            if 0 <= i * stride - pad + k * dilation < size))
+    return per_axis[0] * per_axis[1] * convolution.in_channels * convolution.out_channels
+
+
+def dense_conv(in_channels: int, out_channels: int, kernel: int, **options) -> nn.Conv2d:
+    convolution = nn.Conv2d(in_channels, out_channels, kernel, **options)
+    with torch.no_grad():
+        convolution.weight.fill_(0.1)
+    return convolution
+
+
+@pytest.mark.parametrize("options", [{}, {"stride": 2}, {"padding": 1}, {"padding": 2, "stride": 3}],
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "plain")
+def test_conv_operations_count_every_weight_read_of_a_dense_input(options) -> None:
+    convolution = dense_conv(2, 3, 3, **options)
+    v = torch.full((2, 2, 9, 11), 0.5)
+    macs, acs = conv_operations(v, convolution)
+    expected = reads_per_example(v, convolution)
+    if not options.get("padding"):  # every position reads the whole kernel: torch's output shape times the weights
+        assert expected == convolution(v)[0, 0].numel() * convolution.weight.numel()
+    assert macs.tolist() == [expected, expected] and acs.tolist() == [0, 0]
+
+
+def test_conv_operations_of_a_one_by_one_convolution_count_a_read_per_input_and_output_channel() -> None:
+    convolution = dense_conv(2, 3, 1)
+    macs, _ = conv_operations(torch.full((1, 2, 4, 5), 0.5), convolution)
+    assert macs.tolist() == [4 * 5 * 2 * 3]
+
+
+@pytest.mark.parametrize("frame, padding", [((1369, 1367), 0), ((1367, 1367), 1)])
+def test_conv_operations_count_exactly_beyond_what_float32_holds(frame, padding) -> None:
+    """An odd count above 2**24 (float32 holds only even integers there): the count must come out exact,
+    which takes float64 for this layer."""
+    convolution = dense_conv(1, 1, 3, padding=padding)
+    v = torch.full((1, 1, *frame), 0.5)
+    expected = reads_per_example(v, convolution)
+    assert expected > 2 ** 24 and expected % 2 == 1
+    macs, acs = conv_operations(v, convolution)
+    assert macs.tolist() == [expected] and acs.tolist() == [0]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 8, 8)])
+def test_conv_operations_refuse_inputs_of_the_wrong_shape_with_it(shape) -> None:
+    with pytest.raises(OperationCountError, match=rf"^a convolution with 2 input channels needs inputs \(batch, 2, H, W\), "
+                                                  rf"got \({', '.join(map(str, shape))}\)$"):
+        conv_operations(torch.ones(shape), dense_conv(2, 3, 3))
+
+
+@pytest.mark.parametrize("frame_shape", [(17, 16), (16, 19), (21, 23)])
+def test_encoder_dense_macs_are_torchs_output_positions_times_the_weights(frame_shape) -> None:
+    encoder = ConvEncoder(frame_shape, 2)
+    frames, first_input, _ = encoder.stages(torch.zeros(1, frame_shape[0] * frame_shape[1]))
+    first_positions = encoder.conv1(frames)[0, 0].numel()
+    second_positions = encoder.conv2(first_input)[0, 0].numel()
+    first, second = encoder_dense_macs(encoder)
+    assert (first, second) == (first_positions * 2 * 25, second_positions * 4 * 2 * 25)
+    assert type(first) is int and type(second) is int
