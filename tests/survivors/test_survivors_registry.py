@@ -1,0 +1,32 @@
+"""Tests written for the mutants of ``rc/registry.py`` that survived the mutation run (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rc.registry import DuplicateNameError, Registry
+
+
+def test_a_duplicate_without_a_module_attribute_is_named_by_its_types_module() -> None:
+    """``torch.device`` objects have no ``__module__`` of their own; their type's is ``torch``."""
+    first, second = torch.device("cpu"), torch.device("cpu")
+    assert first is not second and not hasattr(first, "__module__")
+    devices = Registry("device", (first,), name_of=str)
+    with pytest.raises(DuplicateNameError, match=r"^device 'cpu' is registered twice \(torch and torch\)$"):
+        devices.register(second)
+
+
+def test_duplicate_functions_are_named_by_their_module_only() -> None:
+    """Only classes add their qualified name; a function (which has one too) is named by its module."""
+
+    def first():
+        pass
+
+    def second():
+        pass
+
+    functions = Registry("function", (first,), name_of=lambda function: "f")
+    with pytest.raises(DuplicateNameError) as error:
+        functions.register(second)
+    assert str(error.value) == f"function 'f' is registered twice ({__name__} and {__name__})"
