@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import numpy as np
 import pytest
 
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from bench.core.task_contract import TaskSpec
-from bench.tasks.mnist_temporal import MnistTemporal
+from bench.tasks.mnist_temporal import MnistTemporal, MnistTemporalOptions, check_sizes
 from bench.tasks.registry import get_task
 
 
@@ -43,3 +46,33 @@ def test_a_task_without_a_fallback_names_the_fetch_command_for_its_data_dir(tmp_
     with pytest.raises(ValueError, match=rf"fmnist-temporal has no packaged fallback; rcbench data fetch fmnist "
                                          rf"--data-dir {tmp_path / 'empty'}$"):
         task.load(task.options({"fallback": True}, "test"), 0, tmp_path / "empty")
+
+
+def test_without_n_train_the_validation_split_may_leave_exactly_one_training_image() -> None:
+    """n_train None takes every training image not used for validation: at least 1 must be left."""
+    check_sizes(MnistTemporalOptions(n_val=29), 30, 10, "here")
+    with pytest.raises(ValueError, match=r"^n_val \(30\) \+ n_train \(at least 1\) exceeds the 30 training images "
+                                         r"in here$"):
+        check_sizes(MnistTemporalOptions(n_val=30), 30, 10, "here")
+
+
+class FlushRecorder(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed: list[str] = []
+
+    def flush(self) -> None:
+        self.flushed.append(self.getvalue())
+        super().flush()
+
+
+def test_the_fallback_notice_is_flushed_to_stderr_at_once(tmp_path, monkeypatch) -> None:
+    """Whatever stderr is (a file, a pipe to a log), the notice that the data is the fallback is out before
+    the run goes on."""
+    monkeypatch.setattr(MnistTemporal, "fallback_images", staticmethod(packaged_subset(40)))
+    stderr = FlushRecorder()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    data = load(tmp_path / "empty", n_val=5, n_test=10, n_train=8, steps=12)
+    notice = f"rcbench: mnist-temporal: {data.source}\n"
+    assert stderr.getvalue() == notice
+    assert stderr.flushed == [notice]
