@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -30,3 +32,19 @@ def test_duplicate_functions_are_named_by_their_module_only() -> None:
     with pytest.raises(DuplicateNameError) as error:
         functions.register(second)
     assert str(error.value) == f"function 'f' is registered twice ({__name__} and {__name__})"
+
+
+class Named:
+    def __init__(self, name: object) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Named({self.name!r})"
+
+
+@pytest.mark.parametrize("name", ["", 3, None, b"task"])
+def test_an_item_is_registered_only_under_a_non_empty_string_name(name) -> None:
+    things = Registry("thing")
+    with pytest.raises(TypeError, match=rf"^Named\({re.escape(repr(name))}\) has no string 'name' to be registered under$"):
+        things.register(Named(name))
+    assert things.registered() == frozenset()
