@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import snntorch as snn
 import torch
 
-from baselines.snn_family import SpikingNetwork
+import baselines  # noqa: F401  (registers the contenders)
+from baselines.registry import get_contender
+from baselines.snn_family import SpikingConfig, SpikingNetwork
+from bench.core.task_contract import TaskSpec
+from rc.crossing import SigmoidThreshold
 
 
 class RecordingNetwork(SpikingNetwork):
@@ -40,3 +47,132 @@ def test_inputs_of_the_wrong_shape_are_refused_with_it(shape) -> None:
     with pytest.raises(ValueError, match=rf"^input must be shaped \(batch, time >= 1, features=5\), "
                                          rf"got \({', '.join(map(str, shape))}\)$"):
         model(torch.zeros(shape))
+
+
+# ----------------------------------------------------------------------------- SpikingConfig
+
+
+@pytest.mark.parametrize("field", ["hidden", "threshold", "output_threshold", "surrogate_slope"])
+@pytest.mark.parametrize("value", [0, -1.5])
+def test_the_config_refuses_a_value_that_must_be_positive(field, value) -> None:
+    with pytest.raises(ValueError, match=rf"^{field} must be > 0, got {re.escape(repr(value))}$"):
+        SpikingConfig(**{field: value})
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.5, 1.0])
+def test_the_config_accepts_a_decay_anywhere_in_zero_to_one_ends_included(decay) -> None:
+    assert SpikingConfig(decay=decay).decay == decay
+
+
+@pytest.mark.parametrize("decay", [-0.01, 1.01])
+def test_the_config_refuses_a_decay_outside_zero_to_one(decay) -> None:
+    with pytest.raises(ValueError, match=rf"^decay must lie in \[0, 1\], got {decay!r}$"):
+        SpikingConfig(decay=decay)
+
+
+def test_the_config_names_a_learn_decay_that_is_not_a_bool() -> None:
+    with pytest.raises(ValueError, match=r"^learn_decay must be true or false, got 'yes'$"):
+        SpikingConfig(learn_decay="yes")
+
+
+# ----------------------------------------------------------------------------- SpikingNetwork
+
+
+def test_the_network_defaults_are_the_documented_ones() -> None:
+    """16 channels, decay 0.9, threshold 1 and a fast-sigmoid surrogate of slope 5: d spike / d score at a
+    score s is 1 / (1 + 5 |s|)^2."""
+    model = SpikingNetwork(256, 4, 3, frame_shape=(16, 16))
+    assert model.conv_layers[0].out_channels == 16 and model.conv_layers[1].out_channels == 32
+    for lif in model.lif_layers():
+        assert float(lif.beta) == pytest.approx(0.9) and float(lif.threshold) == 1.0
+    score = torch.tensor([0.2, -0.6], requires_grad=True)
+    model.spikes(score).sum().backward()
+    torch.testing.assert_close(score.grad, 1 / (1 + 5 * score.detach().abs()) ** 2)
+
+
+def test_a_fixed_decay_is_one_number_and_a_learned_one_is_per_neuron() -> None:
+    """Without learn_decay every layer stores its decay as a single number (so a saved state holds one);
+    with it, one per neuron (per channel in a convolutional layer)."""
+    fixed = SpikingNetwork(256, 4, 3, frame_shape=(16, 16), channels=1)
+    assert [tuple(lif.beta.shape) for lif in fixed.lif_layers()] == [(), (), (), ()]
+    assert fixed.state_dict()["lif_hidden.beta"].shape == ()
+    learned = SpikingNetwork(256, 4, 3, frame_shape=(16, 16), channels=1, learn_decay=True)
+    assert [tuple(lif.beta.shape) for lif in learned.lif_layers()] == [(1, 1, 1), (2, 1, 1), (4,), (3,)]
+
+
+@pytest.mark.parametrize("dropout", [1.0, 1.5, -0.1])
+def test_the_network_refuses_a_dropout_outside_zero_to_one(dropout) -> None:
+    with pytest.raises(ValueError, match=rf"^dropout must lie in \[0, 1\), got {dropout!r}$"):
+        SpikingNetwork(5, 4, 3, dropout=dropout)
+
+
+def test_the_network_names_frames_it_cannot_take() -> None:
+    with pytest.raises(ValueError, match=r"^the convolutional front end needs frames of at least 16 x 16, got 15 x 20$"):
+        SpikingNetwork(300, 4, 3, frame_shape=(15, 20))
+    with pytest.raises(ValueError, match=r"^frames of 16 x 16 do not hold 255 features$"):
+        SpikingNetwork(255, 4, 3, frame_shape=(16, 16))
+
+
+@pytest.mark.parametrize("channels", [0, -2, 2.5, True, "4"])
+def test_the_network_refuses_anything_but_a_positive_integer_channel_count(channels) -> None:
+    with pytest.raises(ValueError, match=rf"^channels must be a positive integer, got {re.escape(repr(channels))}$"):
+        SpikingNetwork(256, 4, 3, frame_shape=(16, 16), channels=channels)
+
+
+def test_the_state_is_made_on_the_device_and_in_the_dtype_asked_for() -> None:
+    model = SpikingNetwork(256, 4, 3, frame_shape=(16, 16), channels=1).double()
+    on_meta = model.init_state(2, torch.device("meta"))
+    assert [(m.device.type, m.dtype) for m in on_meta] == [("meta", torch.float64)] * 4
+    with torch.device("meta"):  # no device asked for: the weights' device, not torch's default one
+        own = model.init_state(2)
+    assert [(m.device.type, m.dtype) for m in own] == [("cpu", torch.float64)] * 4
+    assert [tuple(m.shape) for m in own] == [(2, 1, 6, 6), (2, 2, 1, 1), (2, 4), (2, 3)]
+
+
+def test_a_convolutional_network_updates_the_output_membrane_from_its_own() -> None:
+    """The output layer's membrane, not another layer's, carries over: scores ``(batch, time, classes)``, and
+    with no input at all each step's score is ``decay`` times the last membrane minus the threshold."""
+    torch.manual_seed(0)
+    model = SpikingNetwork(256, 4, 3, frame_shape=(16, 16), channels=1).eval()
+    scores = model(torch.rand(2, 3, 256))
+    assert scores.shape == (2, 3, 3)
+    state = model.init_state(2)
+    state = (*state[:-1], torch.full((2, 3), 0.5))
+    with torch.no_grad():
+        for layer in (*model.conv_layers, model.fc_hidden, model.fc_out):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        step_scores, new_state = model.step(torch.zeros(2, 256), state)
+    torch.testing.assert_close(step_scores, torch.full((2, 3), 0.9 * 0.5 - 1.0))
+    torch.testing.assert_close(new_state[-1], torch.full((2, 3), 0.45))
+
+
+@pytest.mark.parametrize("shape", [(2, 6), (2, 4), (2, 5, 1)])
+def test_a_step_of_the_wrong_shape_is_refused_with_it(shape) -> None:
+    model = SpikingNetwork(5, 4, 3)
+    with pytest.raises(ValueError, match=rf"^step input must be shaped \(batch, 5\), got \({', '.join(map(str, shape))}\)$"):
+        model.step(torch.zeros(shape), model.init_state(2))
+
+
+# ----------------------------------------------------------------------------- the contenders
+
+SPEC = TaskSpec("toy", 4, 6, 3, "sigmoid", None)
+
+
+def contender(name: str, device: torch.device = torch.device("cpu")):
+    cls = get_contender(name)
+    return cls(spec=SPEC, rule=SigmoidThreshold(0.9), config=cls.make_config({"hidden": 5}, "test"), device=device,
+               seed=0)
+
+
+@pytest.mark.parametrize("name, recurrent", [("snn-conv", False), ("snn-recurrent", True)])
+def test_each_contender_builds_its_own_hidden_layer_from_keyword_arguments(name, recurrent) -> None:
+    model = contender(name).model
+    assert model.recurrent is recurrent
+    assert isinstance(model.lif_hidden, snn.RLeaky) is recurrent
+    assert model.fc_hidden.out_features == 5 and model.fc_out.out_features == 3
+
+
+def test_a_contender_puts_its_network_on_its_device() -> None:
+    model = contender("snn-recurrent", torch.device("meta")).model
+    assert {parameter.device.type for parameter in model.parameters()} == {"meta"}
