@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from baselines.snn_family import SpikingNetwork
-from baselines.snn_family_operations import check_lif, membrane_operations, neuron_count
+from baselines.snn_family_operations import check_lif, conv_dense_macs, membrane_operations, neuron_count
 from rc.operations import OperationCountError
 
 COVERED = {"reset_mechanism": "subtract", "reset_delay": True, "inhibition": False, "state_quant": False,
@@ -86,3 +86,15 @@ def test_membrane_operations_move_a_cpu_decay_to_the_membranes_device() -> None:
     previous = torch.zeros(2, 4, device="meta")
     macs, acs = membrane_operations(previous, torch.tensor([0.9, 0.0, 0.9, 0.9]), 1.0)
     assert macs.device.type == acs.device.type == "meta" and macs.shape == acs.shape == (2,)
+
+
+@pytest.mark.parametrize("frame_shape", [(17, 16), (16, 19), (21, 23)])
+def test_conv_dense_macs_are_torchs_output_positions_times_the_weights(frame_shape) -> None:
+    """Positions before pooling, from the convolutions themselves run on a frame of odd height or width."""
+    model = SpikingNetwork(frame_shape[0] * frame_shape[1], 4, 3, frame_shape=frame_shape, channels=2)
+    frame = torch.zeros(1, 1, *frame_shape)
+    first = model.conv_layers[0](frame)
+    second = model.conv_layers[1](model.pool(first))
+    macs = conv_dense_macs(model)
+    assert macs == [first[0, 0].numel() * 2 * 25, second[0, 0].numel() * 4 * 2 * 25]
+    assert all(type(value) is int for value in macs)
