@@ -76,3 +76,12 @@ def test_the_fallback_notice_is_flushed_to_stderr_at_once(tmp_path, monkeypatch)
     notice = f"rcbench: mnist-temporal: {data.source}\n"
     assert stderr.getvalue() == notice
     assert stderr.flushed == [notice]
+
+
+def test_a_split_of_one_image_is_a_valid_size() -> None:
+    options = MnistTemporalOptions(n_train=1, n_val=1, n_test=1)
+    assert (options.n_train, options.n_val, options.n_test) == (1, 1, 1)
+    with pytest.raises(ValueError, match=r"^n_train must be an integer >= 1 \(or left out for all\), got 0$"):
+        MnistTemporalOptions(n_train=0)
+    with pytest.raises(ValueError, match=r"^n_val must be an integer >= 1, got None$"):
+        MnistTemporalOptions(n_val=None)
