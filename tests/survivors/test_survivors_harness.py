@@ -5,13 +5,18 @@ The functions they test run the jobs and are in ``bench/run/jobs.py`` now.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 import torch
 
-from bench.run import jobs
+from baselines.registry import TrainingReport
+from bench.core.task_contract import Split, TaskData, TaskSpec
+from bench.run import harness, jobs
 from bench.run.executors import RemoteFailure
 from bench.run.profile import load_profile
+from rc.crossing import Decision, SigmoidThreshold, decide
 
 
 def test_job_error_keeps_the_label_the_error_type_the_traceback_and_the_result() -> None:
@@ -57,3 +62,129 @@ def test_a_process_computes_its_provenance_once_per_device_threads_and_command(m
     assert second["command"] == "rcbench run b" and len(calls) == 2
     meta = jobs._process_provenance(torch.device("meta"), "rcbench run a")
     assert meta["device"] == "meta" and len(calls) == 3
+
+
+# ----------------------------------------------------------------------------- evaluate, task_step_ms, cell_record
+
+STEPS, N_TEST = 4, 10
+CORRECT_BY_STEP = [1, 4, 7, 10]  # examples predicted right at each step: accuracies 0.1, 0.4, 0.7, 1.0
+
+
+class Scripted:
+    """A contender whose inputs are its scores (two classes): it decides them with the sigmoid rule and records
+    what it is asked to count."""
+
+    rule = SigmoidThreshold(0.9)
+
+    def __init__(self) -> None:
+        self.counted: list[tuple[torch.Tensor, Decision]] = []
+        self.config = ScriptedConfig()
+
+    def decide(self, x):
+        decision = decide(x, self.rule)
+        return decision, int(decision.steps_read.sum())
+
+    def step_scores(self, x):
+        return x
+
+    def operations_to_decision(self, x, decision):
+        self.counted.append((x, decision))
+        steps = float(decision.steps_read.double().mean())
+        return {"dense_macs": 100 * steps, "effective_macs": 10 * steps, "effective_acs": 0.0}
+
+    def learning_curve(self):
+        return ()
+
+    def training_operations(self, report):
+        return {"forward_macs": 1, "backward_macs": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptedConfig:
+    hidden: int = 3
+
+
+def scripted_data() -> TaskData:
+    """Every label is 0; at step t the first CORRECT_BY_STEP[t] examples score class 0 higher (no crossing)."""
+    x = torch.tensor([0.0, 1.0]).repeat(N_TEST, STEPS, 1)
+    for t, correct in enumerate(CORRECT_BY_STEP):
+        x[:correct, t] = torch.tensor([1.0, 0.0])
+    test = Split(x, torch.zeros(N_TEST, dtype=torch.long))
+    spec = TaskSpec("fsdd", STEPS, 2, 2, "sigmoid")
+    return TaskData(spec, test, test, test, source="scripted")
+
+
+def test_evaluate_reads_first_and_last_step_accuracy_and_counts_the_full_sequence_on_the_first_examples() -> None:
+    contender, data = Scripted(), scripted_data()
+    result = harness.evaluate(contender, data)
+    assert result["accuracy_by_step"] == [0.1, 0.4, 0.7, 1.0]
+    assert (result["first_step_accuracy"], result["last_step_accuracy"]) == (0.1, 1.0)
+    assert result["streaming"]["step_ms"] == 1.0 and result["streaming"]["step_ms_from"] == "task"
+    (at_decisions, _), (x, decision) = contender.counted  # the count at the decisions, then the full sequence's
+    assert torch.equal(at_decisions, data.test.x)
+    assert torch.equal(x, data.test.x[:harness.FULL_SEQUENCE_COUNT_EXAMPLES])
+    assert decision.step_index.tolist() == [STEPS - 1] * harness.FULL_SEQUENCE_COUNT_EXAMPLES
+    assert result["ops_dense_macs_full_sequence"] == 100.0 * STEPS
+
+
+PROFILE = """
+name = "streams"
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "last-epoch"
+[tasks.fsdd]
+thresholds = [0.9]
+[tasks.fsdd.data]
+hop_ms = 16.0
+[[tasks.fsdd.overrides]]
+contender = "snn-ttfs"
+setting = "data.hop_ms"
+value = 20.0
+reason = "a test: this contender reads frames of another hop"
+[tasks.toy-noise]
+thresholds = [0.9]
+step_ms = 2.5
+"""
+
+
+def streams_profile(tmp_path: Path):
+    path = tmp_path / "profile.toml"
+    path.write_text(PROFILE, encoding="utf-8")
+    return load_profile(str(path))
+
+
+def test_the_task_step_is_that_of_the_data_options_the_contender_reads(tmp_path) -> None:
+    profile = streams_profile(tmp_path)
+    assert harness.task_step_ms(profile, "fsdd", "rc-lstm") == (16.0, "task")
+    assert harness.task_step_ms(profile, "fsdd", "snn-ttfs") == (20.0, "task")
+    damaged = dataclasses.replace(profile, tasks={**profile.tasks, "fsdd": dataclasses.replace(
+        profile.tasks["fsdd"], data={"hop_ms": "fast"})})
+    with pytest.raises(ValueError, match=r"profile streams, task fsdd data"):
+        harness.task_step_ms(damaged, "fsdd", "rc-lstm")
+
+
+def report() -> TrainingReport:
+    return TrainingReport(train_seconds=1.0, validation_seconds=0.5, examples_per_second=10.0, epochs=1,
+                          selected_epoch=1, step_evaluations_forward=40, step_evaluations_backward=40,
+                          final_train_loss=0.5, selected_val_accuracy=0.5)
+
+
+def test_a_cell_record_takes_the_contenders_step_duration_protocol_and_an_aware_utc_time(tmp_path) -> None:
+    profile = streams_profile(tmp_path)
+    job = harness.TrainingJob("fsdd", "snn-ttfs", 0, "sigmoid", None, (0.9,))
+    record = harness.cell_record(job, 0.9, profile, scripted_data(), Scripted(), report(), {"git": "x"})
+    assert "config_hash" not in record and "data_options" not in record  # no setup given
+    assert record["streaming"]["step_ms"] == 20.0 and record["streaming"]["step_ms_from"] == "task"
+    assert [override["setting"] for override in record["protocol"]["overrides"]] == ["data.hop_ms"]
+    assert record["created"].endswith("+00:00")
+    setup = harness.JobSetup(ScriptedConfig(), {"hop_ms": 20.0}, "f" * 16)
+    record = harness.cell_record(job, 0.9, profile, scripted_data(), Scripted(), report(), {}, setup)
+    assert (record["config_hash"], record["data_options"]) == ("f" * 16, {"hop_ms": 20.0})
+
+
+def test_a_cell_record_takes_the_step_duration_a_profile_sets(tmp_path) -> None:
+    profile = streams_profile(tmp_path)
+    job = harness.TrainingJob("toy-noise", "rc-lstm", 0, "sigmoid", 0.1, (0.9,))
+    record = harness.cell_record(job, 0.9, profile, scripted_data(), Scripted(), report(), {})
+    assert record["streaming"]["step_ms"] == 2.5 and record["streaming"]["step_ms_from"] == "profile"
