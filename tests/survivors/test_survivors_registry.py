@@ -48,3 +48,11 @@ def test_an_item_is_registered_only_under_a_non_empty_string_name(name) -> None:
     with pytest.raises(TypeError, match=rf"^Named\({re.escape(repr(name))}\) has no string 'name' to be registered under$"):
         things.register(Named(name))
     assert things.registered() == frozenset()
+
+
+def test_a_registry_shows_its_class_kind_and_sorted_names() -> None:
+    class Tasks(Registry):
+        pass
+
+    assert repr(Tasks("task", (Named("b"), Named("a")))) == "Tasks('task', ['a', 'b'])"
+    assert repr(Registry("encoding")) == "Registry('encoding', [])"
