@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from bench.measure.metrics import MetricError, decision_lag
-from rc.crossing import Decision
+from bench.measure.metrics import MetricError, accuracy_by_step, decision_lag, never_crossed_fraction, per_example
+from rc.crossing import Decision, SigmoidThreshold
 
 
 def decision(step_index: list[int]) -> Decision:
@@ -34,3 +34,27 @@ def test_decision_lag_needs_an_example_with_an_ideal_step() -> None:
 def test_an_infinite_ideal_step_is_refused_as_a_non_finite_lag_by_name() -> None:
     with pytest.raises(MetricError, match=r"^metric decision_lag_mean is not finite \(-inf\)$"):
         decision_lag(decision([0, 1]), torch.tensor([1.0, math.inf]))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_accuracy_by_step_refuses_non_finite_scores_saying_what_it_means(bad) -> None:
+    scores = torch.zeros(2, 3, 2)
+    scores[1, 2, 0] = bad
+    with pytest.raises(MetricError, match=r"^scores contain NaN or infinite values; the model diverged or its input "
+                                          r"is corrupt$"):
+        accuracy_by_step(scores, torch.tensor([0, 1]), SigmoidThreshold(0.9))
+
+
+def test_never_crossed_fraction_needs_a_decision() -> None:
+    assert never_crossed_fraction(Decision(torch.tensor([0, 1]), torch.tensor([3, 1]), torch.tensor([False, True]))) \
+        == 0.5
+    empty = torch.zeros(0, dtype=torch.long)
+    with pytest.raises(MetricError, match=r"^no decisions to summarise$"):
+        never_crossed_fraction(Decision(empty, empty, empty.bool()))
+
+
+def test_per_example_decision_steps_are_ints_whatever_the_step_tensors_dtype() -> None:
+    outcome = per_example(Decision(torch.tensor([1, 0]), torch.tensor([2.0, 0.0]), torch.tensor([True, False])),
+                          torch.tensor([1, 1]))
+    assert outcome["correct"] == [1, 0] and outcome["decision_step"] == [3, 1]
+    assert all(type(step) is int for step in outcome["decision_step"])
