@@ -65,7 +65,8 @@ def test_the_classifier_passes_its_dropout_to_the_lstm() -> None:
 def test_the_classifier_accepts_one_step_and_refuses_none() -> None:
     model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, channels=1)
     assert model(torch.rand(2, 1, 256)).shape == (2, 1, 2)
-    with pytest.raises(ValueError, match=r"^input must be shaped \(batch, time >= 1, features=256\), got \(2, 0, 256\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^input must be shaped \(batch, time >= 1, features=256\), got \(2, 0, 256\)$"):
         model(torch.rand(2, 0, 256))
 
 
@@ -80,5 +81,6 @@ def test_the_classifier_makes_its_state_on_the_device_asked_for() -> None:
 @pytest.mark.parametrize("shape", [(2, 300), (2, 255)])
 def test_a_step_of_the_wrong_width_is_refused_with_its_shape(shape) -> None:
     model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, channels=1)
-    with pytest.raises(ValueError, match=rf"^step input must be shaped \(batch, 256\), got \({shape[0]}, {shape[1]}\)$"):
+    with pytest.raises(ValueError,
+                       match=rf"^step input must be shaped \(batch, 256\), got \({shape[0]}, {shape[1]}\)$"):
         model.step(torch.rand(*shape), model.init_state(2))

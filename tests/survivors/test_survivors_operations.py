@@ -91,8 +91,8 @@ def test_conv_operations_count_exactly_beyond_what_float32_holds(frame, padding)
 
 @pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 8, 8)])
 def test_conv_operations_refuse_inputs_of_the_wrong_shape_with_it(shape) -> None:
-    with pytest.raises(OperationCountError, match=rf"^a convolution with 2 input channels needs inputs \(batch, 2, H, W\), "
-                                                  rf"got \({', '.join(map(str, shape))}\)$"):
+    with pytest.raises(OperationCountError, match=rf"^a convolution with 2 input channels needs inputs "
+                                                  rf"\(batch, 2, H, W\), got \({', '.join(map(str, shape))}\)$"):
         conv_operations(torch.ones(shape), dense_conv(2, 3, 3))
 
 

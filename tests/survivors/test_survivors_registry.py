@@ -45,7 +45,8 @@ class Named:
 @pytest.mark.parametrize("name", ["", 3, None, b"task"])
 def test_an_item_is_registered_only_under_a_non_empty_string_name(name) -> None:
     things = Registry("thing")
-    with pytest.raises(TypeError, match=rf"^Named\({re.escape(repr(name))}\) has no string 'name' to be registered under$"):
+    with pytest.raises(TypeError,
+                       match=rf"^Named\({re.escape(repr(name))}\) has no string 'name' to be registered under$"):
         things.register(Named(name))
     assert things.registered() == frozenset()
 

@@ -107,7 +107,8 @@ def test_the_network_refuses_a_dropout_outside_zero_to_one(dropout) -> None:
 
 
 def test_the_network_names_frames_it_cannot_take() -> None:
-    with pytest.raises(ValueError, match=r"^the convolutional front end needs frames of at least 16 x 16, got 15 x 20$"):
+    with pytest.raises(ValueError,
+                       match=r"^the convolutional front end needs frames of at least 16 x 16, got 15 x 20$"):
         SpikingNetwork(300, 4, 3, frame_shape=(15, 20))
     with pytest.raises(ValueError, match=r"^frames of 16 x 16 do not hold 255 features$"):
         SpikingNetwork(255, 4, 3, frame_shape=(16, 16))
@@ -150,7 +151,8 @@ def test_a_convolutional_network_updates_the_output_membrane_from_its_own() -> N
 @pytest.mark.parametrize("shape", [(2, 6), (2, 4), (2, 5, 1)])
 def test_a_step_of_the_wrong_shape_is_refused_with_it(shape) -> None:
     model = SpikingNetwork(5, 4, 3)
-    with pytest.raises(ValueError, match=rf"^step input must be shaped \(batch, 5\), got \({', '.join(map(str, shape))}\)$"):
+    with pytest.raises(ValueError,
+                       match=rf"^step input must be shaped \(batch, 5\), got \({', '.join(map(str, shape))}\)$"):
         model.step(torch.zeros(shape), model.init_state(2))
 
 
