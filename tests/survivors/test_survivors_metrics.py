@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from bench.measure.metrics import MetricError, accuracy_by_step, decision_lag, never_crossed_fraction, per_example
+from bench.measure.metrics import (MetricError, accuracy_by_step, decision_lag, decision_step_stats,
+                                   never_crossed_fraction, per_example)
 from rc.crossing import Decision, SigmoidThreshold
 
 
@@ -58,3 +59,19 @@ def test_per_example_decision_steps_are_ints_whatever_the_step_tensors_dtype() -
                           torch.tensor([1, 1]))
     assert outcome["correct"] == [1, 0] and outcome["decision_step"] == [3, 1]
     assert all(type(step) is int for step in outcome["decision_step"])
+
+
+def test_accuracy_by_step_of_one_step_sequences() -> None:
+    scores = torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]], [[3.0, 0.0]]])
+    assert accuracy_by_step(scores, torch.tensor([0, 1, 1]), SigmoidThreshold(0.9)) == [pytest.approx(2 / 3)]
+
+
+def test_decision_step_stats_need_a_decision_and_name_a_non_finite_mean() -> None:
+    assert decision_step_stats(decision([0, 1, 3, 3])) == {"decision_step_mean": 2.75, "decision_step_median": 3.0,
+                                                          "decision_step_p90": 4.0}
+    empty = torch.zeros(0, dtype=torch.long)
+    with pytest.raises(MetricError, match=r"^no decisions to summarise$"):
+        decision_step_stats(Decision(empty, empty, empty.bool()))
+    infinite = Decision(torch.tensor([0, 1]), torch.tensor([1.0, math.inf]), torch.tensor([True, True]))
+    with pytest.raises(MetricError, match=r"^metric decision_step_mean is not finite \(inf\)$"):
+        decision_step_stats(infinite)
