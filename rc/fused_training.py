@@ -62,6 +62,7 @@ import torch
 from torch import Tensor, nn
 
 from rc.crossing import CrossingRule, Decision
+from rc.events import ActiveInputs
 from rc.model import ConvEncoder, ConvLSTMClassifier, LSTMClassifier
 
 CALL_COST_MACS = 20_000_000
@@ -92,6 +93,8 @@ class FusedParts:
         dropout: the dropout probability in effect (0 in evaluation mode).
         macs_per_step: dense forward MACs of one step of one example.
         lstm_weights: number of LSTM weights (their layout cost per fused call).
+        input_events: the model's event-driven input projection (:class:`rc.events.ActiveInputs`),
+            which the search uses on the LSTM's own input; None with an encoder (its output is dense).
     """
 
     lstm: nn.LSTM
@@ -100,6 +103,7 @@ class FusedParts:
     dropout: float
     macs_per_step: int
     lstm_weights: int
+    input_events: ActiveInputs | None = None
 
 
 def fused_parts(model: object) -> FusedParts | None:
@@ -116,7 +120,7 @@ def fused_parts(model: object) -> FusedParts | None:
     dropout = recurrent.dropout.p if recurrent.training and recurrent.dropout.p > 0 else 0.0
     lstm_weights = sum(w.numel() for w in recurrent.lstm._flat_weights)
     return FusedParts(recurrent.lstm, recurrent.readout, encoder, float(dropout), int(model.dense_macs_per_step()),
-                      lstm_weights)
+                      lstm_weights, recurrent.input_events if encoder is None else None)
 
 
 def chunk_length(parts: FusedParts, active: int, start: int, remaining: int) -> int:
@@ -229,7 +233,12 @@ def search_decisions(parts: FusedParts, x: Tensor, rule: CrossingRule, chunk: in
             mask = _dropout_mask(p, inputs.shape, inputs)
             input_mask[slice(None) if rows is None else rows, start:stop] = mask
             inputs = inputs * mask
-        outputs, hidden, cell = torch.lstm(inputs, state, weights, lstm.bias, lstm.num_layers, 0.0, False,
+        chunk_weights = weights
+        if parts.input_events is not None:  # the chunk's active features only (rc.events)
+            flat, first = parts.input_events.select(inputs.reshape(-1, inputs.shape[2]), weights[0])
+            if first is not weights[0]:
+                inputs, chunk_weights = flat.view(active, stop - start, -1), [first, *weights[1:]]
+        outputs, hidden, cell = torch.lstm(inputs, state, chunk_weights, lstm.bias, lstm.num_layers, 0.0, False,
                                            False, True)
         evaluations += active * (stop - start)
         top_mask = _dropout_mask(p, outputs.shape, outputs) if p else None

@@ -245,3 +245,38 @@ def test_other_step_models_take_the_step_loop() -> None:
     counting = CountingModel(model)
     result = truncated_rc_step(counting, x, y, rule, 0.0)
     assert sum(counting.batch_sizes) == result.forward_evaluations == result.backward_evaluations
+
+
+def test_the_search_reads_only_the_active_features_of_spike_input(monkeypatch) -> None:
+    """On spike input the search's fused calls multiply only the input features active in their chunk
+    (rc.events.ActiveInputs), and find exactly the decisions of the dense search and of the full pass."""
+    import dataclasses
+
+    from rc.crossing import decide
+
+    torch.manual_seed(3)
+    model = LSTMClassifier(60, 12, 4).eval()
+    with torch.no_grad():
+        model.readout.weight.mul_(6.0)
+    spike_step = torch.randint(0, 60, (40, 60))  # each feature spikes once, at step 0..59 (10..59: never)
+    x = (torch.arange(10).view(1, 10, 1) == spike_step.unsqueeze(1)).float()
+    parts = fused_parts(model)
+    widths = []
+    select = parts.input_events.select
+
+    def spy(inputs, weight):
+        chosen = select(inputs, weight)
+        widths.append(chosen[1].shape[1])
+        return chosen
+
+    monkeypatch.setattr(parts.input_events, "select", spy)
+    with torch.no_grad():
+        rule = SigmoidThreshold(float(torch.sigmoid(model(x)).amax(dim=(1, 2)).median()))
+    sparse = search_decisions(parts, x, rule, chunk=2)
+    dense = search_decisions(dataclasses.replace(parts, input_events=None), x, rule, chunk=2)
+    full = decide(model(x), rule)
+    assert widths and max(widths) < 60  # every chunk read fewer than all 60 features' weights
+    for found in (sparse, dense):
+        assert torch.equal(found.step_index, full.step_index) and torch.equal(found.prediction, full.prediction)
+        assert torch.equal(found.crossed, full.crossed)
+    assert 0 < int(full.crossed.sum()) < 40 and len(set(full.step_index.tolist())) >= 3
