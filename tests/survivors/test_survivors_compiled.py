@@ -3,11 +3,13 @@ mutation run (issue 17)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from torch import nn
 
 from rc import compiled
 from rc.crossing import SigmoidThreshold
+from rc.model import LSTMClassifier
 
 
 def test_registering_a_model_and_a_rule_records_their_builder_and_test(monkeypatch) -> None:
@@ -29,3 +31,28 @@ def test_registering_a_model_and_a_rule_records_their_builder_and_test(monkeypat
     assert compiled.COMPILED_RULES[Rule] == compiled.SOFTMAX_MAX
     with pytest.raises(ValueError, match=r"^unknown compiled crossing test 99$"):
         compiled.register_compiled_rule(Rule, 99)
+
+
+# ----------------------------------------------------------------------------- lstm_program
+
+
+@pytest.mark.parametrize("lstm", [nn.LSTM(4, 3, batch_first=True, bias=False),
+                                  nn.LSTM(4, 3, batch_first=True, bidirectional=True),
+                                  nn.LSTM(4, 3, batch_first=True, proj_size=2), nn.LSTM(4, 3)],
+                         ids=["no-bias", "bidirectional", "projection", "time-first"])
+def test_only_a_plain_unidirectional_batch_first_lstm_with_biases_is_compiled(lstm) -> None:
+    model = LSTMClassifier(4, 3, 2)
+    model.lstm = lstm
+    assert compiled.lstm_program(model) == "only a plain unidirectional nn.LSTM with biases is compiled"
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_an_lstm_program_holds_float32_arrays_of_the_documented_shapes(layers) -> None:
+    """Input weights of layer 0 (F, 4H), of layers 1.. (L-1, H, 4H), recurrent (L, H, 4H), summed biases (L, 4H),
+    readout (H, C) and its bias (C,)."""
+    model = LSTMClassifier(5, 3, 2, layers=layers)
+    program = compiled.lstm_program(model)
+    assert [array.shape for array in program.arrays] == [(5, 12), (layers - 1, 3, 12), (layers, 3, 12),
+                                                         (layers, 12), (3, 2), (2,)]
+    assert all(array.dtype == np.float32 for array in program.arrays)
+    assert (program.kernel, program.n_features, program.n_outputs) == ("lstm", 5, 2)

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
 
 from rc.lstm_operations import conv_operations, encoder_dense_macs
-from rc.model import ConvEncoder
-from rc.operations import OperationCountError, OperationCounts, TrainingOperations
+from rc.model import ConvEncoder, LSTMClassifier
+from rc.operations import OperationCountError, OperationCounts, TrainingOperations, training_operations
 
 
 def test_training_operations_per_epoch_divide_by_any_positive_integer_count_of_epochs() -> None:
@@ -105,3 +107,23 @@ def test_encoder_dense_macs_are_torchs_output_positions_times_the_weights(frame_
     first, second = encoder_dense_macs(encoder)
     assert (first, second) == (first_positions * 2 * 25, second_positions * 4 * 2 * 25)
     assert type(first) is int and type(second) is int
+
+
+# ----------------------------------------------------------------------------- rc.operations.training_operations
+
+
+def test_training_operations_are_the_step_evaluations_times_the_dense_macs_of_a_step() -> None:
+    model = LSTMClassifier(4, 3, 2)
+    forward, backward = model.dense_macs_per_step(), model.backward_macs_per_step()
+    assert training_operations(model, 5, 7) == TrainingOperations(5 * forward, 7 * backward)
+    assert training_operations(model, 0, 0) == TrainingOperations(0, 0)  # nothing trained yet
+
+
+@pytest.mark.parametrize("forward, backward, label, shown", [(-1, 0, "forward", "-1"), (2.0, 0, "forward", "2.0"),
+                                                             (True, 0, "forward", "True"), (0, -3, "backward", "-3"),
+                                                             (0, "4", "backward", "'4'")])
+def test_training_operations_refuse_evaluations_that_are_not_non_negative_integers(forward, backward, label,
+                                                                                  shown) -> None:
+    with pytest.raises(OperationCountError, match=rf"^{label}_evaluations must be a non-negative integer, "
+                                                  rf"got {re.escape(shown)}$"):
+        training_operations(LSTMClassifier(4, 3, 2), forward, backward)
