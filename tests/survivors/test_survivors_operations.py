@@ -11,7 +11,8 @@ from torch import nn
 
 from rc.lstm_operations import conv_operations, encoder_dense_macs
 from rc.model import ConvEncoder, LSTMClassifier
-from rc.operations import OperationCountError, OperationCounts, TrainingOperations, training_operations
+from rc.operations import (OperationCountError, OperationCounts, TrainingOperations, product_operations,
+                           training_operations)
 
 
 def test_training_operations_per_epoch_divide_by_any_positive_integer_count_of_epochs() -> None:
@@ -127,3 +128,23 @@ def test_training_operations_refuse_evaluations_that_are_not_non_negative_intege
     with pytest.raises(OperationCountError, match=rf"^{label}_evaluations must be a non-negative integer, "
                                                   rf"got {re.escape(shown)}$"):
         training_operations(LSTMClassifier(4, 3, 2), forward, backward)
+
+
+# ----------------------------------------------------------------------------- rc.operations.product_operations
+
+
+def test_product_operations_count_the_products_with_no_zero_operand() -> None:
+    a = torch.tensor([[1.0, 0.0, 2.0, 3.0], [0.0, 0.0, 0.5, 1.0]])
+    b = torch.tensor([[4.0, 5.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    assert product_operations(a, b).tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3), (1, 3)), ((2, 3), (2, 4)), ((2, 3), (3,)), ((3,), (3,)),
+                                              ((2, 1, 3), (2, 1, 3))])
+def test_product_operations_refuse_anything_but_two_batch_by_n_tensors_of_one_shape(a_shape, b_shape) -> None:
+    def shown(shape):
+        return re.escape(str(tuple(shape)))
+
+    with pytest.raises(OperationCountError, match=rf"^products need two \(batch, n\) tensors, got {shown(a_shape)} "
+                                                  rf"and {shown(b_shape)}$"):
+        product_operations(torch.ones(a_shape), torch.ones(b_shape))
