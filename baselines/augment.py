@@ -36,7 +36,8 @@ def random_shift(x: Tensor, frame_shape: tuple[int, int], max_shift: int, genera
     if max_shift == 0:
         return x
     batch, time, _ = x.shape
-    offsets = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator).to(x.device)
+    offsets = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator,
+                            device=generator.device).to(x.device)
     padded = torch.nn.functional.pad(x.reshape(batch, time, height, width), (max_shift,) * 4)
     rows = torch.arange(height, device=x.device).view(1, height, 1) + max_shift - offsets[:, 0].view(batch, 1, 1)
     columns = torch.arange(width, device=x.device).view(1, 1, width) + max_shift - offsets[:, 1].view(batch, 1, 1)

@@ -176,6 +176,9 @@ def conv_operations(v: Tensor, convolution: nn.Conv2d) -> tuple[Tensor, Tensor]:
     if v.dim() != 4 or v.shape[1] != convolution.in_channels:
         raise OperationCountError(f"a convolution with {convolution.in_channels} input channels needs inputs "
                                   f"(batch, {convolution.in_channels}, H, W), got {tuple(v.shape)}")
+    if convolution.padding_mode != "zeros" or isinstance(convolution.padding, str):
+        raise OperationCountError(f"operations are counted for zero padding of a given size, got padding="
+                                  f"{convolution.padding!r} with padding_mode={convolution.padding_mode!r}")
     # A per-example count is at most (output positions) x (weights); float32 holds every integer
     # below 2**24 exactly and is several times faster than float64, which larger layers fall back to.
     positions = math.prod((size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
@@ -184,7 +187,8 @@ def conv_operations(v: Tensor, convolution: nn.Conv2d) -> tuple[Tensor, Tensor]:
                               convolution.stride))
     dtype = torch.float32 if positions * convolution.weight.numel() < 2 ** 24 else torch.float64
     reads = functional.conv2d((v != 0).to(dtype), (convolution.weight != 0).to(dtype),
-                              stride=convolution.stride, padding=convolution.padding)
+                              stride=convolution.stride, padding=convolution.padding,
+                              dilation=convolution.dilation, groups=convolution.groups)
     ops = reads.sum(dim=(1, 2, 3)).round().to(torch.int64)
     spikes = is_spike_like(v.flatten(1))
     zero = torch.zeros_like(ops)

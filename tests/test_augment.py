@@ -85,3 +85,13 @@ def test_augment_shift_trains_on_moved_frames_and_needs_image_frames() -> None:
                                                                              lambda _line: None)
     with pytest.raises(ValueError, match="augment_shift must be an integer >= 0, got -2"):
         rc.make_config({"augment_shift": -2}, "test")
+
+
+def test_the_offsets_are_drawn_on_the_generators_device_whatever_the_default_device() -> None:
+    """A CPU generator draws CPU offsets even under another default device (meta stands in for an
+    accelerator here), so a seed shifts the frames the same way everywhere."""
+    x = torch.rand(3, 2, 16)
+    expected = random_shift(x, (4, 4), 1, torch.Generator().manual_seed(0))
+    with torch.device("meta"):
+        shifted = random_shift(x, (4, 4), 1, torch.Generator().manual_seed(0))
+    assert shifted.device.type == "cpu" and torch.equal(shifted, expected)

@@ -52,7 +52,7 @@ def reads_per_example(v: torch.Tensor, convolution: nn.Conv2d) -> int:
         outputs = (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
         per_axis.append(sum(1 for i in range(outputs) for k in range(kernel)
                             if 0 <= i * stride - pad + k * dilation < size))
-    return per_axis[0] * per_axis[1] * convolution.in_channels * convolution.out_channels
+    return per_axis[0] * per_axis[1] * convolution.in_channels // convolution.groups * convolution.out_channels
 
 
 def dense_conv(in_channels: int, out_channels: int, kernel: int, **options) -> nn.Conv2d:
@@ -62,7 +62,8 @@ def dense_conv(in_channels: int, out_channels: int, kernel: int, **options) -> n
     return convolution
 
 
-@pytest.mark.parametrize("options", [{}, {"stride": 2}, {"padding": 1}, {"padding": 2, "stride": 3}],
+@pytest.mark.parametrize("options", [{}, {"stride": 2}, {"padding": 1}, {"padding": 2, "stride": 3}, {"dilation": 2},
+                                     {"dilation": 2, "padding": 2}],
                          ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "plain")
 def test_conv_operations_count_every_weight_read_of_a_dense_input(options) -> None:
     convolution = dense_conv(2, 3, 3, **options)
@@ -72,6 +73,20 @@ def test_conv_operations_count_every_weight_read_of_a_dense_input(options) -> No
     if not options.get("padding"):  # every position reads the whole kernel: torch's output shape times the weights
         assert expected == convolution(v)[0, 0].numel() * convolution.weight.numel()
     assert macs.tolist() == [expected, expected] and acs.tolist() == [0, 0]
+
+
+def test_conv_operations_of_a_grouped_convolution_read_each_input_channel_of_its_group_only() -> None:
+    convolution = dense_conv(4, 6, 3, groups=2)  # each output channel reads 2 of the 4 input channels
+    v = torch.full((1, 4, 9, 11), 0.5)
+    macs, _ = conv_operations(v, convolution)
+    assert macs.tolist() == [reads_per_example(v, convolution)] == [7 * 9 * 9 * 2 * 6]
+
+
+@pytest.mark.parametrize("options", [{"padding": "same"}, {"padding": 1, "padding_mode": "reflect"}])
+def test_conv_operations_refuse_padding_they_cannot_count(options) -> None:
+    """Reflected or 'same' padding reads values the zero-padded count leaves out: an error, not a wrong count."""
+    with pytest.raises(OperationCountError, match="zero padding of a given size"):
+        conv_operations(torch.ones(1, 2, 9, 11), dense_conv(2, 3, 3, **options))
 
 
 def test_conv_operations_of_a_one_by_one_convolution_count_a_read_per_input_and_output_channel() -> None:
