@@ -80,6 +80,7 @@ from baselines.snn_ttfs import FirstSpike
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
 from bench.core.options import require_positive
+from rc.convolution import conv_pool_sizes
 from rc.operations import OperationCounts
 from rc.streaming import stream_decisions
 
@@ -184,6 +185,7 @@ class SpikingNetwork(nn.Module):
         self.conv_layers = nn.ModuleList()
         self.conv_lifs = nn.ModuleList()
         self.conv_shapes: list[tuple[int, int, int]] = []  # (channels, height, width) of each conv LIF layer
+        self.conv_sizes: list[tuple[int, int]] = []  # (height, width) of each convolution's output, before pooling
         features = n_features
         if frame_shape is not None:
             height, width = frame_shape
@@ -196,10 +198,12 @@ class SpikingNetwork(nn.Module):
                 raise ValueError(f"channels must be a positive integer, got {channels!r}")
             self.pool = nn.MaxPool2d(2)
             for c_in, c_out in ((1, channels), (channels, 2 * channels)):
-                height, width = (height - 4) // 2, (width - 4) // 2
                 self.conv_layers.append(nn.Conv2d(c_in, c_out, 5))
                 self.conv_lifs.append(_leaky((c_out, 1, 1), **lif))
-                self.conv_shapes.append((c_out, height, width))
+            for convolution, (convolved, (height, width)) in zip(
+                    self.conv_layers, conv_pool_sizes(self.conv_layers, frame_shape, 2)):
+                self.conv_sizes.append(convolved)
+                self.conv_shapes.append((convolution.out_channels, height, width))
             features = 2 * channels * height * width
         self.fc_hidden = nn.Linear(features, hidden)
         self.lif_hidden = _leaky((hidden,), **lif, recurrent=hidden if recurrent else None)

@@ -82,15 +82,7 @@ def _layers(model: SpikingNetwork) -> list[tuple[str, nn.Module]]:
 
 def conv_dense_macs(model: SpikingNetwork) -> list[int]:
     """Dense MACs of each convolution for one frame: output positions (before pooling) times weights."""
-    if model.frame_shape is None:
-        return []
-    height, width = model.frame_shape
-    macs = []
-    for conv in model.conv_layers:
-        height, width = height - 4, width - 4
-        macs.append(height * width * conv.weight.numel())
-        height, width = height // 2, width // 2
-    return macs
+    return [height * width * conv.weight.numel() for conv, (height, width) in zip(model.conv_layers, model.conv_sizes)]
 
 
 def neuron_count(model: SpikingNetwork) -> int:

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
+from rc.convolution import conv_output_size
 from rc.operations import (
     OperationCountError,
     OperationCounts,
@@ -160,10 +161,8 @@ def conv_dense_macs(convolution: nn.Conv2d, output_positions: int) -> int:
 
 def encoder_dense_macs(encoder: ConvEncoder) -> tuple[int, int]:
     """Dense MACs of the encoder's first and second convolution for one frame."""
-    height, width = encoder.frame_shape
-    first = (height - 4) * (width - 4)
-    second = ((height - 4) // 2 - 4) * ((width - 4) // 2 - 4)
-    return conv_dense_macs(encoder.conv1, first), conv_dense_macs(encoder.conv2, second)
+    (h1, w1), (h2, w2) = encoder.conv_sizes
+    return conv_dense_macs(encoder.conv1, h1 * w1), conv_dense_macs(encoder.conv2, h2 * w2)
 
 
 def conv_operations(v: Tensor, convolution: nn.Conv2d) -> tuple[Tensor, Tensor]:
@@ -181,10 +180,7 @@ def conv_operations(v: Tensor, convolution: nn.Conv2d) -> tuple[Tensor, Tensor]:
                                   f"{convolution.padding!r} with padding_mode={convolution.padding_mode!r}")
     # A per-example count is at most (output positions) x (weights); float32 holds every integer
     # below 2**24 exactly and is several times faster than float64, which larger layers fall back to.
-    positions = math.prod((size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
-                          for size, pad, dilation, kernel, stride in zip(
-                              v.shape[2:], convolution.padding, convolution.dilation, convolution.kernel_size,
-                              convolution.stride))
+    positions = math.prod(conv_output_size(convolution, v.shape[2:]))
     dtype = torch.float32 if positions * convolution.weight.numel() < 2 ** 24 else torch.float64
     reads = functional.conv2d((v != 0).to(dtype), (convolution.weight != 0).to(dtype),
                               stride=convolution.stride, padding=convolution.padding,

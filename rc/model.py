@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from rc import lstm_operations
+from rc.convolution import conv_pool_sizes
 from rc.events import ActiveInputs
 from rc.operations import OperationCounts
 
@@ -179,7 +180,9 @@ class ConvEncoder(nn.Module):
         self.conv1 = nn.Conv2d(1, channels, 5)
         self.conv2 = nn.Conv2d(channels, 2 * channels, 5)
         self.pool = nn.MaxPool2d(2)
-        self.out_shape = (2 * channels, ((height - 4) // 2 - 4) // 2, ((width - 4) // 2 - 4) // 2)
+        sizes = conv_pool_sizes((self.conv1, self.conv2), self.frame_shape, 2)
+        self.conv_sizes = [convolved for convolved, _pooled in sizes]  # each convolution's output (H, W)
+        self.out_shape = (2 * channels, *sizes[-1][1])
         self.out_features = self.out_shape[0] * self.out_shape[1] * self.out_shape[2]
         self.to(memory_format=torch.channels_last)
 
