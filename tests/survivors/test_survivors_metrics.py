@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import struct
 
 import pytest
 import torch
 
-from bench.measure.metrics import (MetricError, accuracy_by_step, decision_lag, decision_step_stats,
+from bench.measure.metrics import (MetricError, accuracy_by_step, decision_lag, decision_step_stats, labels_digest,
                                    never_crossed_fraction, per_example)
 from rc.crossing import Decision, SigmoidThreshold
 
@@ -75,3 +77,21 @@ def test_decision_step_stats_need_a_decision_and_name_a_non_finite_mean() -> Non
     infinite = Decision(torch.tensor([0, 1]), torch.tensor([1.0, math.inf]), torch.tensor([True, True]))
     with pytest.raises(MetricError, match=r"^metric decision_step_mean is not finite \(inf\)$"):
         decision_step_stats(infinite)
+
+
+def int64_digest(values: list[int]) -> str:
+    return hashlib.sha256(struct.pack(f"<{len(values)}q", *values)).hexdigest()
+
+
+def test_the_labels_digest_is_the_sha256_of_the_labels_as_little_endian_int64() -> None:
+    assert labels_digest(torch.tensor([1, 0, 2, 1])) == int64_digest([1, 0, 2, 1])
+    assert labels_digest(torch.tensor([0, 1])) != labels_digest(torch.tensor([1, 0]))  # the order counts
+    assert labels_digest(torch.tensor([True, False, True])) == int64_digest([1, 0, 1])
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8, torch.float32, torch.float16,
+                                   torch.bfloat16])
+def test_integer_valued_labels_of_any_dtype_have_the_digest_of_their_int64_values(dtype) -> None:
+    labels = torch.tensor([3, 0, 1, 2, 1, 0], dtype=dtype)
+    assert labels_digest(labels) == int64_digest([3, 0, 1, 2, 1, 0])
+    assert labels_digest(labels[::2]) == int64_digest([3, 1, 1])  # a strided view: its values, in order
