@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from torch import nn
 
+from baselines.snn_compiled import lif_program
+from baselines.snn_ttfs import LIFClassifier
 from rc import compiled
 from rc.crossing import SigmoidThreshold
 from rc.model import LSTMClassifier
@@ -56,3 +58,25 @@ def test_an_lstm_program_holds_float32_arrays_of_the_documented_shapes(layers) -
                                                          (layers, 12), (3, 2), (2,)]
     assert all(array.dtype == np.float32 for array in program.arrays)
     assert (program.kernel, program.n_features, program.n_outputs) == ("lstm", 5, 2)
+
+
+# ----------------------------------------------------------------------------- baselines/snn_compiled.py lif_program
+
+RESET = "only reset by subtraction with the reset delay (snnTorch's default) is compiled"
+UNMODELLED = "inhibition, state quantisation and init_hidden are not compiled"
+
+
+@pytest.mark.parametrize("layer", ["lif_hidden", "lif_out"])
+@pytest.mark.parametrize("attribute, value, reason", [("reset_mechanism", "zero", RESET),
+                                                      ("reset_mechanism", "none", RESET),
+                                                      ("reset_delay", False, RESET),
+                                                      ("inhibition", True, UNMODELLED),
+                                                      ("state_quant", lambda membrane: membrane, UNMODELLED),
+                                                      ("init_hidden", True, UNMODELLED)],
+                         ids=["reset-zero", "reset-none", "no-reset-delay", "inhibition", "state-quant", "init-hidden"])
+def test_a_lif_network_with_a_neuron_feature_the_kernel_lacks_is_not_compiled_and_says_which(layer, attribute, value,
+                                                                                           reason) -> None:
+    model = LIFClassifier(4, 3, 2, decay=0.9, threshold=1.0, surrogate_slope=5.0)
+    assert lif_program(model).kernel == "lif"
+    setattr(getattr(model, layer), attribute, value)
+    assert lif_program(model) == reason

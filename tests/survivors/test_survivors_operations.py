@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from baselines.snn_operations import _membrane_operations
 from rc.lstm_operations import conv_operations, encoder_dense_macs
 from rc.model import ConvEncoder, LSTMClassifier
 from rc.operations import (OperationCountError, OperationCounts, TrainingOperations, product_operations,
@@ -163,3 +164,19 @@ def test_product_operations_refuse_anything_but_two_batch_by_n_tensors_of_one_sh
     with pytest.raises(OperationCountError, match=rf"^products need two \(batch, n\) tensors, got {shown(a_shape)} "
                                                   rf"and {shown(b_shape)}$"):
         product_operations(torch.ones(a_shape), torch.ones(b_shape))
+
+
+# ----------------------------------------------------------------------------- baselines.snn_operations
+
+
+def test_a_lif_layer_without_decay_counts_zero_membrane_macs_on_its_membranes_device() -> None:
+    """No decay, no ``decay * U`` products: the zeros are made on the membranes' device, not the default one
+    (meta stands in for an accelerator)."""
+    membranes = torch.tensor([[0.0, 0.5, 2.0], [1.5, 0.0, 0.0]])
+    with torch.device("meta"):
+        macs, acs = _membrane_operations(membranes, 0.0, 1.0)
+    assert macs.device.type == "cpu" and macs.dtype == torch.int64 and macs.tolist() == [0, 0]
+    assert acs.tolist() == [1, 1]
+    macs, acs = _membrane_operations(membranes.to("meta"), 0.0, 1.0)
+    assert macs.device.type == "meta" and macs.shape == (2,) and macs.dtype == torch.int64
+    assert acs.device.type == "meta"
