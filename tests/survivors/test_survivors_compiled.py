@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
 from baselines.snn_compiled import lif_program
@@ -80,3 +81,23 @@ def test_a_lif_network_with_a_neuron_feature_the_kernel_lacks_is_not_compiled_an
     assert lif_program(model).kernel == "lif"
     setattr(getattr(model, layer), attribute, value)
     assert lif_program(model) == reason
+
+
+@pytest.mark.parametrize("layer", ["lif_hidden", "lif_out"])
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_a_lif_network_with_graded_spikes_is_not_compiled_and_says_so(layer, factor) -> None:
+    model = LIFClassifier(4, 3, 2, decay=0.9, threshold=1.0, surrogate_slope=5.0)
+    getattr(model, layer).graded_spikes_factor.fill_(factor)
+    assert lif_program(model) == "graded spikes are not compiled"
+
+
+def test_a_lif_program_holds_each_layers_decay_clamped_to_0_1_and_threshold_for_every_neuron() -> None:
+    """The decays as ``Leaky`` uses them, clamped to [0, 1]; a scalar decay or threshold is given to every neuron."""
+    model = LIFClassifier(4, 3, 2, decay=1.5, threshold=0.75, surrogate_slope=5.0)
+    model.lif_out.beta = torch.tensor([-0.5, 0.25])
+    model.lif_out.threshold = torch.tensor(2.0)
+    arrays = lif_program(model).arrays
+    hidden_decay, hidden_threshold, out_decay, out_threshold = arrays[2], arrays[3], arrays[6], arrays[7]
+    assert hidden_decay.tolist() == [1.0, 1.0, 1.0] and hidden_threshold.tolist() == [0.75, 0.75, 0.75]
+    assert out_decay.tolist() == [0.0, 0.25] and out_threshold.tolist() == [2.0, 2.0]
+    assert all(array.dtype == np.float32 for array in (hidden_decay, hidden_threshold, out_decay, out_threshold))
