@@ -101,3 +101,13 @@ def test_a_lif_program_holds_each_layers_decay_clamped_to_0_1_and_threshold_for_
     assert hidden_decay.tolist() == [1.0, 1.0, 1.0] and hidden_threshold.tolist() == [0.75, 0.75, 0.75]
     assert out_decay.tolist() == [0.0, 0.25] and out_threshold.tolist() == [2.0, 2.0]
     assert all(array.dtype == np.float32 for array in (hidden_decay, hidden_threshold, out_decay, out_threshold))
+
+
+def test_a_lif_program_holds_float32_arrays_of_the_documented_shapes() -> None:
+    """Input weights (F, hidden) and bias, hidden decay and threshold, output weights (hidden, C) and bias, output
+    decay and threshold; the program names its kernel, its inputs per step and its outputs."""
+    model = LIFClassifier(5, 3, 2, decay=0.9, threshold=1.0, surrogate_slope=5.0)
+    program = lif_program(model)
+    assert [array.shape for array in program.arrays] == [(5, 3), (3,), (3,), (3,), (3, 2), (2,), (2,), (2,)]
+    assert all(array.dtype == np.float32 for array in program.arrays)
+    assert (program.kernel, program.n_features, program.n_outputs) == ("lif", 5, 2)
