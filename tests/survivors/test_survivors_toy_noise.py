@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import bench.tasks  # noqa: F401  (registers the built-in tasks)
 from bench.tasks.registry import get_task
 from bench.tasks.seeding import split_generator
-from bench.tasks.toy_noise import make_toy_noise
+from bench.tasks.toy_noise import ToyNoiseOptions, make_toy_noise
 
 
 def test_the_toy_noise_task_draws_each_split_with_every_option_it_is_given() -> None:
@@ -30,3 +31,9 @@ def test_a_toy_noise_task_with_one_noise_level_has_that_noise_in_every_sequence(
     noise = train.x[..., 0].double() - (train.y * 2 - 1)[:, None].double()
     std = noise.std(dim=1)
     assert float(std.min()) > 1.9 and float(std.max()) < 2.1
+
+
+@pytest.mark.parametrize("field, value", [("length", 0), ("length", -3), ("k", 0.0), ("std_low", -0.1)])
+def test_toy_noise_options_refuse_a_length_k_or_lowest_noise_that_is_not_positive(field, value) -> None:
+    with pytest.raises(ValueError, match=rf"^{field} must be > 0, got {value!r}$"):
+        ToyNoiseOptions(**{field: value})
