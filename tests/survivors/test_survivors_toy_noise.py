@@ -37,3 +37,9 @@ def test_a_toy_noise_task_with_one_noise_level_has_that_noise_in_every_sequence(
 def test_toy_noise_options_refuse_a_length_k_or_lowest_noise_that_is_not_positive(field, value) -> None:
     with pytest.raises(ValueError, match=rf"^{field} must be > 0, got {value!r}$"):
         ToyNoiseOptions(**{field: value})
+
+
+def test_toy_noise_options_refuse_a_noise_range_whose_low_end_exceeds_its_high_end() -> None:
+    with pytest.raises(ValueError, match=r"^std_low \(0\.3\) must not exceed std_high \(0\.2\)$"):
+        ToyNoiseOptions(std_low=0.3, std_high=0.2)
+    assert ToyNoiseOptions(std_low=0.2, std_high=0.2).std_high == 0.2  # one noise level is a range
