@@ -36,6 +36,15 @@ def test_registering_a_model_and_a_rule_records_their_builder_and_test(monkeypat
         compiled.register_compiled_rule(Rule, 99)
 
 
+def test_a_model_and_rule_that_compile_have_no_unsupported_reason_and_a_refused_model_its_builders(monkeypatch) -> None:
+    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", True)  # the reason is found without compiling anything
+    model = LSTMClassifier(4, 3, 2)
+    assert compiled.unsupported_reason(model, SigmoidThreshold(0.9)) is None
+    model.lstm = nn.LSTM(4, 3, batch_first=True, bias=False)
+    assert compiled.unsupported_reason(model, SigmoidThreshold(0.9)) == (
+        "only a plain unidirectional nn.LSTM with biases is compiled")
+
+
 # ----------------------------------------------------------------------------- lstm_program
 
 
