@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from rc.fused_training import _dropout_mask
+from rc.crossing import SigmoidThreshold
+from rc.fused_training import _dropout_mask, fused_parts, fused_truncated_scores
+from rc.model import LSTMClassifier
 
 
 def test_a_dropout_mask_takes_its_tensors_dtype_and_device_whatever_torchs_defaults() -> None:
@@ -18,3 +20,21 @@ def test_a_dropout_mask_takes_its_tensors_dtype_and_device_whatever_torchs_defau
     assert set(mask.unique().tolist()) == {0.0, 1 / (1 - 0.3)}
     dropped = (mask == 0).double().mean().item()
     assert abs(dropped - 0.3) < 0.05  # 2,000 draws: the standard deviation is 0.01
+
+
+def test_the_truncated_scores_search_in_chunks_of_the_length_asked_for() -> None:
+    """With 1-step chunks the search computes exactly the steps each example reads (none past its crossing), so the
+    forward evaluations are twice the steps read; chosen chunks may run past a crossing (for so small a network, the
+    whole sequence in one call). The scores and decisions do not depend on the chunks."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(3, 4, 2)
+    x, rule = torch.randn(8, 12, 3), SigmoidThreshold(0.55)
+    parts = fused_parts(model)
+    one_step = fused_truncated_scores(parts, x, rule, chunk=1)
+    chosen = fused_truncated_scores(parts, x, rule)
+    read = int((one_step.decision.step_index + 1).sum())
+    assert read < 8 * 12  # some example crosses before the last step
+    assert (one_step.forward_evaluations, one_step.backward_evaluations) == (2 * read, read)
+    assert 2 * read < chosen.forward_evaluations <= 8 * 12 + read and chosen.backward_evaluations == read
+    assert torch.equal(one_step.decision.step_index, chosen.decision.step_index)
+    assert torch.allclose(one_step.scores, chosen.scores)
