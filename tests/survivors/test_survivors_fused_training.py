@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rc.crossing import SigmoidThreshold
+from rc.crossing import SigmoidThreshold, decide
 from rc.fused_training import _dropout_mask, fused_parts, fused_truncated_scores
 from rc.model import LSTMClassifier
 
@@ -25,10 +25,10 @@ def test_a_dropout_mask_takes_its_tensors_dtype_and_device_whatever_torchs_defau
 def test_the_truncated_scores_search_in_chunks_of_the_length_asked_for() -> None:
     """With 1-step chunks the search computes exactly the steps each example reads (none past its crossing), so the
     forward evaluations are twice the steps read; chosen chunks may run past a crossing (for so small a network, the
-    whole sequence in one call). The scores and decisions do not depend on the chunks."""
+    whole sequence in one call). The scores and decisions do not depend on the chunks: they are a full pass's."""
     torch.manual_seed(0)
     model = LSTMClassifier(3, 4, 2)
-    x, rule = torch.randn(8, 12, 3), SigmoidThreshold(0.55)
+    x, rule = torch.randn(8, 12, 3), SigmoidThreshold(0.6)
     parts = fused_parts(model)
     one_step = fused_truncated_scores(parts, x, rule, chunk=1)
     chosen = fused_truncated_scores(parts, x, rule)
@@ -36,5 +36,11 @@ def test_the_truncated_scores_search_in_chunks_of_the_length_asked_for() -> None
     assert read < 8 * 12  # some example crosses before the last step
     assert (one_step.forward_evaluations, one_step.backward_evaluations) == (2 * read, read)
     assert 2 * read < chosen.forward_evaluations <= 8 * 12 + read and chosen.backward_evaluations == read
-    assert torch.equal(one_step.decision.step_index, chosen.decision.step_index)
-    assert torch.allclose(one_step.scores, chosen.scores)
+    full = decide(model(x).detach(), rule)  # the decisions of a full pass
+    assert full.crossed.any() and not full.crossed.all()
+    for decision in (one_step.decision, chosen.decision):
+        assert torch.equal(decision.prediction, full.prediction) and torch.equal(decision.crossed, full.crossed)
+        assert torch.equal(decision.step_index, full.step_index)
+    at_decision = model(x)[torch.arange(8), full.step_index]
+    for scores in (one_step.scores, chosen.scores):
+        assert torch.allclose(scores, at_decision, atol=1e-6)
