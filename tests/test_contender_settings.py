@@ -96,20 +96,23 @@ def check_grad_clip(name: str) -> None:
     assert 0 < largest_change(before, clipped) < 1e-3 * lr
 
 
-def check_eval_batch_size(name: str) -> None:
+def check_eval_batch_size(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``decide`` hands early exit (step loop or fused search alike) the test set in chunks of the size."""
+    import baselines.step_contender as step_contender
+
     x, _ = labelled_problem("every-step", n=8)
+    decide_chunk = step_contender.early_exit_decide
     for size, chunks in ((3, [3, 3, 2]), (64, [8])):
         contender = build(name, eval_batch_size=size)
-        starts: list[int] = []
-        inner_init = contender.model.init_state
+        seen: list[int] = []
 
-        def init_state(batch_size, device=None, inner_init=inner_init):
-            starts.append(batch_size)
-            return inner_init(batch_size, device)
+        def early_exit(model, chunk, rule):
+            seen.append(chunk.shape[0])
+            return decide_chunk(model, chunk, rule)
 
-        contender.model.init_state = init_state
-        contender.decide(x)
-        assert starts == chunks
+        monkeypatch.setattr(step_contender, "early_exit_decide", early_exit)
+        decision, _ = contender.decide(x)
+        assert seen == chunks and decision.prediction.shape == (8,)
 
 
 def check_lr_schedule(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
