@@ -75,16 +75,21 @@ from torch import Tensor, nn
 
 from baselines import snn_family_operations
 from baselines.front_end import check_front_end
+from baselines.snn_init import scale_to_first_step_currents
 from baselines.snn_loss import temporal_cross_entropy
 from baselines.snn_ttfs import FirstSpike
+from baselines.registry import Progress, TrainingReport
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
 from bench.core.options import require_positive
+from bench.core.task_contract import Split
 from rc.convolution import conv_pool_sizes
 from rc.operations import OperationCounts
 from rc.streaming import stream_decisions
 
 LOSSES = ("first-spike", "temporal")
+INIT_EXAMPLES = 512
+"""Training examples whose first step sets the data-driven initialisation (``init_target > 0``)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,10 @@ class SpikingConfig(TrainingConfig):
         dropout: training-time dropout probability on the hidden layer's input and on the output
             layer's input (the hidden spikes); 0 disables it.
         loss: ``first-spike`` or ``temporal`` (see the module docstring).
+        init_target: 0 keeps PyTorch's initialisation; > 0 rescales the convolutions and the hidden
+            layer's input synapses before training so that each one's current on the first step of
+            the first :data:`INIT_EXAMPLES` training examples has standard deviation
+            ``init_target x threshold`` (:func:`baselines.snn_init.scale_to_first_step_currents`).
     """
 
     hidden: int = 128
@@ -120,6 +129,7 @@ class SpikingConfig(TrainingConfig):
     surrogate_slope: float = 5.0
     dropout: float = 0.0
     loss: str = "first-spike"
+    init_target: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -132,6 +142,8 @@ class SpikingConfig(TrainingConfig):
         check_front_end(self.dropout, self.encoder, self.conv_channels)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not self.init_target >= 0:
+            raise ValueError(f"init_target must be >= 0 (0: PyTorch's initialisation), got {self.init_target!r}")
 
 
 SpikingState = tuple[Tensor, ...]
@@ -330,6 +342,15 @@ class SpikingContender(StepModelContender):
             threshold=cfg.threshold, output_threshold=cfg.output_threshold, surrogate_slope=cfg.surrogate_slope,
             dropout=cfg.dropout,
         ).to(self.device)
+
+    def fit(self, train: Split, val: Split, progress: Progress) -> TrainingReport:
+        """Train as every step contender does, after the data-driven initialisation when ``init_target > 0``."""
+        if self.config.init_target > 0:
+            first_step = train.x[:INIT_EXAMPLES][:, 0].to(self.device, self.model.fc_out.weight.dtype)
+            rates = scale_to_first_step_currents(self.model, first_step, self.config.init_target)
+            progress("data-driven initialisation: first-step firing rates "
+                     + ", ".join(f"{rate:.3f}" for rate in rates) + " (rescaled layers in order, the hidden layer last)")
+        return super().fit(train, val, progress)
 
     @classmethod
     def own_rule(cls) -> FirstSpike:

@@ -14,6 +14,7 @@ from dataclasses import fields
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from contender_cases import CPU, REGISTERED, SPEC, build, calibrated_rule, labelled_problem, noop, tiny_splits
@@ -453,6 +454,60 @@ def check_spiking_family_loss(name: str) -> None:
     assert abs(float((values["first-spike"] - values["temporal"]).detach())) > 1e-3
 
 
+class _StopBeforeTraining(Exception):
+    """Raised in place of the training loop, once the weights it would start from are seen."""
+
+
+def weights_at_training_start(contender: Contender, train: Split, val: Split,
+                              monkeypatch: pytest.MonkeyPatch) -> dict[str, Tensor]:
+    """The contender's weights when ``fit`` hands its model to the training loop."""
+    seen = {}
+
+    def stop(model, *args, **kwargs):
+        seen.update({name: p.detach().clone() for name, p in model.named_parameters()})
+        raise _StopBeforeTraining
+
+    monkeypatch.setattr("baselines.step_contender.fit_minibatches", stop)
+    with pytest.raises(_StopBeforeTraining):
+        contender.fit(train, val, noop)
+    return seen
+
+
+def check_init_target(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0: training starts from the weights the contender was built with. t > 0: from the same weights
+    rescaled, layer by layer, so that on the first step of the training examples each convolution's
+    pooled current and the hidden layer's input current have standard deviation t x threshold, biases 0;
+    the output layer is untouched."""
+    train, val = tiny_splits(IMAGE_SPEC, n_train=24)
+    plain = build(name, IMAGE_SPEC, encoder="conv", conv_channels=2, init_target=0.0)
+    built = parameters(plain)
+    start = weights_at_training_start(plain, train, val, monkeypatch)
+    assert all(torch.equal(start[key], value) for key, value in built.items())
+    spreads = {}
+    for target in (0.5, 2.0):
+        contender = build(name, IMAGE_SPEC, encoder="conv", conv_channels=2, threshold=0.4, init_target=target)
+        built = parameters(contender)
+        start = weights_at_training_start(contender, train, val, monkeypatch)
+        model = contender.model
+        with torch.no_grad():
+            layer_input = train.x[:, 0].reshape(len(train), 1, *IMAGE_SPEC.frame_shape)
+            layers = [(f"conv_layers.{i}", lambda v, i=i: model.pool(F.conv2d(
+                v, start[f"conv_layers.{i}.weight"], start[f"conv_layers.{i}.bias"]))) for i in range(2)]
+            layers.append(("fc_hidden", lambda v: F.linear(v.flatten(1), start["fc_hidden.weight"],
+                                                             start["fc_hidden.bias"])))
+            for layer, current_of in layers:
+                current = current_of(layer_input)
+                assert float(current.std()) == pytest.approx(target * 0.4, rel=1e-4), layer
+                assert not start[f"{layer}.bias"].any()
+                ratio = start[f"{layer}.weight"] / built[f"{layer}.weight"]
+                torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio.flatten()[0])))
+                spreads.setdefault(layer, []).append(float(ratio.flatten()[0]))
+                layer_input = (current > 0.4).float()
+        for key in ("fc_out.weight", "fc_out.bias"):
+            assert torch.equal(start[key], built[key])
+    assert spreads["conv_layers.0"][1] == pytest.approx(4 * spreads["conv_layers.0"][0], rel=1e-4)
+
+
 Check = Callable[..., None]
 
 CHECKS: dict[str, Check] = {
@@ -477,6 +532,7 @@ CHECKS: dict[str, Check] = {
     "surrogate_slope": check_surrogate_slope,
     "learn_decay": check_learn_decay,
     "output_threshold": check_output_threshold,
+    "init_target": check_init_target,
 }
 """What each setting must change, by field name."""
 

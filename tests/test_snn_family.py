@@ -21,6 +21,7 @@ from contender_cases import build, noop, tiny_splits
 from baselines import snn_family_operations as family_ops
 from baselines.registry import get_contender
 from baselines.snn_family import SpikingConfig, SpikingNetwork
+from baselines.snn_init import scale_to_first_step_currents
 from baselines.snn_ttfs import FirstSpike
 from bench.core.options import OptionError
 from bench.core.task_contract import Split, TaskSpec
@@ -150,11 +151,43 @@ def test_config_errors_name_the_setting() -> None:
                             ({"loss": "rate"}, "loss must be one of first-spike, temporal"),
                             ({"decay": 1.5}, "decay must lie in"), ({"dropout": 1.0}, "dropout must lie in"),
                             ({"learn_decay": 1}, "learn_decay' must be bool"),
-                            ({"conv_channels": 0}, "conv_channels must be a positive integer")):
+                            ({"conv_channels": 0}, "conv_channels must be a positive integer"),
+                            ({"init_target": -0.5}, "init_target must be >= 0")):
         with pytest.raises(OptionError, match=message):
             get_contender("snn-recurrent").make_config(values, "here")
     with pytest.raises(ValueError, match="encoder 'conv' needs a task whose steps are image frames"):
         build("snn-conv", encoder="conv")
+
+
+@pytest.mark.parametrize("recurrent, frame_shape", [(False, (16, 16)), (True, None)])
+def test_data_driven_initialisation_sets_each_layers_first_step_current(recurrent, frame_shape) -> None:
+    """Each rescaled layer's first-step current has std target x threshold on the spikes the layers
+    before it emit after their own rescaling; the firing rates returned are those spikes' means."""
+    model = network(recurrent, frame_shape)
+    first = spikes(64, 1, model.n_features, p=0.3)[:, 0]
+    rates = scale_to_first_step_currents(model, first, 0.7)
+    with torch.no_grad():
+        currents = []
+        v = first if frame_shape is None else first.reshape(64, 1, *frame_shape)
+        for conv in model.conv_layers:
+            currents.append(model.pool(conv(v)))
+            v = (currents[-1] > 0.5).float()
+        currents.append(model.fc_hidden(v.flatten(1)))
+    assert len(rates) == len(currents) == (3 if frame_shape else 1)
+    for current, rate in zip(currents, rates):
+        assert float(current.std()) == pytest.approx(0.7 * 0.5, rel=1e-4)
+        assert rate == pytest.approx(float((current > 0.5).float().mean()))
+    assert 0 < rates[-1] < 1
+
+
+def test_data_driven_initialisation_errors_name_the_problem() -> None:
+    model = network(False)
+    with pytest.raises(ValueError, match="target must be > 0"):
+        scale_to_first_step_currents(model, spikes(8, 1, 12)[:, 0], 0.0)
+    with pytest.raises(ValueError, match=r"first_step must be shaped \(batch >= 2, 12\)"):
+        scale_to_first_step_currents(model, spikes(8, 1, 10)[:, 0], 0.5)
+    with pytest.raises(ValueError, match="does not vary over the batch"):
+        scale_to_first_step_currents(model, torch.zeros(8, 12), 0.5)
 
 
 def test_the_family_shares_the_lstms_front_end_option_names() -> None:
