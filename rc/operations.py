@@ -271,13 +271,15 @@ def sum_to_decision(per_step: OperationCounts, step_index: Tensor) -> OperationC
 
 
 def stack_steps(steps: list[dict[str, Tensor]], dense_synaptic: int, dense_neuron: int) -> OperationCounts:
-    """Per-step dicts of ``(batch,)`` effective counts -> :class:`OperationCounts` ``(batch, steps)``."""
+    """Per-step dicts of ``(batch,)`` effective counts -> :class:`OperationCounts` ``(batch, steps)``, on the CPU
+    (whatever torch's default device)."""
     effective = {name: torch.stack([s[name] for s in steps], dim=1).cpu()
                  for name in ("synaptic_macs", "synaptic_acs", "neuron_macs", "neuron_acs")}
     shape = effective["synaptic_macs"].shape
+    cpu = torch.device("cpu")
     return OperationCounts(
-        dense_synaptic_macs=torch.full(shape, dense_synaptic, dtype=torch.int64),
-        dense_neuron_macs=torch.full(shape, dense_neuron, dtype=torch.int64),
+        dense_synaptic_macs=torch.full(shape, dense_synaptic, dtype=torch.int64, device=cpu),
+        dense_neuron_macs=torch.full(shape, dense_neuron, dtype=torch.int64, device=cpu),
         **effective,
     )
 

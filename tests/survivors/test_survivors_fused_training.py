@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from rc import fused_training
 from rc.crossing import SigmoidThreshold, decide
-from rc.fused_training import _dropout_mask, fused_parts, fused_truncated_scores
+from rc.fused_training import SMALL_LSTM_WEIGHTS, Search, _dropout_mask, fused_parts, fused_truncated_scores, gradient_pass
 from rc.model import LSTMClassifier
 
 
@@ -44,3 +46,34 @@ def test_the_truncated_scores_search_in_chunks_of_the_length_asked_for() -> None
     at_decision = model(x)[torch.arange(8), full.step_index]
     for scores in (one_step.scores, chosen.scores):
         assert torch.allclose(scores, at_decision, atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden, single, fused", [(4, [1, 2], [3]), (160, [1], [2, 3])])
+def test_the_gradient_pass_runs_short_calls_as_single_steps(hidden, single, fused, monkeypatch) -> None:
+    """Decisions after 1, 3 and 6 steps give calls of 1, 2 and 3 steps. A call of one step runs as single
+    steps, and so does one of two for a small LSTM (up to SMALL_LSTM_WEIGHTS weights), where the fused
+    call's fixed cost does not pay; longer calls run fused. The scores are the full pass's either way."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(3, hidden, 2)
+    parts = fused_parts(model)
+    assert (parts.lstm_weights <= SMALL_LSTM_WEIGHTS) == (hidden == 4)
+    steps = {"single": [], "fused": []}
+    cell_steps, lstm = fused_training.cell_steps, torch.lstm
+
+    def spy_cell_steps(lstm_module, inputs, state):
+        steps["single"].append(inputs.shape[1])
+        return cell_steps(lstm_module, inputs, state)
+
+    def spy_lstm(inputs, *args):
+        steps["fused"].append(inputs.shape[1])
+        return lstm(inputs, *args)
+
+    monkeypatch.setattr(fused_training, "cell_steps", spy_cell_steps)
+    monkeypatch.setattr(torch, "lstm", spy_lstm)
+    x = torch.randn(3, 8, 3)
+    decisions = torch.tensor([0, 2, 5])
+    search = Search(decisions, torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.long), 0, None, None)
+    scores = gradient_pass(parts, x, search)
+    assert steps == {"single": single, "fused": fused}
+    monkeypatch.undo()
+    torch.testing.assert_close(scores, model(x)[torch.arange(3), decisions], rtol=1e-5, atol=1e-6)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -13,7 +14,7 @@ from baselines.snn_operations import _membrane_operations
 from rc.lstm_operations import conv_operations, encoder_dense_macs
 from rc.model import ConvEncoder, LSTMClassifier
 from rc.operations import (OperationCountError, OperationCounts, TrainingOperations, product_operations,
-                           training_operations)
+                           stack_steps, training_operations)
 
 
 def test_training_operations_per_epoch_divide_by_any_positive_integer_count_of_epochs() -> None:
@@ -180,3 +181,16 @@ def test_a_lif_layer_without_decay_counts_zero_membrane_macs_on_its_membranes_de
     macs, acs = _membrane_operations(membranes.to("meta"), 0.0, 1.0)
     assert macs.device.type == "meta" and macs.shape == (2,) and macs.dtype == torch.int64
     assert acs.device.type == "meta"
+
+
+def test_stacked_step_counts_lie_on_the_cpu_whatever_the_default_device() -> None:
+    """Effective and dense counts alike are on the CPU (meta stands in for a cuda default device), the dense
+    ones ``dense_*`` at every step of every example."""
+    steps = [{name: torch.tensor([1, 2]) * (t + 1) for name in
+              ("synaptic_macs", "synaptic_acs", "neuron_macs", "neuron_acs")} for t in range(3)]
+    with torch.device("meta"):
+        counts = stack_steps(steps, 7, 5)
+    assert {getattr(counts, field.name).device.type for field in dataclasses.fields(counts)} == {"cpu"}
+    assert torch.equal(counts.dense_synaptic_macs, torch.full((2, 3), 7))
+    assert torch.equal(counts.dense_neuron_macs, torch.full((2, 3), 5))
+    assert torch.equal(counts.synaptic_acs, torch.tensor([[1, 2, 3], [2, 4, 6]]))
