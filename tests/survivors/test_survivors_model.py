@@ -84,3 +84,25 @@ def test_a_step_of_the_wrong_width_is_refused_with_its_shape(shape) -> None:
     with pytest.raises(ValueError,
                        match=rf"^step input must be shaped \(batch, 256\), got \({shape[0]}, {shape[1]}\)$"):
         model.step(torch.rand(*shape), model.init_state(2))
+
+
+def test_the_classifier_selects_the_lstm_state_rows_asked_for_in_that_order() -> None:
+    """``select_state`` keeps, in every layer, the (h, c) rows of ``index`` in its order; stepping on from
+    the selection gives what stepping the full batch gives on those rows."""
+    torch.manual_seed(0)
+    model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, layers=2, channels=1).eval()
+    state = model.init_state(3)
+    with torch.no_grad():
+        for _ in range(2):
+            _scores, state = model.step(torch.rand(3, 256), state)
+        index = torch.tensor([2, 0])
+        selected = model.select_state(state, index)
+        assert len(selected) == 2
+        for (h, c), (h_selected, c_selected) in zip(state, selected):
+            assert h_selected.shape == c_selected.shape == (2, 4)
+            torch.testing.assert_close(h_selected, h[index])
+            torch.testing.assert_close(c_selected, c[index])
+        x_t = torch.rand(3, 256)
+        full_scores, _ = model.step(x_t, state)
+        selected_scores, _ = model.step(x_t[index], selected)
+    torch.testing.assert_close(selected_scores, full_scores[index])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -10,8 +11,10 @@ import torch
 
 import baselines  # noqa: F401  (registers the contenders)
 from baselines.registry import get_contender
-from baselines.snn_family import SpikingConfig, SpikingNetwork
-from bench.core.task_contract import TaskSpec
+from baselines.snn_family import INIT_EXAMPLES, SpikingConfig, SpikingNetwork
+from baselines.snn_init import scale_to_first_step_currents
+from bench.core.task_contract import Split, TaskSpec
+from contender_cases import build, tiny_splits
 from rc.crossing import SigmoidThreshold
 
 
@@ -178,3 +181,60 @@ def test_each_contender_builds_its_own_hidden_layer_from_keyword_arguments(name,
 def test_a_contender_puts_its_network_on_its_device() -> None:
     model = contender("snn-recurrent", torch.device("meta")).model
     assert {parameter.device.type for parameter in model.parameters()} == {"meta"}
+
+
+# ----------------------------------------------------------------------------- the data-driven initialisation
+
+
+class _Stop(Exception):
+    """Raised in place of the initialisation or the training loop, once what they were handed is seen."""
+
+
+def test_the_initialisation_gets_the_first_training_steps_on_the_contenders_device_in_its_weights_dtype(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fit`` with ``init_target > 0`` hands the network, the first step of the first INIT_EXAMPLES training
+    examples (float64 data converted to the float32 of the weights) and the target to the initialisation,
+    moved to the contender's device (meta stands in for an accelerator: the data stays on the CPU)."""
+    seen = []
+
+    def record(network, first_step, target):
+        seen.append((network, first_step, target))
+        raise _Stop
+
+    monkeypatch.setattr("baselines.snn_family.scale_to_first_step_currents", record)
+    x = torch.rand(INIT_EXAMPLES + 3, 4, 6, dtype=torch.float64)
+    train = Split(x, torch.zeros(len(x), dtype=torch.long))
+    cls = get_contender("snn-recurrent")
+    for device in (torch.device("cpu"), torch.device("meta")):
+        seen.clear()
+        built = cls(spec=SPEC, rule=SigmoidThreshold(0.9), device=device, seed=0,
+                    config=cls.make_config({"hidden": 5, "init_target": 0.75}, "test"))
+        with pytest.raises(_Stop):
+            built.fit(train, train, lambda _line: None)
+        [(network, first_step, target)] = seen
+        assert network is built.model and target == 0.75
+        assert (first_step.device.type, first_step.dtype, tuple(first_step.shape)) == (
+            device.type, torch.float32, (INIT_EXAMPLES, 6))
+        if device.type == "cpu":
+            torch.testing.assert_close(first_step, x[:INIT_EXAMPLES, 0].float())
+
+
+def test_the_initialisation_reports_each_rescaled_layers_first_step_firing_rate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One progress line before training: the fraction of neurons firing on the first training step after
+    the rescaling, per rescaled layer in order (two convolutions, then the hidden layer), to 3 decimals."""
+    def stop(*args, **kwargs):
+        raise _Stop
+
+    monkeypatch.setattr("baselines.step_contender.fit_minibatches", stop)
+    spec = TaskSpec("images", 2, 256, 3, "sigmoid", frame_shape=(16, 16))
+    train, val = tiny_splits(spec, n_train=24)
+    built = build("snn-conv", spec, encoder="conv", conv_channels=2, threshold=0.4, init_target=0.5)
+    expected = scale_to_first_step_currents(copy.deepcopy(built.model), train.x[:, 0], 0.5)
+    assert len(expected) == 3 and len({f"{rate:.3f}" for rate in expected}) > 1
+    lines = []
+    with pytest.raises(_Stop):
+        built.fit(train, val, lines.append)
+    assert lines == ["data-driven initialisation: first-step firing rates "
+                     + ", ".join(f"{rate:.3f}" for rate in expected)
+                     + " (rescaled layers in order, the hidden layer last)"]
