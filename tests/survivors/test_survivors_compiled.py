@@ -120,3 +120,24 @@ def test_a_lif_program_holds_float32_arrays_of_the_documented_shapes() -> None:
     assert [array.shape for array in program.arrays] == [(5, 3), (3,), (3,), (3,), (3, 2), (2,), (2,), (2,)]
     assert all(array.dtype == np.float32 for array in program.arrays)
     assert (program.kernel, program.n_features, program.n_outputs) == ("lif", 5, 2)
+
+
+# ----------------------------------------------------------------------------- CompiledDecider.decide_one
+
+
+@pytest.mark.skipif(not compiled.NUMBA_AVAILABLE, reason="numba is not installed")
+def test_one_example_of_one_step_is_decided_and_one_of_no_step_refused_with_its_shape() -> None:
+    """A single step is a valid example (decided at step 0 with the scores of the full pass's only step);
+    an example of 0 steps is refused with the shape it has, whatever its feature count."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(4, 3, 2).eval()
+    decider = compiled.compiled_decider(model, SigmoidThreshold(0.9))
+    x = torch.rand(1, 4)
+    one = decider.decide_one(x)
+    with torch.no_grad():
+        expected = model(x[None])[0, 0]
+    assert one.step_index == 0 and one.prediction == int(expected.argmax())
+    torch.testing.assert_close(one.scores, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError,
+                       match=r"^compiled decision: one example must be shaped \(time >= 1, 4\), got \(0, 4\)$"):
+        decider.decide_one(torch.zeros(0, 4))
