@@ -200,9 +200,9 @@ def command_figures(args: argparse.Namespace) -> int:
 
     try:
         if args.regenerate:
-            if args.results or args.out or args.bounds or args.compute_budget is not None:
+            if args.results or args.out or args.bounds or args.tuning or args.compute_budget is not None:
                 raise OptionError("--regenerate takes its settings from each report; leave out --results, "
-                                  "--out, --bounds and --compute-budget")
+                                  "--out, --bounds, --tuning and --compute-budget")
             given = {Path(path) for path in args.regenerate if Path(path).is_file()}
             reports = sorted({report for folder in map(Path, args.regenerate) for report in
                               ([folder] if folder.is_file() else folder.rglob("REPORT.md"))})
@@ -225,7 +225,7 @@ def command_figures(args: argparse.Namespace) -> int:
         sources = [Path(path) for path in args.results]
         out = Path(args.out) if args.out else (sources[0] if sources[0].is_dir() else sources[0].parent)
         count, report = make_report(sources, out, [Path(path) for path in args.bounds or ()], args.compute_budget,
-                                    overwrite=args.overwrite)
+                                    overwrite=args.overwrite, tuning=[Path(path) for path in args.tuning or ()])
     except ReportError as error:
         raise OptionError(str(error)) from None
     print(f"{count} figures (PNG and SVG) in {out / 'figures'}; report in {report}")
@@ -504,6 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--bounds", nargs="+", metavar="FILE",
                          help="information-bound files written by 'rcbench bound' (bound-*.json), drawn into "
                               "their task's accuracy-over-time figure and listed in REPORT.md")
+    figures.add_argument("--tuning", nargs="+", metavar="FILE",
+                         help="trials files written by 'rcbench tune' (trials.jsonl): REPORT.md shows, per row, "
+                              "the trials of its task and contender and whether it runs the best one, and flags "
+                              "rows tuned with other trial counts")
     figures.add_argument("--compute-budget", type=float, metavar="MACS",
                          help="training MACs at which REPORT.md compares every row at equal training compute "
                               "(default: each task's cheapest row); a budget some row cannot reach is an error")

@@ -22,6 +22,7 @@ from bench.analysis.bound_files import read_bound
 from bench.analysis.budget import BudgetError, equal_compute_lines
 from bench.analysis.figures import draw_all, records_by_task
 from bench.analysis.report import REGENERATE_MARKER, write_report
+from bench.analysis.tuning_effort import TuningFileError, read_searches
 from bench.core.records import read_records
 
 
@@ -34,24 +35,30 @@ def _relative(path: Path, folder: Path) -> str:
 
 
 def figures_arguments(results: Sequence[Path], out: Path, bounds: Sequence[Path],
-                      compute_budget: float | None) -> list[str]:
+                      compute_budget: float | None, tuning: Sequence[Path] = ()) -> list[str]:
     """The ``rcbench figures`` arguments that make ``out`` again when run in ``out``."""
     arguments = ["--results", *(_relative(path, out) for path in results), "--out", "."]
     if bounds:
         arguments += ["--bounds", *(_relative(path, out) for path in bounds)]
+    if tuning:
+        arguments += ["--tuning", *(_relative(path, out) for path in tuning)]
     if compute_budget is not None:
         arguments += ["--compute-budget", repr(compute_budget)]
     return arguments
 
 
 def make_report(results: Sequence[Path], out: Path, bounds: Sequence[Path] = (),
-                compute_budget: float | None = None, overwrite: bool = False) -> tuple[int, Path]:
+                compute_budget: float | None = None, overwrite: bool = False,
+                tuning: Sequence[Path] = ()) -> tuple[int, Path]:
     """Draw the figures of ``results`` (folders holding ``results.jsonl``, or records files) into
     ``out/figures`` and write ``out/REPORT.md``; returns the number of figures and the report's path.
+    ``tuning``: trials files of ``rcbench tune`` whose searches the report shows per row
+    (:mod:`bench.analysis.tuning_effort`).
 
     Raises:
         ReportError: no records; a bound file for a task without records; a compute budget some row
-            cannot reach; ``out`` already holds a report and ``overwrite`` is false.
+            cannot reach; a trials file that is not one or names no task of the records; ``out``
+            already holds a report and ``overwrite`` is false.
     """
     files = [path / "results.jsonl" if path.is_dir() else path for path in results]
     records = [record for path in files for record in read_records(path)]
@@ -63,6 +70,10 @@ def make_report(results: Sequence[Path], out: Path, bounds: Sequence[Path] = (),
         if bound.task not in tasks:
             raise ReportError(f"bound file {bound.source} is for task {bound.task!r}, which no record has "
                               f"(records: {', '.join(sorted(tasks))})")
+    try:
+        searches = read_searches(tuning, tasks)
+    except TuningFileError as error:
+        raise ReportError(str(error)) from None
     for task_records in records_by_task(records).values():  # a budget no row can match: refused before drawing
         try:
             equal_compute_lines(task_records, compute_budget)
@@ -72,8 +83,8 @@ def make_report(results: Sequence[Path], out: Path, bounds: Sequence[Path] = (),
         raise ReportError(f"{out / 'REPORT.md'} exists; pass --overwrite to replace it and its figures, "
                           f"or --out another folder")
     figures = draw_all(records, out / "figures", information)
-    arguments = figures_arguments(results, out, bounds, compute_budget)
-    report = write_report(records, figures, out, files, information, compute_budget, arguments)
+    arguments = figures_arguments(results, out, bounds, compute_budget, tuning)
+    report = write_report(records, figures, out, files, information, compute_budget, arguments, searches)
     return sum(len(paths) for paths in figures.values()), report
 
 
@@ -97,8 +108,9 @@ def recorded_arguments(report: Path) -> list[str]:
     return shlex.split(first[len(REGENERATE_MARKER):-len(" -->")])
 
 
-def _parse(arguments: Sequence[str], folder: Path) -> tuple[list[Path], list[Path], float | None]:
-    """``--results``, ``--bounds`` (resolved against ``folder``) and ``--compute-budget`` of recorded arguments."""
+def _parse(arguments: Sequence[str], folder: Path) -> tuple[list[Path], list[Path], float | None, list[Path]]:
+    """``--results``, ``--bounds``, ``--compute-budget`` and ``--tuning`` of recorded arguments (paths
+    resolved against ``folder``)."""
     options: dict[str, list[str]] = {}
     current = None
     for word in arguments:
@@ -108,13 +120,14 @@ def _parse(arguments: Sequence[str], folder: Path) -> tuple[list[Path], list[Pat
             raise ReportError(f"unexpected recorded argument {word!r}")
         else:
             current.append(word)
-    unknown = sorted(set(options) - {"--results", "--out", "--bounds", "--compute-budget"})
+    unknown = sorted(set(options) - {"--results", "--out", "--bounds", "--compute-budget", "--tuning"})
     if unknown or options.get("--out") != ["."]:
         raise ReportError(f"recorded arguments {' '.join(arguments)!r} are not ones this rcbench makes")
     budget = options.get("--compute-budget")
     return ([folder / path for path in options.get("--results", [])],
             [folder / path for path in options.get("--bounds", [])],
-            float(budget[0]) if budget else None)
+            float(budget[0]) if budget else None,
+            [folder / path for path in options.get("--tuning", [])])
 
 
 @dataclass(frozen=True)
@@ -134,24 +147,26 @@ def regenerate(report: Path, check: bool = False) -> Regenerated:
     """Make ``report``'s folder again from its recorded command: in place, or (``check``) into a
     scratch folder, leaving it untouched; either way, say which files differ from what was there."""
     folder = report.parent
-    results, bounds, budget = _parse(recorded_arguments(report), folder)
+    results, bounds, budget, tuning = _parse(recorded_arguments(report), folder)
     before = _tree(folder)
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / folder.resolve().name
         target.mkdir()
         # the scratch folder stands where the report stands, so relative paths come out the same
-        moved = [target / os.path.relpath(path, folder) for path in (*results, *bounds)]
-        for source, copy in zip((*results, *bounds), moved):
+        inputs = (*results, *bounds, *tuning)
+        moved = [target / os.path.relpath(path, folder) for path in inputs]
+        for source, copy in zip(inputs, moved):
             copy.parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
                 shutil.copytree(source, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns("REPORT.md", "figures"))
             else:
                 shutil.copy(source, copy)
-        make_report(moved[:len(results)], target, moved[len(results):], budget)
+        make_report(moved[:len(results)], target, moved[len(results):len(results) + len(bounds)], budget,
+                    tuning=moved[len(results) + len(bounds):])
         after = _tree(target)
         different = tuple(sorted(name for name in set(before) | set(after)
                                  if name not in before or name not in after
                                  or not filecmp.cmp(before[name], after[name], shallow=False)))
         if not check and different:
-            make_report(results, folder, bounds, budget, overwrite=True)
+            make_report(results, folder, bounds, budget, overwrite=True, tuning=tuning)
     return Regenerated(report, different)

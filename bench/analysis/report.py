@@ -29,6 +29,7 @@ from bench.core.record_schema import GroupKey
 from bench.core.records import PER_EXAMPLE_FIELD
 from bench.analysis.summary import (configuration_label, group_records, markdown_table, provenance_lines,
                                     several_profiles, streaming_lines)
+from bench.analysis.tuning_effort import Search, tuning_lines
 
 
 def paired_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
@@ -131,10 +132,13 @@ REGENERATE_MARKER = "<!-- rcbench figures "
 
 def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], report_dir: Path,
                 sources: Sequence[Path], bounds: Sequence[InformationBound] = (),
-                compute_budget: float | None = None, arguments: Sequence[str] = ()) -> str:
+                compute_budget: float | None = None, arguments: Sequence[str] = (),
+                searches: dict[tuple[str, str], Search] | None = None) -> str:
     """The report's markdown; figure links and ``sources`` are shown relative to ``report_dir``;
     ``compute_budget``: the training MACs of the equal-compute view (default: each task's cheapest
-    row); ``arguments``: of the ``rcbench figures`` command that regenerates it in ``report_dir``."""
+    row); ``arguments``: of the ``rcbench figures`` command that regenerates it in ``report_dir``;
+    ``searches``: the ``rcbench tune`` searches by ``(task, contender)``
+    (:func:`bench.analysis.tuning_effort.read_searches`), shown per row after the budget table."""
     created = sorted(record["created"] for record in records)
     command = " ".join(["rcbench figures", *arguments])
     lines = [
@@ -156,6 +160,7 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
         task_bounds = [bound for bound in bounds if bound.task == task]
         lines += [f"## {task}", "", "### At equal epochs", "", markdown_table(task_records),
                   *streaming_lines(task_records), *budget_lines(task_records),
+                  *tuning_lines(task_records, searches or {}, report_dir),
                   *bound_lines(task_records, task_bounds, report_dir),
                   *paired_lines(task_records), "### At equal training compute", "",
                   *equal_compute_lines(task_records, compute_budget), *pairwise_compute_lines(task_records),
@@ -171,10 +176,12 @@ def report_text(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]
 
 def write_report(records: Sequence[dict[str, Any]], figures: dict[str, list[Path]], out: Path,
                  sources: Sequence[Path], bounds: Sequence[InformationBound] = (),
-                 compute_budget: float | None = None, arguments: Sequence[str] = ()) -> Path:
+                 compute_budget: float | None = None, arguments: Sequence[str] = (),
+                 searches: dict[tuple[str, str], Search] | None = None) -> Path:
     """Write ``out/REPORT.md`` and return its path."""
     if not records:
         raise ValueError("no records to report")
     path = out / "REPORT.md"
-    path.write_text(report_text(records, figures, out, sources, bounds, compute_budget, arguments), encoding="utf-8")
+    path.write_text(report_text(records, figures, out, sources, bounds, compute_budget, arguments, searches),
+                    encoding="utf-8")
     return path
