@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rc.model import ConvEncoder, ConvLSTMClassifier
+from rc.model import ConvEncoder, ConvLSTMClassifier, LSTMClassifier
 
 
 def torch_output_shape(frame_shape: tuple[int, int], channels: int) -> tuple[int, int, int]:
@@ -106,3 +106,54 @@ def test_the_classifier_selects_the_lstm_state_rows_asked_for_in_that_order() ->
         full_scores, _ = model.step(x_t, state)
         selected_scores, _ = model.step(x_t[index], selected)
     torch.testing.assert_close(selected_scores, full_scores[index])
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (2, 3), (2, 4, 1), (2, 3, 4)])
+def test_the_lstm_refuses_a_step_of_the_wrong_shape_with_it(shape) -> None:
+    """A step must be ``(batch, n_features)``: a wrong feature count or a third dimension (even one
+    whose second size is the feature count) is refused, naming the shape it got."""
+    model = LSTMClassifier(4, 3, 2)
+    with pytest.raises(ValueError,
+                       match=rf"^step input must be shaped \(batch, 4\), got \({', '.join(map(str, shape))}\)$"):
+        model.step(torch.zeros(shape), model.init_state(2))
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3, 4])
+def test_stepping_a_stacked_lstm_gives_the_full_pass_scores(layers) -> None:
+    """Every layer of the step loop reads its own four nn.LSTM parameters (W_ih, W_hh, b_ih, b_hh), so the
+    step-by-step scores equal the fused full pass for any depth, with autograd on and off."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(4, 3, 2, layers=layers).eval()
+    x = torch.rand(2, 3, 4)
+    full = model(x).detach()
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            state = model.init_state(2)
+            for t in range(3):
+                scores, state = model.step(x[:, t], state)
+                torch.testing.assert_close(scores.detach(), full[:, t])
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_an_inference_step_reads_only_the_input_weight_columns_of_features_active_in_the_batch(layers) -> None:
+    """With autograd off the first layer's ``W_ih x_t`` is event-driven: a column of ``W_ih`` whose feature is
+    0 in every example is not read, so a NaN there leaves the scores those of the weight with that column
+    zeroed; with autograd on (training) the dense product reads it, and 0 x NaN makes the scores NaN."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(6, 3, 2, layers=layers).eval()
+    zeroed = LSTMClassifier(6, 3, 2, layers=layers).eval()
+    zeroed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        model.lstm.weight_ih_l0[:, 5] = float("nan")
+        zeroed.lstm.weight_ih_l0[:, 5] = 0.0
+    x_t = torch.zeros(2, 6)
+    x_t[:, :3] = torch.rand(2, 3) + 0.5  # features 3, 4, 5 silent in the whole batch: 3 of 6 active
+    with torch.no_grad():
+        scores, state = model.step(x_t, model.init_state(2))
+        expected, expected_state = zeroed.step(x_t, zeroed.init_state(2))
+    torch.testing.assert_close(scores, expected)
+    for (h, c), (h_expected, c_expected) in zip(state, expected_state):
+        torch.testing.assert_close(h, h_expected)
+        torch.testing.assert_close(c, c_expected)
+    training_scores, _ = model.step(x_t, model.init_state(2))
+    assert torch.isnan(training_scores).all()
