@@ -157,3 +157,15 @@ def test_an_inference_step_reads_only_the_input_weight_columns_of_features_activ
         torch.testing.assert_close(c, c_expected)
     training_scores, _ = model.step(x_t, model.init_state(2))
     assert torch.isnan(training_scores).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_the_lstm_state_has_the_weights_dtype(dtype) -> None:
+    """``init_state`` makes every layer's h and c in the model's dtype (not torch's default float32), so a
+    float64 or bfloat16 model steps from its zero state in its own dtype."""
+    model = LSTMClassifier(4, 3, 2, layers=2).to(dtype).eval()
+    state = model.init_state(2)
+    assert [(h.dtype, c.dtype) for h, c in state] == [(dtype, dtype)] * 2
+    assert all(not h.any() and not c.any() for h, c in state)
+    scores, new_state = model.step(torch.rand(2, 4, dtype=dtype), state)
+    assert scores.dtype == dtype and all(h.dtype == c.dtype == dtype for h, c in new_state)
