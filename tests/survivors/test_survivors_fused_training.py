@@ -48,15 +48,17 @@ def test_the_truncated_scores_search_in_chunks_of_the_length_asked_for() -> None
         assert torch.allclose(scores, at_decision, atol=1e-6)
 
 
-@pytest.mark.parametrize("hidden, single, fused", [(4, [1, 2], [3]), (160, [1], [2, 3])])
-def test_the_gradient_pass_runs_short_calls_as_single_steps(hidden, single, fused, monkeypatch) -> None:
+@pytest.mark.parametrize("inputs, hidden, single, fused", [(3, 4, [1, 2], [3]), (148, 100, [1, 2], [3]),
+                                                           (3, 160, [1], [2, 3])])
+def test_the_gradient_pass_runs_short_calls_as_single_steps(inputs, hidden, single, fused, monkeypatch) -> None:
     """Decisions after 1, 3 and 6 steps give calls of 1, 2 and 3 steps. A call of one step runs as single
-    steps, and so does one of two for a small LSTM (up to SMALL_LSTM_WEIGHTS weights), where the fused
-    call's fixed cost does not pay; longer calls run fused. The scores are the full pass's either way."""
+    steps, and so does one of two for a small LSTM (up to SMALL_LSTM_WEIGHTS weights: 148 inputs and 100
+    units make exactly that many), where the fused call's fixed cost does not pay; longer calls run fused.
+    The scores are the full pass's either way."""
     torch.manual_seed(0)
-    model = LSTMClassifier(3, hidden, 2)
+    model = LSTMClassifier(inputs, hidden, 2)
     parts = fused_parts(model)
-    assert (parts.lstm_weights <= SMALL_LSTM_WEIGHTS) == (hidden == 4)
+    assert parts.lstm_weights == {4: 4 * 4 * (3 + 4 + 2), 100: SMALL_LSTM_WEIGHTS, 160: 4 * 160 * (3 + 160 + 2)}[hidden]
     steps = {"single": [], "fused": []}
     cell_steps, lstm = fused_training.cell_steps, torch.lstm
 
@@ -70,7 +72,7 @@ def test_the_gradient_pass_runs_short_calls_as_single_steps(hidden, single, fuse
 
     monkeypatch.setattr(fused_training, "cell_steps", spy_cell_steps)
     monkeypatch.setattr(torch, "lstm", spy_lstm)
-    x = torch.randn(3, 8, 3)
+    x = torch.randn(3, 8, inputs)
     decisions = torch.tensor([0, 2, 5])
     search = Search(decisions, torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.long), 0, None, None)
     scores = gradient_pass(parts, x, search)
