@@ -75,10 +75,10 @@ from torch import Tensor, nn
 
 from baselines import snn_family_operations
 from baselines.front_end import check_front_end
+from baselines.registry import Progress, TrainingReport
 from baselines.snn_init import scale_to_first_step_currents
 from baselines.snn_loss import temporal_cross_entropy
 from baselines.snn_ttfs import FirstSpike
-from baselines.registry import Progress, TrainingReport
 from baselines.step_contender import StepModelContender, TrainingConfig
 from baselines.training_loop import BatchOutcome
 from bench.core.options import require_positive

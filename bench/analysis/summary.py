@@ -7,6 +7,7 @@ lists the provenance of the records it summarises.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -44,6 +45,11 @@ def configuration_label(key: GroupKey, with_profile: bool = False) -> str:
     parts = [key.contender] + ([f"θ={key.theta:g}"] if key.theta is not None else [f"rule {key.rule}"])
     parts += [f"β={key.beta:g}"] if key.beta is not None else []
     return " ".join(parts + ([f"[{key.profile}]"] if with_profile else []))
+
+
+def shown_path(path: Path, report_dir: Path | None) -> str:
+    """``path`` as a report names it: relative to ``report_dir`` when given, with forward slashes."""
+    return (Path(os.path.relpath(path, report_dir)) if report_dir is not None else path).as_posix()
 
 
 def several_profiles(records: Sequence[dict[str, Any]]) -> bool:

@@ -22,14 +22,13 @@ tuning effort, or not at the tuned settings.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.analysis.summary import configuration_label, group_records, several_profiles
+from bench.analysis.summary import configuration_label, group_records, several_profiles, shown_path
 from bench.run.tune import TrialsFileError, best_trial, read_trials
 
 
@@ -139,7 +138,7 @@ def tuning_lines(task_records: Sequence[dict[str, Any]], searches: dict[tuple[st
         if tuning.trials and not tuning.from_best:
             flags.append("not the search's best trial")
         flagged += bool(flags)
-        source = "-" if tuning.source is None else f"`{_shown(tuning.source, report_dir)}`"
+        source = "-" if tuning.source is None else f"`{shown_path(tuning.source, report_dir)}`"
         accuracy = "-" if tuning.best_accuracy is None else f"{tuning.best_accuracy:.4f}"
         rows.append(f"| {configuration_label(key, several)}{' ⚑' if flags else ''} | {tuning.trials} | "
                     f"{tuning.origin} | {accuracy} | {source} | {'; '.join(flags) or '-'} |")
@@ -151,7 +150,3 @@ def tuning_lines(task_records: Sequence[dict[str, Any]], searches: dict[tuple[st
             f"accuracy. {verdict}", "",
             "| configuration | trials | settings from | best val. accuracy | trials file | flag |",
             "|---|---|---|---|---|---|", *rows, ""]
-
-
-def _shown(path: Path, report_dir: Path | None) -> str:
-    return (Path(os.path.relpath(path, report_dir)) if report_dir is not None else path).as_posix()
