@@ -8,7 +8,7 @@ import torch
 from rc import fused_training
 from rc.crossing import SigmoidThreshold, decide
 from rc.fused_training import SMALL_LSTM_WEIGHTS, Search, _dropout_mask, fused_parts, fused_truncated_scores, gradient_pass
-from rc.model import LSTMClassifier
+from rc.model import ConvLSTMClassifier, LSTMClassifier
 
 
 def test_a_dropout_mask_takes_its_tensors_dtype_and_device_whatever_torchs_defaults() -> None:
@@ -79,3 +79,59 @@ def test_the_gradient_pass_runs_short_calls_as_single_steps(inputs, hidden, sing
     assert steps == {"single": single, "fused": fused}
     monkeypatch.undo()
     torch.testing.assert_close(scores, model(x)[torch.arange(3), decisions], rtol=1e-5, atol=1e-6)
+
+
+def test_the_gradient_pass_keeps_float64_inputs_in_float64() -> None:
+    """A float64 model and batch, not torch's default float32: the gradient pass's starting state is zeros in
+    the input's dtype, so its single-step calls (decisions after 1 step) and its fused ones (6 steps) run in
+    float64, and the scores are the float64 full pass's at each decision to float64 rounding."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(3, 4, 2, 2).double()
+    x = torch.randn(3, 8, 3, dtype=torch.float64)
+    decisions = torch.tensor([0, 2, 5])
+    search = Search(decisions, torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.long), 0, None, None)
+    scores = gradient_pass(fused_parts(model), x, search)
+    assert scores.dtype == torch.float64 and scores.shape == (3, 2)
+    torch.testing.assert_close(scores, model(x)[torch.arange(3), decisions], rtol=1e-12, atol=1e-12)
+
+
+def test_the_gradient_pass_puts_its_state_and_indices_on_the_inputs_device() -> None:
+    """Under another default device (meta stands in for cuda) the gradient pass still runs on the device of
+    its inputs: its starting state, the step indices of the calls that run only some examples (decisions
+    after 1, 3 and 6 steps: a call of every example, then calls of 2 and 1 of them) and those examples' rows
+    are made there, so the scores are on the CPU and equal the full pass's at each decision."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(3, 4, 2)
+    x = torch.randn(3, 8, 3)
+    decisions = torch.tensor([0, 2, 5])
+    search = Search(decisions, torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.long), 0, None, None)
+    parts = fused_parts(model)
+    with torch.device("meta"):
+        scores = gradient_pass(parts, x, search)
+    assert scores.device == x.device and scores.shape == (3, 2)
+    torch.testing.assert_close(scores, model(x)[torch.arange(3), decisions], rtol=1e-5, atol=1e-6)
+
+
+def test_the_gradient_pass_encodes_the_frames_itself_when_the_search_kept_none() -> None:
+    """With a convolutional front end and a search that kept no encoded frames (autograd off there), the
+    gradient pass runs the encoder on each call's frames, (examples, steps, height * width) to
+    (examples, steps, encoded features): the scores and the gradients of every weight, the encoder's
+    included, equal autograd of the same loss on the model's full forward pass at each decision."""
+    torch.manual_seed(0)
+    model = ConvLSTMClassifier((16, 16), hidden=8, n_outputs=3, layers=1, channels=2)
+    x = torch.rand(3, 8, 256)
+    y = torch.tensor([2, 0, 1])
+    decisions = torch.tensor([0, 2, 5])  # a 1-step call of all three, then calls of two and one of them
+    search = Search(decisions, torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.long), 0, None, None)
+    parts = fused_parts(model)
+    assert parts.encoder is model.encoder and search.features is None
+    scores = gradient_pass(parts, x, search)
+    assert scores.shape == (3, 3)
+    loss = torch.nn.functional.cross_entropy(scores, y)
+    found = torch.autograd.grad(loss, list(model.parameters()))
+    full = model(x)[torch.arange(3), decisions]
+    torch.testing.assert_close(scores, full, rtol=1e-5, atol=1e-6)
+    expected = torch.autograd.grad(torch.nn.functional.cross_entropy(full, y), list(model.parameters()))
+    for (name, _), got, want in zip(model.named_parameters(), found, expected):
+        assert got.abs().sum() > 0, name
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6, msg=name)
