@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from rc import fused_training
 from rc.crossing import SigmoidThreshold, decide
-from rc.fused_training import SMALL_LSTM_WEIGHTS, Search, _dropout_mask, fused_parts, fused_truncated_scores, gradient_pass
+from rc.fused_training import (SMALL_LSTM_WEIGHTS, Call, Search, _dropout_mask, call_plan, fused_parts,
+                                fused_truncated_scores, gradient_pass)
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 
 
@@ -22,6 +25,40 @@ def test_a_dropout_mask_takes_its_tensors_dtype_and_device_whatever_torchs_defau
     assert set(mask.unique().tolist()) == {0.0, 1 / (1 - 0.3)}
     dropped = (mask == 0).double().mean().item()
     assert abs(dropped - 0.3) < 0.05  # 2,000 draws: the standard deviation is 0.01
+
+
+@pytest.mark.parametrize("lengths", [[], [0], [3, 0, 2], [4, -1], (2, 0)])
+def test_the_call_plan_refuses_an_empty_batch_or_a_length_below_one(lengths) -> None:
+    """No examples, or an example of no steps (or fewer), has no plan: a ValueError that names the lengths
+    given, as a list whatever sequence they came in."""
+    with pytest.raises(ValueError, match=re.escape(f"lengths must be positive, got {list(lengths)}")):
+        call_plan(lengths)
+
+
+def test_the_call_plan_takes_the_unary_plan_on_a_tie_and_the_binary_one_when_shorter() -> None:
+    """Lengths 1, 2, 3 need three calls either way: unary (1 step of all, 1 of the two longer, 1 of the longest)
+    or binary (1 step of all, then 2 steps of the longest, 1 of the middle one); the tie goes to the unary plan.
+    Lengths 1 to 4 need four unary calls but only three binary ones (1 step of all, 2 of the two with bit 1 of
+    length - 1 set, 1 of the two with bit 0 set), so there the binary plan is taken."""
+    assert call_plan([1, 2, 3]) == [Call(1, [0, 1, 2], [0, 0, 0]), Call(1, [1, 2], [1, 1]), Call(1, [2], [2])]
+    assert call_plan([3, 1, 2]) == [Call(1, [0, 1, 2], [0, 0, 0]), Call(1, [0, 2], [1, 1]), Call(1, [0], [2])]
+    assert call_plan([1, 2, 3, 4]) == [Call(1, [0, 1, 2, 3], [0, 0, 0, 0]), Call(2, [2, 3], [1, 1]),
+                                       Call(1, [1, 3], [1, 3])]
+
+
+def test_the_gradient_pass_feeds_its_fused_calls_examples_first() -> None:
+    """Three examples that all decide after 3 steps make one fused call of every example over steps 0-2, its
+    inputs laid out (examples, steps, features). With as many examples as steps, a call reading them
+    steps-first would fit the state's shape too, so only the values tell the layout: the scores are the full
+    pass's at step 2."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(3, 4, 2)
+    x = torch.randn(3, 8, 3)
+    decisions = torch.tensor([2, 2, 2])
+    search = Search(decisions, torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.long), 0, None, None)
+    scores = gradient_pass(fused_parts(model), x, search)
+    assert scores.shape == (3, 2)
+    torch.testing.assert_close(scores, model(x)[:, 2], rtol=1e-5, atol=1e-6)
 
 
 def test_the_truncated_scores_search_in_chunks_of_the_length_asked_for() -> None:
