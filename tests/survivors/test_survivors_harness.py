@@ -6,12 +6,14 @@ The functions they test run the jobs and are in ``bench/run/jobs.py`` now.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from baselines.registry import TrainingReport
+from baselines.lstm_eos import LSTMEndOfSequence
+from baselines.registry import CONTENDERS, TrainingReport, register_contender
 from bench.core.task_contract import Split, TaskData, TaskSpec
 from bench.run import harness, jobs
 from bench.run.executors import RemoteFailure
@@ -188,3 +190,126 @@ def test_a_cell_record_takes_the_step_duration_a_profile_sets(tmp_path) -> None:
     job = harness.TrainingJob("toy-noise", "rc-lstm", 0, "sigmoid", 0.1, (0.9,))
     record = harness.cell_record(job, 0.9, profile, scripted_data(), Scripted(), report(), {})
     assert record["streaming"]["step_ms"] == 2.5 and record["streaming"]["step_ms_from"] == "profile"
+
+
+# ----------------------------------------------------------------------------- plan_jobs, check_counting
+
+COUNTING_PROFILE = """
+name = "counting"
+seeds = [0]
+data_seed = 0
+[protocol]
+epochs = 1
+lr_schedule = "constant"
+selection = "last-epoch"
+[contenders.recording]
+hidden = 8
+[contenders.beta-eos]
+hidden = 8
+[tasks.toy-noise]
+thresholds = [0.7, 0.8]
+[tasks.toy-runs]
+thresholds = [0.9]
+"""
+
+
+class Recording(LSTMEndOfSequence):
+    """lstm-eos that records the arguments each of its instances is built with."""
+
+    name = "recording"
+    description = "lstm-eos recording how it is built"
+    built: list[dict] = []
+
+    def __init__(self, spec, rule, config, device, seed) -> None:
+        Recording.built.append({"spec": spec, "rule": rule, "config": config, "device": device, "seed": seed})
+        super().__init__(spec, rule, config, device, seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class BetaConfig(LSTMEndOfSequence.Config):
+    """lstm-eos's hyperparameters and an RC entropy weight."""
+
+    beta: float = 0.25
+
+
+class BetaEndOfSequence(LSTMEndOfSequence):
+    """A contender with a beta whose training does not depend on theta (lstm-eos with a beta option)."""
+
+    name = "beta-eos"
+    description = "lstm-eos with a beta option"
+    Config = BetaConfig
+    threshold_in_training = False
+
+
+@pytest.fixture
+def counting_profile(tmp_path):
+    register_contender(Recording)
+    register_contender(BetaEndOfSequence)
+    Recording.built.clear()
+    path = tmp_path / "counting.toml"
+    path.write_text(COUNTING_PROFILE, encoding="utf-8")
+    yield load_profile(str(path))
+    CONTENDERS.unregister(Recording.name)
+    CONTENDERS.unregister(BetaEndOfSequence.name)
+    Recording.built.clear()
+
+
+@pytest.mark.parametrize("rule, theta, n_classes, built_theta", [("sigmoid", 0.7, 10, 0.7), ("sigmoid", None, 10, 0.9),
+                                                                 ("two-sided", 0.6, 2, 0.6), ("two-sided", None, 2, 0.9)])
+def test_the_counting_check_builds_the_contender_once_on_a_stand_in_task(counting_profile, rule, theta, n_classes,
+                                                                         built_theta) -> None:
+    """The counting check builds the contender once, on the CPU with seed 0 and its Config from the profile, for
+    a stand-in task named after the real one: 4 steps of 28 x 28 frames, 2 classes under a two-sided rule and
+    10 under any other, that rule as its default; the rule it gets has the threshold given, or 0.9 without one."""
+    harness.check_counting(counting_profile, "toy-noise", Recording, rule, theta)
+    (built,) = Recording.built
+    assert built["spec"] == TaskSpec("toy-noise (counting check)", n_steps=4, n_features=784, n_classes=n_classes,
+                                     default_rule=rule, frame_shape=(28, 28))
+    assert built["rule"].name == rule and built["rule"].theta == built_theta
+    assert built["config"].hidden == 8
+    assert built["device"] == torch.device("cpu") and built["seed"] == 0
+
+
+def test_the_counting_check_never_touches_a_cuda_generator(counting_profile, monkeypatch) -> None:
+    """On a machine with a GPU, the counting check (which builds on the CPU) forks only the CPU generator: it
+    neither reads nor restores a CUDA generator's state, which would initialize CUDA in the planning process.
+    A stand-in torch.cuda reports one device and records any use of its generator."""
+    used = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": used.append(("get", device)))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device="cuda": used.append(("set", device)))
+    before = torch.random.get_rng_state()
+    harness.check_counting(counting_profile, "toy-noise", Recording, "sigmoid", 0.9)
+    assert len(Recording.built) == 1 and used == []
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_planning_checks_counting_with_the_first_threshold_of_the_run(counting_profile) -> None:
+    """The counting check at planning builds the contender with the task's rule (toy-noise's two-sided) at the
+    run's first threshold (0.7 of the profile's 0.7 and 0.8; 0.6 when the command line gives 0.6 and 0.95), not a default one."""
+    planned = harness.plan_jobs(counting_profile, ["toy-noise"], ["recording"])
+    assert [(job.contender, job.thresholds) for job in planned] == [("recording", (0.7, 0.8))]
+    planned = harness.plan_jobs(counting_profile, ["toy-noise"], ["recording"], thresholds=[0.6, 0.95])
+    assert [job.thresholds for job in planned] == [(0.6, 0.95)]
+    assert [(built["rule"].name, built["rule"].theta) for built in Recording.built] == [("two-sided", 0.7),
+                                                                                       ("two-sided", 0.6)]
+
+
+def test_planning_a_task_the_profile_does_not_cover_names_the_ones_it_does(counting_profile) -> None:
+    """A registered task the profile has no settings for stops the planning with a ValueError that lists the
+    tasks the profile covers, sorted and separated by a comma and a space."""
+    message = "profile 'counting' has no settings for task 'mnist-temporal'; it covers: toy-noise, toy-runs"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        harness.plan_jobs(counting_profile, ["mnist-temporal"], ["recording"])
+
+
+def test_a_contender_with_a_beta_trained_once_for_every_theta_keeps_its_beta(counting_profile) -> None:
+    """A contender with a beta whose training does not depend on theta gets one job per seed and beta, each
+    evaluated at every threshold and carrying its beta: the config's own (0.25) without a sweep, else each of the
+    swept ones (a repeated one once)."""
+    planned = harness.plan_jobs(counting_profile, ["toy-noise"], ["beta-eos"], seeds=[0, 1])
+    assert planned == [harness.TrainingJob("toy-noise", "beta-eos", seed, "two-sided", 0.25, (0.7, 0.8))
+                       for seed in (0, 1)]
+    planned = harness.plan_jobs(counting_profile, ["toy-noise"], ["beta-eos"], betas=[0.1, 0.3, 0.1])
+    assert planned == [harness.TrainingJob("toy-noise", "beta-eos", 0, "two-sided", beta, (0.7, 0.8))
+                       for beta in (0.1, 0.3)]
