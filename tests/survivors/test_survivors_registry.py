@@ -57,3 +57,27 @@ def test_a_registry_shows_its_class_kind_and_sorted_names() -> None:
 
     assert repr(Tasks("task", (Named("b"), Named("a")))) == "Tasks('task', ['a', 'b'])"
     assert repr(Registry("encoding")) == "Registry('encoding', [])"
+
+
+class Lazy(Registry):
+    """A registry that registers its item ``late`` only when a read first asks for it, counting the loads."""
+
+    def __init__(self) -> None:
+        super().__init__("thing", (Named("early"),))
+        self.loads = 0
+        self.late = Named("late")
+
+    def _before_read(self) -> None:
+        self.loads += 1
+        self.register(self.late)  # the same item again is a no-op
+
+
+def test_in_loads_the_lazy_items_only_for_a_name_not_registered_yet() -> None:
+    """``in`` answers a registered name without loading anything, and loads the lazy items before answering for
+    any other name: a lazily registered name is found (True), a name no load registers is not (False)."""
+    things = Lazy()
+    assert "early" in things and things.loads == 0
+    assert "late" in things and things.loads == 1
+    assert things.registered() == frozenset({"early", "late"})
+    assert "late" in things and things.loads == 1
+    assert "never" not in things and things.loads == 2
