@@ -135,3 +135,34 @@ def test_a_report_with_tuning_records_it_and_is_made_again_byte_for_byte(tmp_pat
     assert not (tmp_path / "bad" / "figures").exists()
     assert main(["figures", "--regenerate", str(out), "--tuning", str(trials)]) == 2
     assert "leave out --results, --out, --bounds, --tuning" in capsys.readouterr().err
+
+
+def test_a_setting_added_after_the_trials_counts_at_its_default_when_rows_are_matched():
+    """A trial written before ``snn-conv`` had ``init_target`` lacks it, so its stored hash differs from a
+    record of the same settings written after; the row still runs that trial, with the missing setting at
+    its default. A record at another value of an old setting runs that other trial; one at another value
+    of the new setting runs none of them."""
+    from dataclasses import asdict
+
+    from baselines.registry import CONTENDERS
+    from bench.analysis.tuning_effort import settings_hash
+    from bench.core.records import config_hash
+
+    config = json.loads(json.dumps(asdict(CONTENDERS["snn-conv"].Config(hidden=64, lr=0.004)), default=str))
+    data_options, data_seed = {"n_train": 100, "encoding": "normalized"}, 0
+    old_config = {name: value for name, value in config.items() if name != "init_target"}
+
+    def entry(values: dict, **fields) -> dict:
+        return {"contender": "snn-conv", "config": values, "data_options": data_options, "data_seed": data_seed,
+                "config_hash": config_hash(values, data_options, data_seed), **fields}
+
+    old_trial = {**trial("snn-conv", 0, "", 0.9), **entry(old_config)}
+    other_trial = {**trial("snn-conv", 1, "", 0.8), **entry({**old_config, "hidden": 32})}
+    found = search(old_trial, other_trial)
+    assert old_trial["config_hash"] != config_hash(config, data_options, data_seed)
+    assert settings_hash(old_trial) == settings_hash(entry(config)) == config_hash(config, data_options, data_seed)
+    assert row_tuning([make_record(**entry(config))], found).origin == "best trial"
+    assert row_tuning([make_record(**entry({**config, "hidden": 32}))],
+                      found).origin == "trial 1 (not the best)"
+    assert row_tuning([make_record(**entry({**config, "init_target": 0.5}))],
+                      found).origin == "none of the trials"

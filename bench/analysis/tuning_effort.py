@@ -6,7 +6,9 @@ configuration, :func:`bench.analysis.summary.group_records`), :func:`row_tuning`
 trials of the same task and contender and tells where the row's settings come from, by the
 configuration hash that ``rcbench run`` and ``rcbench tune`` both give a configuration
 (:func:`bench.core.records.config_hash`: the contender's whole config, the data options and
-the data seed; neither the seed nor theta):
+the data seed; neither the seed nor theta), taken over the config as the contender's ``Config``
+has it today (:func:`settings_hash`: a setting added to the contender after a record or trial
+was written counts at its default, the behaviour the code that wrote it had):
 
 * ``best trial``: the records' hash is the search's best trial's (highest objective, lowest
   trial number on a tie: :func:`bench.run.tune.best_trial`), so the row runs what the search chose;
@@ -22,13 +24,16 @@ tuning effort, or not at the tuned settings.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from baselines.registry import CONTENDERS
 from bench.analysis.summary import configuration_label, group_records, several_profiles, shown_path
+from bench.core.records import config_hash
 from bench.run.tune import TrialsFileError, best_trial, read_trials
 
 
@@ -95,13 +100,36 @@ class RowTuning:
         return self.origin == "best trial"
 
 
+def settings_hash(entry: dict[str, Any]) -> str | None:
+    """The configuration hash of a record or trial, over its contender's config completed to today's ``Config``.
+
+    A setting the contender's ``Config`` has now but ``entry["config"]`` lacks was added to the code
+    after the entry was written; it is taken at its default, which by the rule for new settings
+    (docs/extending.md) is the behaviour the code had before. With nothing missing, for a contender that
+    is not registered here, or for an entry without its config, data options and data seed, this is the
+    stored ``config_hash`` (None when the entry has none).
+    """
+    stored = entry.get("config_hash")
+    if (not isinstance(entry.get("config"), dict) or "data_options" not in entry or "data_seed" not in entry
+            or entry.get("contender") not in CONTENDERS):
+        return stored
+    config = dict(entry["config"])
+    missing = {f.name: f for f in fields(CONTENDERS[entry["contender"]].Config) if f.name not in config}
+    if not missing:
+        return stored
+    for name, field in missing.items():
+        default = field.default if field.default is not MISSING else field.default_factory()  # type: ignore[misc]
+        config[name] = json.loads(json.dumps(default, default=str))  # as a record stores it
+    return config_hash(config, entry["data_options"], entry["data_seed"])
+
+
 def row_tuning(group: Sequence[dict[str, Any]], search: Search | None) -> RowTuning:
     """The tuning of the row whose records are ``group``, given its task and contender's ``search``.
 
     Raises:
         TuningFileError: the row's records were made with different configurations (hashes).
     """
-    hashes = {record.get("config_hash") for record in group}
+    hashes = {settings_hash(record) for record in group}
     if len(hashes) != 1:
         raise TuningFileError(f"the records of one row ({group[0]['task']}, {group[0]['contender']}) have "
                               f"{len(hashes)} configuration hashes; their tuning cannot be told")
@@ -109,10 +137,10 @@ def row_tuning(group: Sequence[dict[str, Any]], search: Search | None) -> RowTun
         return RowTuning(0, "no search", None, None)
     [row_hash] = hashes
     best = search.best
-    if best is not None and best["config_hash"] == row_hash:
+    if best is not None and settings_hash(best) == row_hash:
         origin = "best trial"
     else:
-        matching = sorted(trial["trial"] for trial in search.trials if trial["config_hash"] == row_hash)
+        matching = sorted(trial["trial"] for trial in search.trials if settings_hash(trial) == row_hash)
         origin = f"trial {matching[0]} (not the best)" if matching else "none of the trials"
     return RowTuning(search.finished, origin, None if best is None else float(best["val_accuracy"]), search.source)
 
