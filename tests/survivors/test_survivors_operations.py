@@ -194,3 +194,26 @@ def test_stacked_step_counts_lie_on_the_cpu_whatever_the_default_device() -> Non
     assert torch.equal(counts.dense_synaptic_macs, torch.full((2, 3), 7))
     assert torch.equal(counts.dense_neuron_macs, torch.full((2, 3), 5))
     assert torch.equal(counts.synaptic_acs, torch.tensor([[1, 2, 3], [2, 4, 6]]))
+
+
+@pytest.mark.parametrize("learned, extra", [((), 0), (("lif_hidden",), 5), (("lif_out",), 3),
+                                            (("lif_hidden", "lif_out"), 5 + 3)])
+def test_lif_backward_macs_add_a_mac_per_neuron_of_each_layer_whose_decay_is_learned(learned, extra) -> None:
+    """``2 (F N + N C) - F N + (N + C)`` for fixed decays (6 inputs, 5 hidden neurons, 3 outputs: 68), an int;
+    a layer whose decay is a parameter with gradient (snnTorch's learn_beta) costs one more MAC per neuron, and
+    one whose learned decay is frozen again (requires_grad off) costs none."""
+    import snntorch as snn
+
+    from baselines.snn_operations import snn_backward_macs_per_step
+    from baselines.snn_ttfs import LIFClassifier
+
+    model = LIFClassifier(6, 5, 3, decay=0.9, threshold=1.0, surrogate_slope=5.0)
+    assert not isinstance(model.lif_hidden.beta, nn.Parameter)
+    for name in learned:
+        setattr(model, name, snn.Leaky(beta=0.9, threshold=1.0, learn_beta=True))
+    macs = snn_backward_macs_per_step(model)
+    assert type(macs) is int and macs == 2 * (6 * 5 + 5 * 3) - 6 * 5 + (5 + 3) + extra == 68 + extra
+    for name in learned:
+        getattr(model, name).beta.requires_grad_(False)
+    frozen = snn_backward_macs_per_step(model)
+    assert type(frozen) is int and frozen == 68
