@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from rc.crossing import SigmoidNotebook, SigmoidThreshold, decide
-from rc.loss import rc_loss, rc_loss_at_crossing
+from rc.loss import classification_loss, rc_loss, rc_loss_at_crossing
 
 
 @pytest.mark.parametrize("rule", [SigmoidThreshold(0.9), SigmoidNotebook(0.9)], ids=lambda r: r.name)
@@ -26,3 +28,32 @@ def test_the_loss_at_the_crossing_does_not_depend_on_torchs_default_device(rule)
     (gradient,) = torch.autograd.grad(loss, scores)
     (expected_gradient,) = torch.autograd.grad(expected, scores)
     torch.testing.assert_close(gradient, expected_gradient, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("output", ["logits", "sigmoid-outputs"])
+@pytest.mark.parametrize("classes", [1, 3])
+def test_the_classification_loss_is_one_value_per_example(output, classes) -> None:
+    """Per-example loss, shaped (n,) and not reduced: cross-entropy of the softmax over the classes (of the
+    logits, or of their sigmoids for 'sigmoid-outputs'), or with one output the binary cross-entropy of its
+    sigmoid, each computed here from its formula."""
+    torch.manual_seed(0)
+    scores = torch.randn(5, classes, dtype=torch.float64) * 2
+    targets = torch.tensor([0, 1, 1, 0, 1]) if classes == 1 else torch.tensor([0, 2, 1, 2, 0])
+    loss = classification_loss(scores, targets, output)
+    rows = torch.arange(5)
+    if classes == 1:
+        p, y = torch.sigmoid(scores[:, 0]), targets.double()
+        expected = -(y * torch.log(p) + (1 - y) * torch.log(1 - p))
+    else:
+        inputs = scores if output == "logits" else torch.sigmoid(scores)
+        expected = -torch.log_softmax(inputs, dim=1)[rows, targets]
+    assert loss.shape == (5,) and loss.dtype == torch.float64
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 4, 3)])
+def test_the_classification_loss_names_scores_of_the_wrong_shape(shape) -> None:
+    """Scores that are not (n, classes) raise a ValueError giving their shape."""
+    message = f"scores must be shaped (n, classes), got {shape}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        classification_loss(torch.zeros(shape), torch.zeros(shape[:1], dtype=torch.long))

@@ -217,3 +217,16 @@ def test_lif_backward_macs_add_a_mac_per_neuron_of_each_layer_whose_decay_is_lea
         getattr(model, name).beta.requires_grad_(False)
     frozen = snn_backward_macs_per_step(model)
     assert type(frozen) is int and frozen == 68
+
+
+@pytest.mark.parametrize("layer, where", [("lif_hidden", "hidden layer"), ("lif_out", "output layer")])
+def test_the_lif_dense_macs_name_the_layer_the_counts_do_not_cover(layer, where) -> None:
+    """A LIF layer the counts do not cover (here without snnTorch's delayed reset) makes the dense MACs raise an
+    OperationCountError that starts with that layer's name."""
+    from baselines.snn_ttfs import LIFClassifier
+
+    model = LIFClassifier(6, 5, 3, decay=0.9, threshold=1.0, surrogate_slope=5.0)
+    assert model.dense_macs_per_step() == 6 * 5 + 5 * 3 + 2 * (5 + 3)
+    getattr(model, layer).reset_delay = False
+    with pytest.raises(OperationCountError, match=rf"^{where}: counts cover snnTorch Leaky neurons with reset "):
+        model.dense_macs_per_step()
