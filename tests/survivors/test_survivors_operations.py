@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.snn_operations import _membrane_operations
+from baselines.snn_operations import _lif_parameters, _membrane_operations
 from rc.lstm_operations import conv_operations, encoder_dense_macs
 from rc.model import ConvEncoder, LSTMClassifier
 from rc.operations import (OperationCountError, OperationCounts, TrainingOperations, product_operations,
@@ -230,3 +230,21 @@ def test_the_lif_dense_macs_name_the_layer_the_counts_do_not_cover(layer, where)
     getattr(model, layer).reset_delay = False
     with pytest.raises(OperationCountError, match=rf"^{where}: counts cover snnTorch Leaky neurons with reset "):
         model.dense_macs_per_step()
+
+
+COVERED_LIF = {"reset_mechanism": "subtract", "reset_delay": True, "inhibition": False, "state_quant": False,
+               "graded_spikes_factor": 1.0}
+
+
+@pytest.mark.parametrize("missing", sorted(COVERED_LIF))
+def test_a_neuron_lacking_any_attribute_the_lif_counts_check_is_not_covered(missing) -> None:
+    """A stand-in neuron with every attribute of a covered snnTorch Leaky gives its (decay, threshold); one that
+    lacks any of them (reset mechanism, delayed reset, inhibition, state quantisation, graded spikes) is not
+    taken for covered: an OperationCountError naming the layer, never an AttributeError."""
+    from types import SimpleNamespace
+
+    neuron = SimpleNamespace(beta=torch.tensor(0.75), threshold=torch.tensor(0.5), **COVERED_LIF)
+    assert _lif_parameters(neuron, "hidden layer") == (0.75, 0.5)
+    delattr(neuron, missing)
+    with pytest.raises(OperationCountError, match=r"^hidden layer: counts cover snnTorch Leaky neurons with reset "):
+        _lif_parameters(neuron, "hidden layer")
