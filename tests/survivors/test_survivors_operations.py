@@ -248,3 +248,13 @@ def test_a_neuron_lacking_any_attribute_the_lif_counts_check_is_not_covered(miss
     delattr(neuron, missing)
     with pytest.raises(OperationCountError, match=r"^hidden layer: counts cover snnTorch Leaky neurons with reset "):
         _lif_parameters(neuron, "hidden layer")
+
+
+@pytest.mark.parametrize("beta, decay", [(-0.5, 0.0), (0.0, 0.0), (0.75, 0.75), (1.0, 1.0), (1.5, 1.0)])
+def test_the_lif_counts_take_the_decay_clamped_to_the_unit_interval(beta, decay) -> None:
+    """snnTorch clamps a Leaky's decay to [0, 1] when it steps (a learned one may leave it); the counts take the
+    decay it steps with: -0.5 counts as 0 (no ``decay * U``), 1.5 as 1. The threshold is read as it is."""
+    from types import SimpleNamespace
+
+    neuron = SimpleNamespace(beta=torch.tensor(beta), threshold=torch.tensor(0.25), **COVERED_LIF)
+    assert _lif_parameters(neuron, "output layer") == (decay, 0.25)
