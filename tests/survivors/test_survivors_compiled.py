@@ -3,6 +3,8 @@ mutation run (issue 17)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -141,3 +143,69 @@ def test_one_example_of_one_step_is_decided_and_one_of_no_step_refused_with_its_
     with pytest.raises(ValueError,
                        match=r"^compiled decision: one example must be shaped \(time >= 1, 4\), got \(0, 4\)$"):
         decider.decide_one(torch.zeros(0, 4))
+
+
+# ----------------------------------------------------------------------------- CompiledDecider's weights and inputs
+
+
+@pytest.mark.skipif(not compiled.NUMBA_AVAILABLE, reason="numba is not installed")
+def test_the_decider_copies_the_weights_again_only_after_a_change_and_refuses_a_model_it_can_no_longer_compile() -> None:
+    """The weights are copied once and reused while no parameter changes; after an in-place change (an optimiser
+    step) they are copied again and the decision is the changed model's. A model changed so that it no longer
+    compiles (an LSTM without biases) raises a ValueError naming the model, the rule and why."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(4, 3, 2).eval()
+    rule = SigmoidThreshold(0.9)
+    decider = compiled.compiled_decider(model, rule)
+    program = decider.program
+    x = torch.rand(5, 4)
+    decider.decide_one(x)
+    decider.decide_one(x)
+    assert decider.program is program  # nothing changed: not copied again
+    with torch.no_grad():
+        model.readout.bias.add_(torch.tensor([3.0, -3.0]))
+    one = decider.decide_one(x)
+    assert decider.program is not program
+    with torch.no_grad():
+        torch.testing.assert_close(one.scores, model(x[None])[0, one.step_index], rtol=1e-5, atol=1e-5)
+    model.lstm = nn.LSTM(4, 3, batch_first=True, bias=False)
+    with torch.no_grad():
+        model.readout.weight.mul_(2)  # a source parameter changes, so the weights are copied again
+    message = ("cannot compile LSTMClassifier under SigmoidThreshold(theta=0.9): "
+               "only a plain unidirectional nn.LSTM with biases is compiled")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        decider.decide_one(x)
+
+
+@pytest.mark.skipif(not compiled.NUMBA_AVAILABLE, reason="numba is not installed")
+@pytest.mark.parametrize("kind", ["requires-grad", "float64", "non-contiguous"])
+def test_the_decider_reads_any_cpu_example_as_contiguous_float32(kind) -> None:
+    """An example that needs gradients, is float64 (with digits float32 does not hold) or is a non-contiguous view
+    is decided as its contiguous float32 copy: the same decision and, to the bit, the same float32 scores as for
+    that copy (a float64 example read as it is would give other roundings)."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(8, 16, 3).eval()
+    decider = compiled.compiled_decider(model, SigmoidThreshold(0.999))
+    precise = torch.randn(40, 8, dtype=torch.float64) * 1.2345678901
+    copy = precise.float()
+    x = {"requires-grad": copy.clone().requires_grad_(), "float64": precise,
+         "non-contiguous": copy.t().contiguous().t()}[kind]
+    assert x.requires_grad or x.dtype == torch.float64 or not x.is_contiguous()
+    got, expected = decider.decide_one(x), decider.decide_one(copy)
+    assert (got.prediction, got.step_index, got.crossed) == (expected.prediction, expected.step_index, expected.crossed)
+    assert got.scores.dtype == torch.float32
+    torch.testing.assert_close(got.scores, expected.scores, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not compiled.NUMBA_AVAILABLE or not torch.cuda.is_available(), reason="needs numba and a GPU")
+def test_the_decider_copies_an_example_on_a_gpu_to_the_cpu() -> None:
+    """The compiled kernels run on the CPU: an example on a CUDA device is copied there and decided like its CPU
+    copy, the same decision and float32 scores on the CPU."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(8, 16, 3).eval()
+    decider = compiled.compiled_decider(model, SigmoidThreshold(0.999))
+    x = torch.randn(40, 8)
+    got, expected = decider.decide_one(x.cuda()), decider.decide_one(x)
+    assert (got.prediction, got.step_index, got.crossed) == (expected.prediction, expected.step_index, expected.crossed)
+    assert got.scores.device.type == "cpu" and got.scores.dtype == torch.float32
+    torch.testing.assert_close(got.scores, expected.scores, rtol=0, atol=0)

@@ -258,3 +258,27 @@ def test_the_lif_counts_take_the_decay_clamped_to_the_unit_interval(beta, decay)
 
     neuron = SimpleNamespace(beta=torch.tensor(beta), threshold=torch.tensor(0.25), **COVERED_LIF)
     assert _lif_parameters(neuron, "output layer") == (decay, 0.25)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4), (2, 0, 4), (0, 0, 4), (2, 3, 5), (2, 4)])
+def test_sequences_to_count_need_an_example_a_step_and_the_features(shape) -> None:
+    """Operations are counted only for (batch >= 1, time >= 1, features) input: no example, no step or another
+    feature count raises an OperationCountError giving the shape."""
+    from rc.operations import check_sequences
+
+    check_sequences(torch.zeros(1, 1, 4), 4)
+    message = f"x must be shaped (batch >= 1, time >= 1, features=4), got {shape}"
+    with pytest.raises(OperationCountError, match=f"^{re.escape(message)}$"):
+        check_sequences(torch.zeros(shape), 4)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_sequences_to_count_must_be_finite(value) -> None:
+    """A NaN or infinite input value raises an OperationCountError saying its operations cannot be counted."""
+    from rc.operations import check_sequences
+
+    x = torch.zeros(2, 3, 4)
+    x[1, 2, 0] = value
+    with pytest.raises(OperationCountError,
+                       match=r"^x holds NaN or infinite values; their operations cannot be counted$"):
+        check_sequences(x, 4)
