@@ -200,7 +200,7 @@ def test_the_decider_reads_any_cpu_example_as_contiguous_float32(kind) -> None:
 @pytest.mark.skipif(not compiled.NUMBA_AVAILABLE or not torch.cuda.is_available(), reason="needs numba and a GPU")
 def test_the_decider_copies_an_example_on_a_gpu_to_the_cpu() -> None:
     """The compiled kernels run on the CPU: an example on a CUDA device is copied there and decided like its CPU
-    copy, the same decision and float32 scores on the CPU."""
+    copy, the same decision and float32 scores on the CPU; as_array copies a CUDA tensor to the CPU too."""
     torch.manual_seed(0)
     model = LSTMClassifier(8, 16, 3).eval()
     decider = compiled.compiled_decider(model, SigmoidThreshold(0.999))
@@ -209,3 +209,60 @@ def test_the_decider_copies_an_example_on_a_gpu_to_the_cpu() -> None:
     assert (got.prediction, got.step_index, got.crossed) == (expected.prediction, expected.step_index, expected.crossed)
     assert got.scores.device.type == "cpu" and got.scores.dtype == torch.float32
     torch.testing.assert_close(got.scores, expected.scores, rtol=0, atol=0)
+    array = compiled.as_array(x.double().cuda())
+    assert array.dtype == np.float32 and np.array_equal(array, x.numpy())
+
+
+# ----------------------------------------------------------------------------- why a model is not compiled
+
+
+def test_each_reason_not_to_compile_is_given_in_its_words(monkeypatch) -> None:
+    """Without numba, for a model type without a kernel, for a rule type without a crossing test (a subclass of a
+    compiled rule included: the kernels know exact types), for weights other than float32 and for weights off the
+    CPU, the reason says so; and then compiled_decider gives None rather than a decider or an error."""
+    rule = SigmoidThreshold(0.9)
+    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
+    assert compiled.unsupported_reason(LSTMClassifier(4, 3, 2), rule) == (
+        "numba is not installed (pip install numba, or the package's [fast] extra)")
+    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", True)
+
+    class Sigmoid(SigmoidThreshold):
+        pass
+
+    cases = [(nn.Linear(4, 2), rule, "no compiled kernel for Linear"),
+             (LSTMClassifier(4, 3, 2), Sigmoid(0.9), "no compiled crossing test for the rule 'sigmoid'"),
+             (LSTMClassifier(4, 3, 2).double(), rule, "only float32 weights are compiled"),
+             (LSTMClassifier(4, 3, 2).to("meta"), rule, "the compiled path runs on the CPU only")]
+    for model, case_rule, reason in cases:
+        assert compiled.unsupported_reason(model, case_rule) == reason
+        assert compiled.compiled_decider(model, case_rule) is None
+
+
+def test_compiled_decider_gives_none_for_a_model_its_builder_refuses(monkeypatch) -> None:
+    """A model and rule that pass the general checks but whose builder refuses the model (an LSTM without biases)
+    get None from compiled_decider, not an error."""
+    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", True)
+    model = LSTMClassifier(4, 3, 2)
+    model.lstm = nn.LSTM(4, 3, batch_first=True, bias=False)
+    assert compiled.compiled_decider(model, SigmoidThreshold(0.9)) is None
+
+
+def test_as_array_gives_a_contiguous_float32_copy() -> None:
+    """A float64 tensor, a non-contiguous view or one with gradient gives a contiguous float32 NumPy copy of its
+    values, not a view of it."""
+    source = torch.arange(6, dtype=torch.float64).reshape(2, 3).t().requires_grad_()
+    array = compiled.as_array(source)
+    assert array.dtype == np.float32 and array.flags["C_CONTIGUOUS"] and array.shape == (3, 2)
+    assert array.tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    plain = torch.ones(3)
+    copy = compiled.as_array(plain)
+    copy[0] = 5.0
+    assert plain.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_decider_made_directly_for_a_model_that_cannot_be_compiled_says_which_and_why() -> None:
+    """Making a CompiledDecider directly (not through compiled_decider) for a float64 model raises a ValueError
+    naming the model's class, the rule and the reason."""
+    message = "cannot compile LSTMClassifier under SigmoidThreshold(theta=0.9): only float32 weights are compiled"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        compiled.CompiledDecider(LSTMClassifier(4, 3, 2).double(), SigmoidThreshold(0.9))
