@@ -95,3 +95,21 @@ def test_integer_valued_labels_of_any_dtype_have_the_digest_of_their_int64_value
     labels = torch.tensor([3, 0, 1, 2, 1, 0], dtype=dtype)
     assert labels_digest(labels) == int64_digest([3, 0, 1, 2, 1, 0])
     assert labels_digest(labels[::2]) == int64_digest([3, 1, 1])  # a strided view: its values, in order
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64])
+def test_accuracy_refuses_predictions_that_are_not_integer_labels(dtype) -> None:
+    """Float or complex predictions (scores, not class labels) raise a MetricError giving their dtype."""
+    from bench.measure.metrics import accuracy
+
+    assert accuracy(torch.tensor([1, 0, 2]), torch.tensor([1, 1, 2])) == 2 / 3
+    with pytest.raises(MetricError, match=rf"^predictions must be integer class labels, got dtype {dtype}$"):
+        accuracy(torch.tensor([1, 0, 2]).to(dtype), torch.tensor([1, 1, 2]))
+
+
+def test_accuracy_of_no_examples_is_refused() -> None:
+    """An empty batch has no accuracy: a MetricError says there are no examples to evaluate."""
+    from bench.measure.metrics import accuracy
+
+    with pytest.raises(MetricError, match=r"^no examples to evaluate$"):
+        accuracy(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))

@@ -282,3 +282,25 @@ def test_sequences_to_count_must_be_finite(value) -> None:
     with pytest.raises(OperationCountError,
                        match=r"^x holds NaN or infinite values; their operations cannot be counted$"):
         check_sequences(x, 4)
+
+
+def per_step_counts() -> OperationCounts:
+    """Counts of 2 examples over 3 steps: effective synaptic MACs 1, 2, 3 and 10, 20, 30; dense 7 and 5."""
+    steps = [{name: torch.tensor([1, 10]) * (t + 1) for name in
+              ("synaptic_macs", "synaptic_acs", "neuron_macs", "neuron_acs")} for t in range(3)]
+    return stack_steps(steps, 7, 5)
+
+
+def test_counts_are_summed_up_to_each_examples_decision_step() -> None:
+    """Steps 0..d of each example: decisions at steps 0 and 2 give effective MACs 1 and 60, dense 7 and 21;
+    the last step (2) is valid, step 3 or -1 of a 3-step count raises, as does a step_index of another batch."""
+    from rc.operations import sum_to_decision
+
+    summed = sum_to_decision(per_step_counts(), torch.tensor([0, 2]))
+    assert summed.synaptic_macs.tolist() == [1, 60] and summed.dense_synaptic_macs.tolist() == [7, 21]
+    for steps in ([3, 0], [0, -1]):
+        with pytest.raises(OperationCountError, match=r"^step_index must lie in \[0, 2\] for 3 counted steps$"):
+            sum_to_decision(per_step_counts(), torch.tensor(steps))
+    message = "per-step counts (batch, steps) and step_index (batch,) disagree: (2, 3) and (3,)"
+    with pytest.raises(OperationCountError, match=f"^{re.escape(message)}$"):
+        sum_to_decision(per_step_counts(), torch.tensor([0, 1, 2]))
