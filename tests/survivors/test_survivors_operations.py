@@ -304,3 +304,22 @@ def test_counts_are_summed_up_to_each_examples_decision_step() -> None:
     message = "per-step counts (batch, steps) and step_index (batch,) disagree: (2, 3) and (3,)"
     with pytest.raises(OperationCountError, match=f"^{re.escape(message)}$"):
         sum_to_decision(per_step_counts(), torch.tensor([0, 1, 2]))
+
+
+def test_decision_steps_are_checked_against_the_input_and_given_as_int64() -> None:
+    """Decision steps in [0, time - 1] come back as int64 on the CPU, whatever integer type they had (int32 here);
+    a step past the last or below 0 raises an OperationCountError giving the valid range and the values found."""
+    from rc.crossing import Decision
+    from rc.operations import check_decision
+
+    x = torch.zeros(2, 3, 4)
+
+    def decision(steps):
+        return Decision(torch.zeros(2, dtype=torch.long), steps, torch.zeros(2, dtype=torch.bool))
+
+    steps = check_decision(decision(torch.tensor([0, 2], dtype=torch.int32)), x)
+    assert steps.dtype == torch.int64 and steps.tolist() == [0, 2]
+    for values, shown in (([0, 3], "[0, 3]"), ([-1, 1], "[-1, 1]")):
+        message = f"decision.step_index must lie in [0, 2] for x with 3 steps, got values in {shown}"
+        with pytest.raises(OperationCountError, match=f"^{re.escape(message)}$"):
+            check_decision(decision(torch.tensor(values)), x)
