@@ -323,3 +323,16 @@ def test_decision_steps_are_checked_against_the_input_and_given_as_int64() -> No
         message = f"decision.step_index must lie in [0, 2] for x with 3 steps, got values in {shown}"
         with pytest.raises(OperationCountError, match=f"^{re.escape(message)}$"):
             check_decision(decision(torch.tensor(values)), x)
+
+
+def test_operation_counts_refuse_a_field_of_another_shape_or_dtype_or_a_negative_count() -> None:
+    """Every field is int64 of dense_synaptic_macs' shape and non-negative; else an OperationCountError names the
+    field and, for a shape or dtype, what it should be and what it is."""
+    good = {name: torch.zeros(2, 3, dtype=torch.int64) for name in
+            ("dense_synaptic_macs", "dense_neuron_macs", "synaptic_macs", "synaptic_acs", "neuron_macs", "neuron_acs")}
+    OperationCounts(**good)
+    for value, message in ((torch.zeros(2, 3), "must be int64 shaped (2, 3), got torch.float32 (2, 3)"),
+                           (torch.zeros(2, 4, dtype=torch.int64), "must be int64 shaped (2, 3), got torch.int64 (2, 4)"),
+                           (torch.full((2, 3), -1, dtype=torch.int64), "has a negative count")):
+        with pytest.raises(OperationCountError, match=f"^{re.escape('OperationCounts.neuron_acs ' + message)}$"):
+            OperationCounts(**{**good, "neuron_acs": value})
