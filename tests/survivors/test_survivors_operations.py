@@ -336,3 +336,25 @@ def test_operation_counts_refuse_a_field_of_another_shape_or_dtype_or_a_negative
                            (torch.full((2, 3), -1, dtype=torch.int64), "has a negative count")):
         with pytest.raises(OperationCountError, match=f"^{re.escape('OperationCounts.neuron_acs ' + message)}$"):
             OperationCounts(**{**good, "neuron_acs": value})
+
+
+@pytest.mark.parametrize("v_shape, w_shape", [((2, 3), (4, 5)), ((2, 3, 1), (4, 3)), ((2, 3), (4, 3, 1)),
+                                              ((3,), (4, 3))])
+def test_a_connection_refuses_inputs_and_weights_that_do_not_fit_with_their_shapes(v_shape, w_shape) -> None:
+    """Inputs (batch, in) and weights (out, in) of one ``in`` only; else an OperationCountError gives both shapes."""
+    from rc.operations import connection_operations
+
+    message = (f"a connection needs inputs (batch, in) and weights (out, in) with the same in; "
+               f"got {v_shape} and {w_shape}")
+    with pytest.raises(OperationCountError, match=f"^{re.escape(message)}$"):
+        connection_operations(torch.ones(v_shape), torch.ones(w_shape))
+
+
+def test_operations_to_decision_refuse_input_that_is_not_batch_time_features() -> None:
+    """Input of another rank raises an OperationCountError giving its shape."""
+    from rc.crossing import Decision
+    from rc.operations import operations_to_decision
+
+    decision = Decision(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.bool))
+    with pytest.raises(OperationCountError, match=r"^x must be shaped \(batch, time, features\), got \(2, 4\)$"):
+        operations_to_decision(LSTMClassifier(4, 3, 2), torch.zeros(2, 4), decision)
