@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 import torch
 
 from rc.events import ActiveInputs
@@ -20,3 +23,16 @@ def test_the_feature_major_copy_of_a_weight_is_kept_until_the_weight_changes() -
     rebuilt = events._feature_major(other)
     assert torch.equal(rebuilt, other.t())
     assert events._feature_major(other) is rebuilt
+
+
+def test_selection_refuses_an_input_or_a_weight_that_is_not_a_matrix_even_when_the_features_agree() -> None:
+    """Either tensor of another rank is refused with the message naming both shapes, also when its second
+    dimension happens to equal the other's feature count (the check is on each rank, not only on both)."""
+    events = ActiveInputs()
+    x_t, weight = torch.ones(2, 5), torch.ones(3, 5)
+    for bad_x, bad_weight in ((x_t, torch.ones(3, 5, 1)), (torch.ones(2, 5, 1), weight)):
+        with pytest.raises(ValueError, match=r"need x_t \(batch, features\) and weight \(out, features\), got "
+                                             + re.escape(f"{tuple(bad_x.shape)} and {tuple(bad_weight.shape)}")):
+            events.select(bad_x, bad_weight)
+    selected, selected_weight = events.select(x_t, weight)  # two matrices of 5 features pass
+    assert torch.equal(selected @ selected_weight.t(), x_t @ weight.t())
