@@ -36,3 +36,27 @@ def test_selection_refuses_an_input_or_a_weight_that_is_not_a_matrix_even_when_t
             events.select(bad_x, bad_weight)
     selected, selected_weight = events.select(x_t, weight)  # two matrices of 5 features pass
     assert torch.equal(selected @ selected_weight.t(), x_t @ weight.t())
+
+
+def test_a_batch_of_two_selects_the_features_active_in_either_example() -> None:
+    """With two examples the selection is the union of both examples' nonzero features, not the first's."""
+    events = ActiveInputs(dense_above=1.0)
+    x_t = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+    weight = torch.arange(12.0).view(3, 4)
+    selected, selected_weight = events.select(x_t, weight)
+    assert torch.equal(selected, x_t[:, [0, 2]])
+    assert torch.equal(selected_weight, weight[:, [0, 2]])
+    assert torch.equal(selected @ selected_weight.t(), x_t @ weight.t())
+
+
+def test_exactly_dense_above_times_the_features_active_is_still_selected() -> None:
+    """The dense input is returned only above dense_above * features active features, not at it:
+    2 of 4 active with dense_above 0.5 is restricted, 3 of 4 is returned as it is."""
+    events = ActiveInputs(dense_above=0.5)
+    weight = torch.arange(12.0).view(3, 4)
+    at = torch.tensor([[0.0, 3.0, 0.0, 4.0]])
+    selected, selected_weight = events.select(at, weight)
+    assert torch.equal(selected, at[:, [1, 3]]) and torch.equal(selected_weight, weight[:, [1, 3]])
+    above = torch.tensor([[1.0, 3.0, 0.0, 4.0]])
+    dense, dense_weight = events.select(above, weight)
+    assert dense is above and dense_weight is weight

@@ -169,3 +169,27 @@ def test_the_lstm_state_has_the_weights_dtype(dtype) -> None:
     assert all(not h.any() and not c.any() for h, c in state)
     scores, new_state = model.step(torch.rand(2, 4, dtype=dtype), state)
     assert scores.dtype == dtype and all(h.dtype == c.dtype == dtype for h, c in new_state)
+
+
+def test_the_lstm_classifier_accepts_one_step_and_refuses_none() -> None:
+    """A (batch, 0, features) input is refused for its time length (0 steps), not only for its features."""
+    model = LSTMClassifier(3, hidden=4, n_outputs=2)
+    assert model(torch.rand(2, 1, 3)).shape == (2, 1, 2)
+    with pytest.raises(ValueError, match=r"^input must be shaped \(batch, time >= 1, features=3\), got \(2, 0, 3\)$"):
+        model(torch.rand(2, 0, 3))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_the_dropout_module_is_called_only_in_training_mode_with_a_positive_probability(dropout) -> None:
+    """The documented inference path makes no call of the dropout module (seen by a forward hook): in
+    evaluation mode whatever the probability, and in training mode only when the probability is above 0."""
+    model = LSTMClassifier(3, hidden=4, n_outputs=2, dropout=dropout)
+    calls = []
+    model.dropout.register_forward_hook(lambda module, args, output: calls.append(args[0].shape))
+    x = torch.rand(2, 5, 3)
+    model.eval()
+    model(x)
+    assert calls == []
+    model.train()
+    model(x)
+    assert calls == ([] if dropout == 0.0 else [(2, 5, 3), (2, 5, 4)])
