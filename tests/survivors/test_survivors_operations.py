@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from baselines.snn_operations import _lif_parameters, _membrane_operations
-from rc.lstm_operations import conv_operations, encoder_dense_macs
+from rc.lstm_operations import _lstm_layers, conv_operations, encoder_dense_macs
 from rc.model import ConvEncoder, LSTMClassifier
 from rc.operations import (OperationCountError, OperationCounts, TrainingOperations, product_operations,
                            stack_steps, training_operations)
@@ -358,3 +358,38 @@ def test_operations_to_decision_refuse_input_that_is_not_batch_time_features() -
     decision = Decision(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.bool))
     with pytest.raises(OperationCountError, match=r"^x must be shaped \(batch, time, features\), got \(2, 4\)$"):
         operations_to_decision(LSTMClassifier(4, 3, 2), torch.zeros(2, 4), decision)
+
+
+# ----------------------------------------------------------------------------- rc.lstm_operations._lstm_layers
+LSTM_MESSAGE = "operation counts cover unidirectional LSTMs without projections"
+
+
+@pytest.mark.parametrize("variant", [{"bidirectional": True}, {"proj_size": 2}])
+def test_a_bidirectional_lstm_or_one_with_projections_is_refused_with_the_message(variant) -> None:
+    """Either variant alone (not only both together) raises OperationCountError with its exact message."""
+    model = LSTMClassifier(3, hidden=4, n_outputs=2)
+    model.lstm = nn.LSTM(3, 4, batch_first=True, **variant)
+    with pytest.raises(OperationCountError, match=rf"^{re.escape(LSTM_MESSAGE)}$"):
+        _lstm_layers(model)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_layers_are_the_lstms_own_weights_and_biases(layers) -> None:
+    """(W_ih, W_hh, b_ih, b_hh) of each layer are the LSTM's parameters themselves."""
+    model = LSTMClassifier(3, hidden=4, n_outputs=2, layers=layers)
+    found = _lstm_layers(model)
+    lstm = model.lstm
+    assert len(found) == layers
+    for k, parameters in enumerate(found):
+        expected = (lstm.weight_ih_l0 if k == 0 else lstm.weight_ih_l1, lstm.weight_hh_l0 if k == 0 else lstm.weight_hh_l1,
+                    lstm.bias_ih_l0 if k == 0 else lstm.bias_ih_l1, lstm.bias_hh_l0 if k == 0 else lstm.bias_hh_l1)
+        assert all(got is want for got, want in zip(parameters, expected, strict=True))
+
+
+def test_an_lstm_without_biases_gives_none_for_both_biases() -> None:
+    """With bias=False there is no bias attribute: both biases are None, nothing raises."""
+    model = LSTMClassifier(3, hidden=4, n_outputs=2)
+    model.lstm = nn.LSTM(3, 4, batch_first=True, bias=False)
+    ((w_ih, w_hh, b_ih, b_hh),) = _lstm_layers(model)
+    assert w_ih is model.lstm.weight_ih_l0 and w_hh is model.lstm.weight_hh_l0
+    assert b_ih is None and b_hh is None
