@@ -172,3 +172,21 @@ def test_the_gradient_pass_encodes_the_frames_itself_when_the_search_kept_none()
     for (name, _), got, want in zip(model.named_parameters(), found, expected):
         assert got.abs().sum() > 0, name
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6, msg=name)
+
+
+# 2 active examples of 1,320,000 MACs a step and 100,000 LSTM weights: the cost ratio c / s is
+# (20,000,000 + 64 * 100,000) / (2 * 1,320,000) = 26,400,000 / 2,640,000 = 10 steps exactly.
+@pytest.mark.parametrize("active, start, remaining, expected", [
+    (2, 5, 100, 10),      # ceil(sqrt(2 * 10 * 5)) = sqrt(100) = 10
+    (2, 0, 100, 5),       # no step done counts as 1: ceil(sqrt(20)) = ceil(4.47) = 5
+    (2, 5, 3, 3),         # no longer than the steps remaining
+    (2, 5, 1, 1),         # at least 1 step, and 1 when 1 remains
+    (1, 10_000, 100, 64),  # c / s = 20: ceil(sqrt(400,000)) = 633, cut to MAX_CHUNK = 64
+])
+def test_the_chunk_length_is_the_square_root_rule_cut_to_the_steps_remaining_and_max_chunk(
+        active, start, remaining, expected) -> None:
+    """chunk_length = max(1, min(remaining, 64, ceil(sqrt(2 * c / s * max(start, 1))))) with
+    c = 20,000,000 + 64 per LSTM weight and s = active * MACs per step, on values worked out by hand."""
+    parts = fused_training.FusedParts(lstm=None, readout=None, encoder=None, dropout=0.0,
+                                      macs_per_step=1_320_000, lstm_weights=100_000)
+    assert fused_training.chunk_length(parts, active, start, remaining) == expected
