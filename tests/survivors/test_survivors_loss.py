@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rc.crossing import SigmoidNotebook, SigmoidThreshold, decide
-from rc.loss import classification_loss, rc_loss, rc_loss_at_crossing
+from rc.loss import check_beta, classification_loss, rc_loss, rc_loss_at_crossing
 
 
 @pytest.mark.parametrize("rule", [SigmoidThreshold(0.9), SigmoidNotebook(0.9)], ids=lambda r: r.name)
@@ -57,3 +57,11 @@ def test_the_classification_loss_names_scores_of_the_wrong_shape(shape) -> None:
     message = f"scores must be shaped (n, classes), got {shape}"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         classification_loss(torch.zeros(shape), torch.zeros(shape[:1], dtype=torch.long))
+
+
+@pytest.mark.parametrize("beta, kind", [(True, "bool"), ("0.5", "str"), (None, "NoneType")])
+def test_an_entropy_weight_that_is_not_a_number_is_refused_naming_its_type(beta, kind) -> None:
+    """A bool, a string or None is not a number: TypeError naming its type (a bool is not taken as 1)."""
+    with pytest.raises(TypeError, match=rf"^entropy weight beta must be a number, got {kind}$"):
+        check_beta(beta)
+    assert check_beta(2) == 2.0 and isinstance(check_beta(2), float)

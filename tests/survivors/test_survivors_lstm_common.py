@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from contender_cases import SPEC, config_values
 
@@ -29,3 +30,10 @@ def test_an_lstm_contender_with_the_conv_encoder_puts_its_model_on_the_device_gi
     contender = LSTMAllSteps(spec, make_rule(spec.default_rule, 0.9), config, torch.device("meta"), 0)
     assert type(contender.model) is ConvLSTMClassifier
     assert {p.device.type for p in contender.model.parameters()} == {"meta"}
+
+
+@pytest.mark.parametrize("field", ["hidden", "layers"])
+def test_an_lstm_config_refuses_zero_hidden_units_or_zero_layers(field) -> None:
+    """Each of hidden and layers is checked to be positive, the error naming it."""
+    with pytest.raises(ValueError, match=rf"{field} must be > 0, got 0"):
+        LSTMAllSteps.make_config(config_values(LSTMAllSteps, **{field: 0}), "test")
