@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +113,12 @@ def settings_hash(entry: dict[str, Any]) -> str | None:
     if (not isinstance(entry.get("config"), dict) or "data_options" not in entry or "data_seed" not in entry
             or entry.get("contender") not in CONTENDERS):
         return stored
-    config = dict(entry["config"])
-    missing = {f.name: f for f in fields(CONTENDERS[entry["contender"]].Config) if f.name not in config}
-    if not missing:
+    config = entry["config"]
+    # every field of a Config has a default (the contender contract); through JSON, as a record stores it
+    defaults = json.loads(json.dumps(asdict(CONTENDERS[entry["contender"]].Config()), default=str))
+    if defaults.keys() <= config.keys():
         return stored
-    for name, field in missing.items():
-        default = field.default if field.default is not MISSING else field.default_factory()  # type: ignore[misc]
-        config[name] = json.loads(json.dumps(default, default=str))  # as a record stores it
-    return config_hash(config, entry["data_options"], entry["data_seed"])
+    return config_hash({**defaults, **config}, entry["data_options"], entry["data_seed"])
 
 
 def row_tuning(group: Sequence[dict[str, Any]], search: Search | None) -> RowTuning:
