@@ -10,14 +10,17 @@ mutmut's code), from the directory the run was made in (the one holding
 Nothing in the counts is typed by hand: every status comes from mutmut's
 ``mutants/**/*.py.meta`` files, every diff from ``mutmut show``'s code. The one
 hand-written input is ``equivalent.toml``: for a surviving mutant judged
-equivalent (no input can tell it from the original), one line saying why.
+equivalent (no input can tell it from the original), one line saying why; and,
+under ``[cuda_only]``, a survivor that behaves as the original on the CPU and
+differs only for tensors on a CUDA device, with the test that kills it there.
 
 Score: detected / (all mutants - equivalent ones), where a mutant is detected
 when the tests reaching it fail on it (mutmut's ``killed``) or do not finish
 (``timeout``; ``segfault``: the test process died). A survivor with no
 equivalence reason, a mutant no test reaches (``no tests``) and one not yet run
-(``not checked``) all count against it; the raw score, detected / all mutants,
-is printed beside it.
+(``not checked``) all count against it, and so does a CUDA-only survivor when
+the run had no GPU to kill it on (it is accounted for, not detected); the raw
+score, detected / all mutants, is printed beside it.
 
 ``--first-pass FILE`` names a ``mutants.json`` written earlier (before the
 survivors' tests were added); the report then lists the mutants that survived
@@ -86,7 +89,9 @@ def apply_rechecks(rows: list[dict], rechecks: list[dict]) -> int:
     return count
 
 
-def summarise(rows: list[dict], equivalent: dict[str, str]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+def summarise(rows: list[dict], equivalent: dict[str, str], cuda_only: dict[str, str] | None = None
+              ) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Per module and in all: mutants by status, plus ``equivalent`` and ``cuda only`` (survivors with a reason)."""
     per_module: dict[str, Counter] = {}
     for row in rows:
         counts = per_module.setdefault(row["module"], Counter())
@@ -94,6 +99,8 @@ def summarise(rows: list[dict], equivalent: dict[str, str]) -> tuple[dict[str, d
         counts[row["status"]] += 1
         if row["status"] not in DETECTED and row["mutant"] in equivalent:
             counts["equivalent"] += 1
+        elif row["status"] not in DETECTED and row["mutant"] in (cuda_only or {}):
+            counts["cuda only"] += 1
     total = Counter()
     for counts in per_module.values():
         total.update(counts)
@@ -101,6 +108,7 @@ def summarise(rows: list[dict], equivalent: dict[str, str]) -> tuple[dict[str, d
 
 
 def score(counts: dict[str, int]) -> tuple[float | None, float | None]:
+    """(detected / (all - equivalent), detected / all); None for no mutants. CUDA-only survivors count against."""
     detected = sum(counts.get(s, 0) for s in DETECTED)
     total = counts.get("total", 0)
     judged = total - counts.get("equivalent", 0)
@@ -138,12 +146,14 @@ def _git(*args: str) -> str:
 
 def write_report(out: Path, version: str, rows: list[dict], equivalent: dict[str, str], command: str,
                  first_pass: list[dict] | None, killed_by: dict[str, str], notes: str = "",
-                 before_recheck: float | None = None) -> None:
-    per_module, total = summarise(rows, equivalent)
+                 before_recheck: float | None = None, cuda_only: dict[str, str] | None = None) -> None:
+    cuda_only = cuda_only or {}
+    per_module, total = summarise(rows, equivalent, cuda_only)
     adjusted, raw = score(total)
     status_of = {r["mutant"]: r["status"] for r in rows}
-    unknown = sorted(set(equivalent) - set(status_of))
-    detected_but_listed = sorted(m for m in equivalent if status_of.get(m) in DETECTED)
+    explained = {**equivalent, **cuda_only}
+    unknown = sorted(set(explained) - set(status_of))
+    detected_but_listed = sorted(m for m in explained if status_of.get(m) in DETECTED)
     revision = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -163,7 +173,9 @@ def write_report(out: Path, version: str, rows: list[dict], equivalent: dict[str
         *([f"- Score of mutmut's own run, before the survivors' tests were re-checked: {_pct(before_recheck)}"]
           if any("mutmut_status" in r for r in rows) else []),
         "- Detected: killed (a test fails), timeout or segfault (the tests do not finish). Survived, no tests "
-        "and not checked count against the score unless the survivor is listed as equivalent below.",
+        "and not checked count against the score unless the survivor is listed as equivalent below; so does a "
+        "survivor that differs from the original only on a CUDA device (\"CUDA only\"), which a run without a GPU "
+        "cannot kill.",
         "",
     ]
     if notes:
@@ -171,19 +183,19 @@ def write_report(out: Path, version: str, rows: list[dict], equivalent: dict[str
     lines += [
         "## Per module",
         "",
-        "| module | mutants | killed | timeout | segfault | survived | equivalent | no tests | not checked | score "
-        "| score of those run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | timeout | segfault | survived | equivalent | CUDA only | no tests "
+        "| not checked | score | score of those run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for module, c in sorted(per_module.items()):
         lines.append(
             f"| `{module}` | {c.get('total', 0)} | {c.get('killed', 0)} | {c.get('timeout', 0)} | "
             f"{c.get('segfault', 0)} | {c.get('survived', 0)} | {c.get('equivalent', 0)} | "
-            f"{c.get('no tests', 0)} | {c.get('not checked', 0)} | {_pct(score(c)[0])} | {_pct(run_score(c))} |")
+            f"{c.get('cuda only', 0)} | {c.get('no tests', 0)} | {c.get('not checked', 0)} | {_pct(score(c)[0])} | {_pct(run_score(c))} |")
     c = total
     lines.append(
         f"| **all** | {c.get('total', 0)} | {c.get('killed', 0)} | {c.get('timeout', 0)} | {c.get('segfault', 0)} | "
-        f"{c.get('survived', 0)} | {c.get('equivalent', 0)} | {c.get('no tests', 0)} | "
+        f"{c.get('survived', 0)} | {c.get('equivalent', 0)} | {c.get('cuda only', 0)} | {c.get('no tests', 0)} | "
         f"{c.get('not checked', 0)} | {_pct(adjusted)} | {_pct(run_score(c))} |")
 
     remaining = [r for r in rows if r["status"] not in DETECTED and r["status"] != "not checked"]
@@ -195,7 +207,9 @@ def write_report(out: Path, version: str, rows: list[dict], equivalent: dict[str
     for r in remaining:
         reason = equivalent.get(r["mutant"])
         written = _survivors_tests(r["mutant"], r["module"])
+        on_cuda = cuda_only.get(r["mutant"])
         verdict = (f"equivalent: {reason}" if reason else
+                   f"CUDA only (counted against the score: this run had no GPU): {on_cuda}" if on_cuda else
                    f"**not accounted for yet**: tests written for this module's survivors, `{written}`, "
                    "not yet re-checked against it" if written else "**not accounted for**")
         lines += [f"### `{r['mutant']}` ({r['status']})", "", verdict, "", "```diff", r["diff"], "```", ""]
@@ -240,7 +254,8 @@ def write_report(out: Path, version: str, rows: list[dict], equivalent: dict[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for mutants.json and REPORT.md")
-    parser.add_argument("--equivalent", type=Path, help="TOML: [equivalent] mutant = 'reason'")
+    parser.add_argument("--equivalent", type=Path,
+                        help="TOML: [equivalent] mutant = 'reason', and [cuda_only] mutant = 'reason and test'")
     parser.add_argument("--first-pass", type=Path, help="a mutants.json of an earlier pass")
     parser.add_argument("--killed-by", type=Path, help="TOML: [killed_by] mutant = 'tests/...py' (optional)")
     parser.add_argument("--command", default="tox -e mutation", help="the command the run was made with")
@@ -250,12 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notes", type=Path, help="a Markdown file whose text goes under 'How this run was made'")
     args = parser.parse_args(argv)
 
-    equivalent = tomllib.loads(args.equivalent.read_text())["equivalent"] if args.equivalent else {}
+    judged = tomllib.loads(args.equivalent.read_text()) if args.equivalent else {}
+    equivalent, cuda_only = judged.get("equivalent", {}), judged.get("cuda_only", {})
     killed_by = tomllib.loads(args.killed_by.read_text())["killed_by"] if args.killed_by else {}
     version, rows = collect()
     mutmut_only = score(summarise(rows, equivalent)[1])
     rechecked = apply_rechecks(rows, [json.loads(path.read_text()) for path in args.recheck])
-    per_module, total = summarise(rows, equivalent)
+    per_module, total = summarise(rows, equivalent, cuda_only)
     adjusted, raw = score(total)
     args.out.mkdir(parents=True, exist_ok=True)
     document = {
@@ -270,14 +286,15 @@ def main(argv: list[str] | None = None) -> int:
         "score_of_those_run": run_score(total),
         "per_module": {m: {**c, "score": score(c)[0], "score_of_those_run": run_score(c)}
                        for m, c in per_module.items()},
-        "mutants": [{**r, **({"equivalent": equivalent[r["mutant"]]} if r["mutant"] in equivalent else {})}
-                    for r in rows],
+        "mutants": [{**r, **({"equivalent": equivalent[r["mutant"]]} if r["mutant"] in equivalent else {}),
+                     **({"cuda_only": cuda_only[r["mutant"]]} if r["mutant"] in cuda_only else {})} for r in rows],
     }
     (args.out / "mutants.json").write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     if not args.json_only:
         first = json.loads(args.first_pass.read_text())["mutants"] if args.first_pass else None
         notes = args.notes.read_text() if args.notes else ""
-        write_report(args.out, version, rows, equivalent, args.command, first, killed_by, notes, mutmut_only[0])
+        write_report(args.out, version, rows, equivalent, args.command, first, killed_by, notes, mutmut_only[0],
+                     cuda_only)
     print(f"{total.get('total', 0)} mutants; score {_pct(adjusted)} (raw {_pct(raw)})", file=sys.stderr)
     return 0
 
