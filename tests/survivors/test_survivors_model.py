@@ -193,3 +193,12 @@ def test_the_dropout_module_is_called_only_in_training_mode_with_a_positive_prob
     model.train()
     model(x)
     assert calls == ([] if dropout == 0.0 else [(2, 5, 3), (2, 5, 4)])
+
+
+@pytest.mark.parametrize("label, args, bad", [("n_features", (0, 3, 2, 1), 0), ("n_features", (True, 3, 2, 1), True),
+                                              ("hidden", (4, 0, 2, 1), 0), ("n_outputs", (4, 3, 0, 1), 0),
+                                              ("layers", (4, 3, 2, 0), 0)])
+def test_the_lstm_classifier_names_the_size_that_is_not_a_positive_integer(label, args, bad) -> None:
+    """Kills LSTMClassifier.__init__ 3 (the label 'XXn_featuresXX'): the error names the argument refused."""
+    with pytest.raises(ValueError, match=rf"^LSTMClassifier: {label} must be a positive integer, got {bad!r}$"):
+        LSTMClassifier(*args)
