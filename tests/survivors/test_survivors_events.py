@@ -60,3 +60,23 @@ def test_exactly_dense_above_times_the_features_active_is_still_selected() -> No
     above = torch.tensor([[1.0, 3.0, 0.0, 4.0]])
     dense, dense_weight = events.select(above, weight)
     assert dense is above and dense_weight is weight
+
+
+def test_dense_above_may_be_either_end_of_its_range() -> None:
+    """Kills ActiveInputs.__init__ 4 (0 refused) and 5 (1 refused): [0, 1] is closed.
+
+    With 0 any active feature gives the dense input itself, and a silent step selects nothing; with 1 even a
+    step with every feature active is restricted (to all of them, as a copy)."""
+    weight = torch.arange(12.0).view(3, 4)
+    x_t = torch.tensor([[0.0, 2.0, 0.0, 0.0]])
+    never = ActiveInputs(0.0)
+    assert never.dense_above == 0.0
+    selected, selected_weight = never.select(x_t, weight)
+    assert selected is x_t and selected_weight is weight
+    silent, silent_weight = never.select(torch.zeros(1, 4), weight)
+    assert silent.shape == (1, 0) and silent_weight.shape == (3, 0)
+    always = ActiveInputs(1.0)
+    assert always.dense_above == 1.0
+    full = torch.ones(2, 4)
+    selected, selected_weight = always.select(full, weight)
+    assert selected is not full and torch.equal(selected, full) and torch.equal(selected_weight, weight)

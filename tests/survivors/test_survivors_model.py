@@ -196,9 +196,10 @@ def test_the_dropout_module_is_called_only_in_training_mode_with_a_positive_prob
 
 
 @pytest.mark.parametrize("label, args, bad", [("n_features", (0, 3, 2, 1), 0), ("n_features", (True, 3, 2, 1), True),
-                                              ("hidden", (4, 0, 2, 1), 0), ("n_outputs", (4, 3, 0, 1), 0),
-                                              ("layers", (4, 3, 2, 0), 0)])
+                                              ("hidden", (4, 0, 2, 1), 0), ("hidden", (4, 2.5, 2, 1), 2.5),
+                                              ("n_outputs", (4, 3, 0, 1), 0), ("layers", (4, 3, 2, 0), 0)])
 def test_the_lstm_classifier_names_the_size_that_is_not_a_positive_integer(label, args, bad) -> None:
-    """Kills LSTMClassifier.__init__ 3 (the label 'XXn_featuresXX'): the error names the argument refused."""
+    """Kills LSTMClassifier.__init__ 3, 4, 7, 8, 9, 10 (the labels n_features, n_outputs and layers misspelt): the
+    error names the argument refused; and 12 ('and' for 'or': a bool or a float such as 2.5 let through)."""
     with pytest.raises(ValueError, match=rf"^LSTMClassifier: {label} must be a positive integer, got {bad!r}$"):
         LSTMClassifier(*args)
