@@ -2,10 +2,13 @@
 
 :func:`truncated_rc_step` computes, in its gradient-carrying pass, each
 example's steps up to its crossing and none after it, so neither the forward
-nor the backward pass pays for the steps RC does not read. It has two
+nor the backward pass pays for the steps RC does not read. It has three
 implementations, the same loss and gradients:
 
-* for an :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`,
+* for a small plain :class:`rc.model.LSTMClassifier` and batch, float32 on the CPU,
+  without dropout in effect, when numba is installed, :mod:`rc.compiled_training`:
+  one compiled call runs each example up to its decision, one more its backward pass;
+* for any other :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`,
   :mod:`rc.fused_training`: a no-grad search with the fused LSTM over chunks
   of steps finds each example's decision, then one packed fused pass runs
   forward and backward over each example's own steps;
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rc import compiled_training
 from rc.crossing import CrossingRule, Decision, decide
 from rc.fused_training import TruncatedScores, fused_parts, fused_truncated_scores
 from rc.loss import rc_loss, rc_loss_at_crossing
@@ -60,12 +64,14 @@ def check_batch(x: Tensor, y: Tensor) -> None:
 def truncated_scores(model: StepModel, x: Tensor, rule: CrossingRule) -> TruncatedScores:
     """Scores at each example's decision ``(batch, outputs)`` with the graph of the steps it read only.
 
-    The fused search and packed pass (:mod:`rc.fused_training`) for the LSTM
-    classifiers, the step loop (:func:`rc.streaming.stream_decisions`) for any
-    other :class:`rc.model.StepModel`. Its evaluations are those of
-    :class:`StepResult`.
+    The compiled path (:mod:`rc.compiled_training`) where it applies, else the fused
+    search and packed pass (:mod:`rc.fused_training`) for the LSTM classifiers, the step
+    loop (:func:`rc.streaming.stream_decisions`) for any other :class:`rc.model.StepModel`.
+    Its evaluations are those of :class:`StepResult`.
     """
     check_sequences(x)
+    if compiled_training.unsupported_reason(model, x, rule) is None:
+        return compiled_training.compiled_truncated_scores(model, x, rule)
     parts = fused_parts(model)
     if parts is not None:
         return fused_truncated_scores(parts, x, rule)
@@ -86,10 +92,10 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
     Returns:
         A :class:`StepResult`. Its ``backward_evaluations`` are the sum over
         examples of (decision step index + 1): the steps in the graph. Its
-        ``forward_evaluations`` add, for the LSTM classifiers, the no-grad
-        search's evaluations (each example's steps up to its decision, and
-        up to the end of the search chunk it decided in); for the step loop
-        they equal the backward evaluations.
+        ``forward_evaluations`` add, for the fused path of the LSTM classifiers,
+        the no-grad search's evaluations (each example's steps up to its decision,
+        and up to the end of the search chunk it decided in); for the compiled
+        path and the step loop they equal the backward evaluations.
     """
     check_batch(x, y)
     result = truncated_scores(model, x, rule)

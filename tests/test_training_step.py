@@ -1,15 +1,24 @@
 """The truncated RC training step on the fused LSTM (rc.fused_training): same loss and gradients as the
-naive step, no step past a crossing in the gradient pass, and honest step-evaluation counts."""
+naive step, no step past a crossing in the gradient pass, and honest step-evaluation counts. The compiled
+path that small networks take where numba is installed (rc.compiled_training) is turned off here; its own
+tests are in test_compiled_training.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from rc import compiled
 from rc.crossing import SigmoidThreshold, TwoSidedBinary
 from rc.fused_training import call_plan, fused_parts, gradient_pass, search_decisions
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step
+
+
+@pytest.fixture(autouse=True)
+def fused_path(monkeypatch):
+    """Every truncated step here takes the fused path, the compiled one being off."""
+    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
 
 
 def calibrated_rule(scores: torch.Tensor, n_outputs: int, quantile: float = 0.5):

@@ -1,0 +1,156 @@
+"""Compiled truncated RC training of a small plain LSTM: one numba call forward, one backward (numba, optional).
+
+The fused path (:mod:`rc.fused_training`) makes two passes of fused ``nn.LSTM`` calls, a
+no-grad search for the decision steps and a packed gradient pass; each call has a fixed
+cost of hundreds of microseconds, which a small network's steps do not repay (truncated
+training cost about as much as the naive full pass at 16 units, more at batch 1). Here,
+for an :class:`rc.model.LSTMClassifier` and a batch small enough (:data:`COMPILED_TRAINING_WORK`):
+
+* forward, one call of :func:`rc.training_kernels.lstm_truncated_forward` runs every
+  example step by step up to its decision step ``d`` (the first crossing of the readout
+  under the rule, else the last step) and nothing after it, keeping each step's gates and
+  cell states;
+* backward, one call of :func:`rc.training_kernels.lstm_truncated_backward` runs
+  backpropagation through time over exactly those steps, from the gradient at each
+  example's scores at its decision, and gives every weight's gradient (the readout's too).
+
+:class:`TruncatedLSTM` ties the two into autograd: it maps the LSTM's and the readout's
+weights to the scores at each decision ``(batch, outputs)``; the RC loss stays in torch.
+Every step is computed once, so the step evaluations forward and backward are both the
+sum of the steps read.
+
+The decision and the loss are taken on the kernel's float32 scores (as :mod:`rc.compiled`
+takes the decision); they equal the naive step's up to float rounding (a score within
+rounding of the threshold could decide a step apart).
+Without numba, or for anything the kernels do not compute (a convolutional front end,
+dropout in effect, float64, a GPU, a rule with no compiled test, a larger network or batch),
+:func:`unsupported_reason` says why and :func:`rc.training.truncated_scores` takes the
+fused path. The checks read the model itself, not :func:`rc.fused_training.fused_parts`
+(whose operation counts cost more than a small network's whole compiled forward pass).
+The path is taken for a small enough network and batch (:data:`COMPILED_TRAINING_WORK`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rc import compiled
+from rc.crossing import CrossingRule, Decision
+from rc.fused_training import TruncatedScores
+from rc.model import LSTMClassifier
+
+COMPILED_TRAINING_WORK = 400_000
+"""The compiled path trains a batch when its LSTM weights (biases included) times its examples are at
+most this; above it, the fused one does (its batched products use the CPU better than the kernels'
+one example at a time). Measured (``/tmp``-scripted alternating rounds of the ``rcbench speed`` trigger
+model, every unit in the gradient, one thread, T = 80, decisions at T/4; truncated / naive over r,
+compiled against fused): compiled faster at 16 units x 256 examples (360k: 2.19 against 2.38), 32 x 64
+(311k: 2.05, 2.64), 64 x 16 (287k: 1.94, 2.90), 128 x 4 (265k: 1.92, 3.42) and 256 x 1 (263k: 1.63,
+3.85); slower at 64 x 64 (1.15M: 1.89 against 1.72) and above."""
+
+_KERNELS: dict[str, Callable[..., Any]] = {}
+_KERNELS_LOCK = threading.Lock()
+
+
+def training_kernels() -> dict[str, Callable[..., Any]]:
+    """The ``forward`` and ``backward`` kernels of :mod:`rc.training_kernels`; numba is imported, and
+    the kernels compiled or loaded from numba's cache, on first use."""
+    if _KERNELS:
+        return _KERNELS
+    with _KERNELS_LOCK:
+        if not _KERNELS:
+            from rc import training_kernels as kernels
+
+            _KERNELS.update({"forward": kernels.lstm_truncated_forward, "backward": kernels.lstm_truncated_backward})
+    return _KERNELS
+
+
+def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
+    """Why :func:`compiled_truncated_scores` does not train ``model`` on ``x`` under ``rule``; None when it does."""
+    if not compiled.NUMBA_AVAILABLE:
+        return "numba is not installed (pip install numba, or the package's [fast] extra)"
+    if type(model) is not LSTMClassifier:  # exactly: a subclass may step differently
+        return f"only an LSTMClassifier is compiled, not a {type(model).__name__}"
+    lstm, readout = model.lstm, model.readout
+    if model.training and model.dropout.p > 0:
+        return "dropout in effect is not compiled"
+    if lstm.proj_size or lstm.bidirectional or not lstm.bias or not lstm.batch_first:
+        return "only a plain unidirectional nn.LSTM with biases is compiled"
+    if type(rule) not in compiled.COMPILED_RULES or not rule.streaming:
+        return f"no compiled crossing test for the rule {rule.name!r}"
+    weights = lstm._flat_weights
+    tensors = (*weights, readout.weight, readout.bias, x)
+    if any(t.dtype != torch.float32 for t in tensors):
+        return "only float32 weights and inputs are compiled"
+    if any(t.device.type != "cpu" for t in tensors):
+        return "the compiled path runs on the CPU only"
+    if x.requires_grad:
+        return "the compiled path gives no gradient of the input"
+    work = sum(w.numel() for w in weights) * x.shape[0]
+    if work > COMPILED_TRAINING_WORK:
+        return (f"LSTM weights x examples = {work}, more than the {COMPILED_TRAINING_WORK} the compiled path is "
+                f"faster for")
+    return None
+
+
+def _array(tensor: Tensor) -> np.ndarray:
+    """``tensor``'s values as a numpy array sharing its memory (on the CPU)."""
+    return tensor.detach().numpy()
+
+
+class TruncatedLSTM(torch.autograd.Function):
+    """The LSTM's and the readout's weights -> each example's scores at its decision, through the kernels.
+
+    ``apply(x, rule_arguments, readout_weight, readout_bias, *weights)``: ``x`` ``(B, T, F)`` float32
+    (no gradient), ``rule_arguments`` the compiled rule's ``(test, theta, low)``, ``weights`` the
+    ``nn.LSTM``'s flat weights (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` per layer).
+    Returns the scores ``(B, C)`` and, without gradient, the decision steps ``(B,)`` long, whether
+    each example crossed ``(B,)`` bool and the rule's prediction from the scores ``(B,)`` long.
+
+    The readout is computed in the kernel with the recurrence: in torch, its graph (the linear
+    layer forward and backward) cost about 40 us of a 300 us training step at 16 units and batch 1.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, rule_arguments: tuple, readout_weight: Tensor, readout_bias: Tensor,
+                *weights: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        arrays = [_array(w) for w in weights]
+        w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
+        inputs, readout = _array(x), _array(readout_weight)
+        gates, cells, tanh_cells, offsets, step, hit, prediction, top, scores = training_kernels()["forward"](
+            inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
+        # saved as tensors too: autograd counts them, and checks that x and the weights are unchanged
+        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in (gates, cells, tanh_cells, top)), readout_weight,
+                              *weights)
+        ctx.arrays = (inputs, gates, cells, tanh_cells, offsets, step, top), (w_ih, w_hh, readout)
+        decisions = torch.from_numpy(step), torch.from_numpy(hit), torch.from_numpy(prediction)
+        ctx.mark_non_differentiable(*decisions)
+        return torch.from_numpy(scores), *decisions
+
+    @staticmethod
+    def backward(ctx: Any, grad_scores: Tensor, *_no_gradients: Tensor) -> tuple:
+        ctx.saved_tensors  # noqa: B018  (raises if x or a weight was changed in place since forward)
+        state, weights = ctx.arrays
+        first, upper, recurrent, bias, readout, readout_bias = (torch.from_numpy(a) for a in training_kernels()[
+            "backward"](*state, grad_scores.contiguous().numpy(), *weights))
+        grads: list[Tensor] = []
+        for layer in range(recurrent.shape[0]):
+            grads += [first if layer == 0 else upper[layer - 1], recurrent[layer], bias[layer, 0], bias[layer, 1]]
+        return None, None, readout, readout_bias, *grads
+
+
+def compiled_truncated_scores(model: LSTMClassifier, x: Tensor, rule: CrossingRule) -> TruncatedScores:
+    """Scores at each example's decision ``(batch, outputs)``, with the graph of its steps ``0 .. d`` only,
+    through :class:`TruncatedLSTM` (``model``, ``x`` and ``rule`` as :func:`unsupported_reason` accepts them)."""
+    rule_arguments = (compiled.COMPILED_RULES[type(rule)], np.float32(rule.theta), np.float32(1.0 - rule.theta))
+    readout = model.readout
+    scores, step_index, crossed, prediction = TruncatedLSTM.apply(x, rule_arguments, readout.weight, readout.bias,
+                                                                  *model.lstm._flat_weights)
+    read = int(step_index.numpy().sum()) + x.shape[0]
+    return TruncatedScores(scores, Decision(prediction, step_index, crossed), read, read)

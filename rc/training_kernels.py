@@ -1,0 +1,252 @@
+"""The numba kernels of :mod:`rc.compiled_training`: truncated RC training of a plain LSTM, forward and backward.
+
+Imported by :func:`rc.compiled_training.training_kernels` on first use only (it imports numba).
+The forward kernel runs each example of a batch step by step, one example after the other,
+applies the linear readout and the crossing rule after each step (:func:`rc.compiled_kernels.crossed`,
+the rule encoding of :mod:`rc.compiled`) and stops the example at its decision step ``d``
+(its first crossing, else the last step): no step after ``d`` is computed. It keeps what the
+backward pass needs of every step it computed, packed example after example (example ``b``'s
+step ``t`` in row ``offsets[b] + t``): the activated gates, the cell state and its tanh (the
+hidden state is recomputed from them as ``o * tanh(c)``, the very product the forward pass took).
+The backward kernel is backpropagation through time by hand from the gradient of the loss at
+each example's scores at its decision, through the readout to the top-layer hidden state there.
+
+The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``'s layout
+(``weight_ih_l{k}`` ``(4H, inputs)``, ``weight_hh_l{k}`` ``(4H, H)``, biases ``(4H,)``; gates in
+PyTorch's order i, f, g, o); the forward kernel copies them feature-major so that every product
+runs along contiguous rows. Everything is float32. The gates' sigmoid and tanh and the cell's tanh
+are a rational approximation of tanh (:func:`activate`; within 3.5e-7 of the exact value), which
+the compiler vectorizes: the float64 ``exp`` of :mod:`rc.compiled_kernels` (one call per value)
+took most of the forward pass's time. The crossing test on the readout is
+:func:`rc.compiled_kernels.crossed`, as in early-exit inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import numba
+
+from rc.compiled_kernels import ONE, ZERO, _njit, add_active_rows, crossed, predict
+
+NINE, HALF = np.float32(9.0), np.float32(0.5)
+TANH_NUMERATOR = tuple(np.float32(v) for v in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+                                               5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
+                                               -2.76076847742355e-16))
+"""Coefficients of x, x^3, .., x^13 of the numerator of Eigen's float32 rational tanh on [-9, 9]."""
+TANH_DENOMINATOR = tuple(np.float32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+                                                 1.19825839466702e-06))
+"""Coefficients of 1, x^2, .., x^6 of its denominator."""
+
+
+def _vectorized(function):
+    """``numba.njit`` allowing fused multiply-adds and a division by a reciprocal (NaN and infinities
+    still propagate) and dividing as numpy does (no ZeroDivisionError check, which kept the loops
+    scalar), so that loops over arrays vectorize (about 8x faster here); cached as
+    :func:`rc.compiled_kernels._njit` is."""
+    options = {"nogil": True, "fastmath": {"contract", "arcp"}, "error_model": "numpy"}
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:  # no writable cache location
+        return numba.njit(**options)(function)
+
+
+@_vectorized
+def rational_tanh(v):
+    """tanh(v) in float32, within 3.5e-7 (NaN stays NaN)."""
+    x = NINE if v > NINE else v
+    x = -NINE if x < -NINE else x
+    x2 = x * x
+    a1, a3, a5, a7, a9, a11, a13 = TANH_NUMERATOR
+    b0, b2, b4, b6 = TANH_DENOMINATOR
+    p = x * ((((((a13 * x2 + a11) * x2 + a9) * x2 + a7) * x2 + a5) * x2 + a3) * x2 + a1)
+    q = ((b6 * x2 + b4) * x2 + b2) * x2 + b0
+    return p / q
+
+
+@_vectorized
+def activate(gates, scale, shift):
+    """Gates ``(4H,)`` in place: ``shift + scale * tanh(scale * gates)`` (``scale`` and ``shift`` 1/2 for
+    the sigmoid gates i, f, o, since sigmoid(v) = (1 + tanh(v / 2)) / 2, and 1 and 0 for g)."""
+    for k in range(gates.shape[0]):
+        gates[k] = shift[k] + scale[k] * rational_tanh(scale[k] * gates[k])
+
+
+@_vectorized
+def update_cell(gates, c, cells, tanh_cells, h):
+    """One step of the cell from its activated gates ``(4H,)``: ``c`` ``(H,)`` in place, its copy and tanh
+    into ``cells`` and ``tanh_cells``, the hidden state into ``h``."""
+    hidden = c.shape[0]
+    for j in range(hidden):
+        c[j] = gates[hidden + j] * c[j] + gates[j] * gates[2 * hidden + j]
+        cells[j] = c[j]
+        tanh_cells[j] = rational_tanh(c[j])
+        h[j] = gates[3 * hidden + j] * tanh_cells[j]
+
+
+@_njit
+def feature_major(w_ih, w_hh, b_ih, b_hh):
+    """The weights as the forward pass reads them, feature-major: the input weights of layer 0
+    ``(F, 4H)`` and of layers 1.. ``(max(L-1, 0), H, 4H)``, the recurrent weights ``(L, H, 4H)`` and
+    the summed biases ``(L, 4H)``."""
+    layers, width = len(w_hh), w_hh[0].shape[0]
+    hidden = width // 4
+    first = np.ascontiguousarray(w_ih[0].T)
+    upper = np.empty((max(layers - 1, 0), hidden, width), dtype=np.float32)
+    recurrent = np.empty((layers, hidden, width), dtype=np.float32)
+    bias = np.empty((layers, width), dtype=np.float32)
+    for layer in range(layers):
+        recurrent[layer] = w_hh[layer].T
+        bias[layer] = b_ih[layer] + b_hh[layer]
+        if layer > 0:
+            upper[layer - 1] = w_ih[layer].T
+    return first, upper, recurrent, bias
+
+
+@_njit
+def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, test, theta, low):
+    """Every example of ``x`` (B, T, F) up to its decision step, one after the other.
+
+    ``readout`` is ``(C, H)`` and ``readout_bias`` ``(C,)`` (``nn.Linear``'s layout). Returns
+    ``(gates, cells, tanh_cells, offsets, step, hit, prediction, top, scores)``: the activated gates
+    ``(N, L, 4H)``, cell states ``(N, L, H)`` and their tanh ``(N, L, H)`` of the ``N = sum(step + 1)``
+    steps computed, packed (example ``b``'s step ``t`` at row ``offsets[b] + t``); each example's
+    decision step, whether it crossed and the rule's prediction from its scores there ``(B,)``; its
+    top-layer hidden state ``(B, H)`` and its scores ``(B, C)`` at the decision.
+    """
+    batch, time = x.shape[0], x.shape[1]
+    first, upper, recurrent, bias = feature_major(w_ih, w_hh, b_ih, b_hh)
+    layers, hidden, width = recurrent.shape[0], recurrent.shape[1], recurrent.shape[2]
+    weights_out = np.ascontiguousarray(readout.T)
+    gates = np.empty((batch * time, layers, width), dtype=np.float32)
+    cells = np.empty((batch * time, layers, hidden), dtype=np.float32)
+    tanh_cells = np.empty((batch * time, layers, hidden), dtype=np.float32)
+    offsets = np.empty(batch, dtype=np.int64)
+    step = np.empty(batch, dtype=np.int64)
+    hit = np.empty(batch, dtype=np.bool_)
+    prediction = np.empty(batch, dtype=np.int64)
+    top = np.empty((batch, hidden), dtype=np.float32)
+    decided = np.empty((batch, readout.shape[0]), dtype=np.float32)
+    h = np.empty((layers, hidden), dtype=np.float32)
+    c = np.empty((layers, hidden), dtype=np.float32)
+    scores = np.empty(readout.shape[0], dtype=np.float32)
+    scale = np.full(width, HALF, dtype=np.float32)
+    shift = np.full(width, HALF, dtype=np.float32)
+    scale[2 * hidden:3 * hidden] = ONE
+    shift[2 * hidden:3 * hidden] = ZERO
+    row = 0
+    for b in range(batch):
+        offsets[b] = row
+        h[:] = ZERO
+        c[:] = ZERO
+        for t in range(time):
+            for layer in range(layers):
+                g = gates[row, layer]
+                g[:] = bias[layer]
+                if layer == 0:
+                    add_active_rows(g, x[b, t], first)
+                else:
+                    add_active_rows(g, h[layer - 1], upper[layer - 1])
+                if t > 0:  # h = 0 before step 0: no recurrent product there
+                    add_active_rows(g, h[layer], recurrent[layer])
+                activate(g, scale, shift)
+                update_cell(g, c[layer], cells[row, layer], tanh_cells[row, layer], h[layer])
+            scores[:] = readout_bias
+            add_active_rows(scores, h[layers - 1], weights_out)
+            row += 1
+            crossing = crossed(scores, test, theta, low)
+            if crossing or t == time - 1:
+                step[b], hit[b], prediction[b] = t, crossing, predict(scores, test)
+                top[b] = h[layers - 1]
+                decided[b] = scores
+                break
+    return gates[:row], cells[:row], tanh_cells[:row], offsets, step, hit, prediction, top, decided
+
+
+@_njit
+def add_outer(out, column, row):
+    """``out += column[:, None] * row[None, :]``, skipping zero entries of ``column``."""
+    for k in range(column.shape[0]):
+        value = column[k]
+        if value != ZERO:
+            for m in range(row.shape[0]):
+                out[k, m] += value * row[m]
+
+
+@_njit
+def add_transposed(out, weight, column):
+    """``out += weight.T @ column`` (``weight`` ``(K, n)``, ``column`` ``(K,)``), skipping zero entries of ``column``."""
+    for k in range(column.shape[0]):
+        value = column[k]
+        if value != ZERO:
+            for m in range(out.shape[0]):
+                out[m] += value * weight[k, m]
+
+
+@_njit
+def hidden_state(out, gates, tanh_cells):
+    """``out = o * tanh(c)`` from a step's activated gates ``(4H,)`` and tanh of its cell ``(H,)``."""
+    hidden = out.shape[0]
+    for j in range(hidden):
+        out[j] = gates[3 * hidden + j] * tanh_cells[j]
+
+
+@_njit
+def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, grad_scores, w_ih, w_hh, readout):
+    """Backpropagation through time of :func:`lstm_truncated_forward` from ``grad_scores`` (B, C), the
+    gradient of the loss at each example's scores at its decision (``top`` (B, H) its hidden state there).
+
+    Returns the gradients of the input weights of layer 0 ``(4H, F)``, of layers 1.. ``(max(L-1, 0),
+    4H, H)``, of the recurrent weights ``(L, 4H, H)``, of the biases ``(L, 2, 4H)`` (``bias_ih``,
+    then ``bias_hh``: the same values), of the readout's weight ``(C, H)`` and of its bias ``(C,)``.
+    """
+    layers, width = gates.shape[1], gates.shape[2]
+    hidden = width // 4
+    grad_first = np.zeros((width, x.shape[2]), dtype=np.float32)
+    grad_upper = np.zeros((max(layers - 1, 0), width, hidden), dtype=np.float32)
+    grad_recurrent = np.zeros((layers, width, hidden), dtype=np.float32)
+    grad_bias = np.zeros((layers, 2, width), dtype=np.float32)
+    grad_readout = np.zeros(readout.shape, dtype=np.float32)
+    grad_readout_bias = np.zeros(readout.shape[0], dtype=np.float32)
+    dh = np.empty((layers, hidden), dtype=np.float32)
+    dc = np.empty((layers, hidden), dtype=np.float32)
+    da = np.empty(width, dtype=np.float32)
+    below = np.empty(hidden, dtype=np.float32)
+    previous = np.empty(hidden, dtype=np.float32)
+    for b in range(step.shape[0]):
+        dh[:] = ZERO
+        dc[:] = ZERO
+        add_transposed(dh[layers - 1], readout, grad_scores[b])
+        add_outer(grad_readout, grad_scores[b], top[b])
+        grad_readout_bias += grad_scores[b]
+        for t in range(step[b], -1, -1):
+            row = offsets[b] + t
+            for layer in range(layers - 1, -1, -1):
+                g = gates[row, layer]
+                for j in range(hidden):
+                    i_gate, f_gate = g[j], g[hidden + j]
+                    g_gate, o_gate = g[2 * hidden + j], g[3 * hidden + j]
+                    squashed = tanh_cells[row, layer, j]
+                    grad_h = dh[layer, j]
+                    grad_c = dc[layer, j] + grad_h * o_gate * (ONE - squashed * squashed)
+                    cell_before = cells[row - 1, layer, j] if t > 0 else ZERO
+                    da[j] = grad_c * g_gate * i_gate * (ONE - i_gate)
+                    da[hidden + j] = grad_c * cell_before * f_gate * (ONE - f_gate)
+                    da[2 * hidden + j] = grad_c * i_gate * (ONE - g_gate * g_gate)
+                    da[3 * hidden + j] = grad_h * squashed * o_gate * (ONE - o_gate)
+                    dc[layer, j] = grad_c * f_gate
+                grad_bias[layer, 0] += da
+                if layer == 0:
+                    add_outer(grad_first, da, x[b, t])
+                else:
+                    hidden_state(below, gates[row, layer - 1], tanh_cells[row, layer - 1])
+                    add_outer(grad_upper[layer - 1], da, below)
+                    add_transposed(dh[layer - 1], w_ih[layer], da)
+                dh[layer] = ZERO
+                if t > 0:
+                    hidden_state(previous, gates[row - 1, layer], tanh_cells[row - 1, layer])
+                    add_outer(grad_recurrent[layer], da, previous)
+                    add_transposed(dh[layer], w_hh[layer], da)
+    for layer in range(layers):
+        grad_bias[layer, 1] = grad_bias[layer, 0]
+    return grad_first, grad_upper, grad_recurrent, grad_bias, grad_readout, grad_readout_bias

@@ -1,0 +1,233 @@
+"""The compiled truncated RC training step (rc/compiled_training.py, rc/training_kernels.py) against the naive
+step and the fused path: the same loss and gradients, the same decisions and step evaluations, no step after a
+decision, and the dispatch that takes it exactly for a small plain LSTM with numba."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("numba")
+
+from rc import compiled, compiled_training, training  # noqa: E402
+from rc.crossing import SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary  # noqa: E402
+from rc.fused_training import fused_parts, fused_truncated_scores  # noqa: E402
+from rc.model import ConvLSTMClassifier, LSTMClassifier  # noqa: E402
+from rc.training import naive_rc_step, truncated_rc_step, truncated_scores  # noqa: E402
+
+TOLERANCE = 1e-5
+RULES = {"sigmoid": (SigmoidThreshold, 4), "softmax": (SoftmaxThreshold, 4), "two-sided": (TwoSidedBinary, 1)}
+
+
+@pytest.fixture(autouse=True)
+def one_thread(restore_threads):
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def any_size(monkeypatch):
+    """Compile every size of network (the bound is a matter of speed, not of what the kernels compute)."""
+    monkeypatch.setattr(compiled_training, "COMPILED_TRAINING_WORK", 10 ** 9)
+
+
+class OtherRule(SigmoidThreshold):
+    """A rule with no compiled test (exactly the registered classes are compiled)."""
+
+
+def confidence(rule_class, scores: torch.Tensor) -> torch.Tensor:
+    """``(batch, time)``: the value the rule compares with theta at each step."""
+    probabilities = rule_class(0.75).probabilities(scores)
+    if rule_class is TwoSidedBinary:
+        return torch.maximum(probabilities, 1 - probabilities)[..., 0]
+    return probabilities.amax(dim=-1)
+
+
+def kinds_at(seen: torch.Tensor, theta: float) -> dict[str, list[int]]:
+    """The examples of each kind under ``theta`` (``seen`` as :func:`confidence` gives it); ``later``
+    holds one example per distinct crossing step before the last."""
+    peak, first = seen.amax(dim=1), (seen > theta).to(torch.uint8).argmax(dim=1)
+    rows = {"zero": (seen[:, 0] > theta).nonzero()[:, 0].tolist(), "never": (peak < theta).nonzero()[:, 0].tolist(),
+            "later": []}
+    taken = set()
+    for row in ((seen[:, 0] < theta) & (peak > theta)).nonzero()[:, 0].tolist():
+        if int(first[row]) not in taken and int(first[row]) < seen.shape[1] - 1:
+            taken.add(int(first[row]))
+            rows["later"].append(row)
+    return rows
+
+
+@torch.no_grad()
+def decision_case(hidden: int, layers: int, rule_name: str, kinds: list[str], time: int = 30, seed: int = 0):
+    """A random LSTM, a rule and one example of each kind in ``kinds``: ``zero`` crosses at step 0,
+    ``never`` never crosses, ``later`` crosses at a later step (a different one for each). Theta lies
+    halfway between two examples' step-0 values (no tie), the lowest such that the pool holds them all
+    (the first of a few random networks whose pool does)."""
+    rule_class, outputs = RULES[rule_name]
+    needed = {kind: kinds.count(kind) for kind in kinds}
+    torch.manual_seed(seed)
+    for _network in range(5):
+        model = LSTMClassifier(5, hidden, outputs, layers)
+        for parameter in model.parameters():  # livelier dynamics than the default initialisation
+            parameter.mul_(3.0)
+        pool = torch.randn(400, time, 5) * torch.logspace(-2, 0.5, 400)[:, None, None]
+        seen = confidence(rule_class, model(pool))
+        levels = seen[:, 0].sort().values
+        for middle in range(1, len(levels)):
+            theta = float(levels[middle - 1] + levels[middle]) / 2
+            rows = kinds_at(seen, theta)
+            if all(len(rows[kind]) >= count for kind, count in needed.items()):
+                x = pool[[rows[kind].pop(0) for kind in kinds]]
+                return model, x, torch.randint(0, max(outputs, 2), (len(kinds),)), rule_class(theta)
+    raise AssertionError(f"no network and theta give the kinds {kinds}")
+
+
+def gradients(model: torch.nn.Module, step, *args) -> tuple:
+    model.zero_grad(set_to_none=True)
+    result = step(model, *args)
+    result.loss.backward()
+    return result, [p.grad.clone() for p in model.parameters()]
+
+
+def assert_same_as_naive(model, x, y, rule, beta: float = 0.2):
+    naive, expected = gradients(model, naive_rc_step, x, y, rule, beta)
+    truncated, found = gradients(model, truncated_rc_step, x, y, rule, beta)
+    assert torch.equal(truncated.decision.step_index, naive.decision.step_index)
+    assert torch.equal(truncated.decision.crossed, naive.decision.crossed)
+    assert torch.equal(truncated.decision.prediction, naive.decision.prediction)
+    assert truncated.loss.item() == pytest.approx(naive.loss.item(), abs=TOLERANCE)
+    for (name, _), got, want in zip(model.named_parameters(), found, expected):
+        torch.testing.assert_close(got, want, atol=TOLERANCE, rtol=TOLERANCE, msg=name)
+    return naive, truncated
+
+
+def assert_compiled(model, x, rule) -> None:
+    reason = compiled_training.unsupported_reason(model, x, rule)
+    assert reason is None, reason
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("hidden", [3, 16, 40])
+@pytest.mark.parametrize("rule_name", list(RULES))
+def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hidden: int, rule_name: str) -> None:
+    model, x, y, rule = decision_case(hidden, layers, rule_name, ["zero", "never", "later", "later", "later", "later",
+                                                                  "later"])
+    assert_compiled(model, x, rule)
+    naive, _ = assert_same_as_naive(model, x, y, rule)
+    steps = naive.decision.step_index.tolist()
+    assert steps[0] == 0 and naive.decision.crossed.tolist()[:2] == [True, False] and steps[1] == x.shape[1] - 1
+    assert len(set(steps)) == 7
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("hidden", [3, 16, 40])
+@pytest.mark.parametrize("kind", ["zero", "never", "later"])
+def test_batch_of_one(any_size, layers: int, hidden: int, kind: str) -> None:
+    model, x, y, rule = decision_case(hidden, layers, "sigmoid", [kind], time=12, seed=1)
+    assert_compiled(model, x, rule)
+    naive, _ = assert_same_as_naive(model, x, y, rule)
+    assert bool(naive.decision.crossed) == (kind != "never")
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_decisions_and_step_evaluations_equal_the_fused_path(layers: int) -> None:
+    """The same decisions as the fused search; both count each example's steps 0 .. d in the backward pass,
+    and the compiled forward pass computes those steps once (the fused one adds its search's)."""
+    model, x, y, rule = decision_case(16, layers, "two-sided", ["zero", "never"] + ["later"] * 5)
+    result = truncated_scores(model, x, rule)
+    fused = fused_truncated_scores(fused_parts(model), x, rule)
+    for name in ("prediction", "step_index", "crossed"):
+        assert torch.equal(getattr(result.decision, name), getattr(fused.decision, name)), name
+    torch.testing.assert_close(result.scores, fused.scores, atol=TOLERANCE, rtol=TOLERANCE)
+    read = int(fused.decision.steps_read.sum())
+    assert result.backward_evaluations == fused.backward_evaluations == read
+    assert result.forward_evaluations == read < fused.forward_evaluations
+
+
+def test_no_step_after_a_decision_is_computed() -> None:
+    """Inputs after each example's decision set to NaN change nothing."""
+    model, x, y, rule = decision_case(16, 2, "softmax", ["zero", "never"] + ["later"] * 5)
+    clean, expected = gradients(model, truncated_rc_step, x, y, rule, 0.2)
+    after = torch.arange(x.shape[1])[None, :] > clean.decision.step_index[:, None]
+    assert int(after.sum()) > x.shape[1]
+    poisoned = x.clone()
+    poisoned[after] = float("nan")
+    assert_compiled(model, poisoned, rule)
+    truncated, found = gradients(model, truncated_rc_step, poisoned, y, rule, 0.2)
+    assert torch.equal(truncated.loss, clean.loss)
+    for got, want in zip(found, expected):
+        assert torch.equal(got, want)
+
+
+def test_without_autograd_the_scores_and_decisions_are_the_same() -> None:
+    model, x, y, rule = decision_case(16, 1, "sigmoid", ["zero", "never", "later"])
+    with_graph = truncated_scores(model, x, rule)
+    with torch.no_grad():
+        without = truncated_scores(model, x, rule)
+    assert without.scores.grad_fn is None and torch.equal(without.scores, with_graph.scores.detach())
+    assert torch.equal(without.decision.step_index, with_graph.decision.step_index)
+
+
+def test_a_weight_changed_before_backward_is_an_error() -> None:
+    model, x, y, rule = decision_case(3, 1, "sigmoid", ["later"])
+    loss = truncated_rc_step(model, x, y, rule, 0.0).loss
+    with torch.no_grad():
+        model.lstm.weight_hh_l0.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def taken_path(monkeypatch, model, x, rule) -> str:
+    """``compiled`` or ``fused``: the path :func:`rc.training.truncated_scores` takes."""
+    taken = []
+    compiled_scores, fused_scores = compiled_training.compiled_truncated_scores, training.fused_truncated_scores
+    monkeypatch.setattr(compiled_training, "compiled_truncated_scores",
+                        lambda *args: taken.append("compiled") or compiled_scores(*args))
+    monkeypatch.setattr(training, "fused_truncated_scores", lambda *args: taken.append("fused") or fused_scores(*args))
+    truncated_scores(model, x, rule)
+    assert len(taken) == 1
+    return taken[0]
+
+
+def test_a_small_plain_lstm_takes_the_compiled_path(monkeypatch) -> None:
+    model, x, _y, rule = decision_case(16, 2, "sigmoid", ["later"])
+    assert taken_path(monkeypatch, model, x, rule) == "compiled"
+    weights = sum(w.numel() for w in model.lstm._flat_weights)
+    monkeypatch.setattr(compiled_training, "COMPILED_TRAINING_WORK", weights * x.shape[0])  # at the bound
+    assert taken_path(monkeypatch, model, x, rule) == "compiled"
+    model.dropout.p = 0.3
+    model.eval()  # dropout not in effect
+    assert taken_path(monkeypatch, model, x, rule) == "compiled"
+
+
+@pytest.mark.parametrize("change", ["no numba", "dropout", "float64", "input grad", "rule", "too large"])
+def test_everything_else_takes_the_fused_path(monkeypatch, change: str) -> None:
+    model, x, _y, rule = decision_case(16, 1, "sigmoid", ["later"])
+    if change == "no numba":
+        monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
+    elif change == "dropout":
+        model.dropout.p = 0.3
+        model.train()
+    elif change == "float64":
+        model, x = model.double(), x.double()
+    elif change == "input grad":
+        x.requires_grad_(True)
+    elif change == "rule":
+        rule = OtherRule(rule.theta)
+    else:
+        weights = sum(w.numel() for w in model.lstm._flat_weights)
+        monkeypatch.setattr(compiled_training, "COMPILED_TRAINING_WORK", weights * x.shape[0] - 1)
+    assert compiled_training.unsupported_reason(model, x, rule) is not None
+    assert taken_path(monkeypatch, model, x, rule) == "fused"
+
+
+def test_a_convolutional_front_end_takes_the_fused_path(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=3, layers=1, channels=2)
+    x = torch.rand(2, 3, 256)
+    rule = SigmoidThreshold(0.9)
+    assert compiled_training.unsupported_reason(model, x, rule) == "only an LSTMClassifier is compiled, not a " \
+                                                                   "ConvLSTMClassifier"
+    assert taken_path(monkeypatch, model, x, rule) == "fused"
