@@ -84,18 +84,18 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
         return "only a plain unidirectional nn.LSTM with biases is compiled"
     if type(rule) not in compiled.COMPILED_RULES or not rule.streaming:
         return f"no compiled crossing test for the rule {rule.name!r}"
-    weights = lstm._flat_weights
-    tensors = (*weights, readout.weight, readout.bias, x)
-    if any(t.dtype != torch.float32 for t in tensors):
-        return "only float32 weights and inputs are compiled"
-    if any(t.device.type != "cpu" for t in tensors):
+    tensors = (x, readout.weight, readout.bias, *lstm._flat_weights)
+    if not all(t.dtype is torch.float32 and t.is_cpu for t in tensors):  # one pass: this runs every step
+        if any(t.dtype is not torch.float32 for t in tensors):
+            return "only float32 weights and inputs are compiled"
         return "the compiled path runs on the CPU only"
     if x.requires_grad:
         return "the compiled path gives no gradient of the input"
-    work = sum(w.numel() for w in weights) * x.shape[0]
-    if work > COMPILED_TRAINING_WORK:
-        return (f"LSTM weights x examples = {work}, more than the {COMPILED_TRAINING_WORK} the compiled path is "
-                f"faster for")
+    hidden, layers = lstm.hidden_size, lstm.num_layers
+    weights = 4 * hidden * (lstm.input_size + hidden + 2) + (layers - 1) * 4 * hidden * (2 * hidden + 2)
+    if weights * x.shape[0] > COMPILED_TRAINING_WORK:
+        return (f"LSTM weights x examples = {weights * x.shape[0]}, more than the {COMPILED_TRAINING_WORK} the "
+                f"compiled path is faster for")
     return None
 
 
@@ -107,19 +107,21 @@ def _array(tensor: Tensor) -> np.ndarray:
 class TruncatedLSTM(torch.autograd.Function):
     """The LSTM's and the readout's weights -> each example's scores at its decision, through the kernels.
 
-    ``apply(x, rule_arguments, readout_weight, readout_bias, *weights)``: ``x`` ``(B, T, F)`` float32
-    (no gradient), ``rule_arguments`` the compiled rule's ``(test, theta, low)``, ``weights`` the
-    ``nn.LSTM``'s flat weights (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` per layer).
-    Returns the scores ``(B, C)`` and, without gradient, the decision steps ``(B,)`` long, whether
-    each example crossed ``(B,)`` bool and the rule's prediction from the scores ``(B,)`` long.
+    ``apply(x, rule_arguments, decided, readout_weight, readout_bias, *weights)``: ``x`` ``(B, T, F)``
+    float32 (no gradient), ``rule_arguments`` the compiled rule's ``(test, theta, low)``, ``weights``
+    the ``nn.LSTM``'s flat weights (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` per layer).
+    Returns the scores ``(B, C)``; the decisions, which have no gradient, go into the dict ``decided``
+    (``step_index`` ``(B,)`` long, ``crossed`` ``(B,)`` bool, ``prediction`` ``(B,)`` long from the
+    scores, and ``read``, the steps computed) instead of being outputs: each output costs the
+    autograd Function some microseconds, and at batch 1 these add up.
 
     The readout is computed in the kernel with the recurrence: in torch, its graph (the linear
     layer forward and backward) cost about 40 us of a 300 us training step at 16 units and batch 1.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, rule_arguments: tuple, readout_weight: Tensor, readout_bias: Tensor,
-                *weights: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(ctx: Any, x: Tensor, rule_arguments: tuple, decided: dict[str, Any], readout_weight: Tensor,
+                readout_bias: Tensor, *weights: Tensor) -> Tensor:
         arrays = [_array(w) for w in weights]
         w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
         inputs, readout = _array(x), _array(readout_weight)
@@ -129,12 +131,12 @@ class TruncatedLSTM(torch.autograd.Function):
         ctx.save_for_backward(x, *(torch.from_numpy(a) for a in (gates, cells, tanh_cells, top)), readout_weight,
                               *weights)
         ctx.arrays = (inputs, gates, cells, tanh_cells, offsets, step, top), (w_ih, w_hh, readout)
-        decisions = torch.from_numpy(step), torch.from_numpy(hit), torch.from_numpy(prediction)
-        ctx.mark_non_differentiable(*decisions)
-        return torch.from_numpy(scores), *decisions
+        decided.update(step_index=torch.from_numpy(step), crossed=torch.from_numpy(hit),
+                       prediction=torch.from_numpy(prediction), read=gates.shape[0])
+        return torch.from_numpy(scores)
 
     @staticmethod
-    def backward(ctx: Any, grad_scores: Tensor, *_no_gradients: Tensor) -> tuple:
+    def backward(ctx: Any, grad_scores: Tensor) -> tuple:
         ctx.saved_tensors  # noqa: B018  (raises if x or a weight was changed in place since forward)
         state, weights = ctx.arrays
         first, upper, recurrent, bias, readout, readout_bias = (torch.from_numpy(a) for a in training_kernels()[
@@ -142,15 +144,14 @@ class TruncatedLSTM(torch.autograd.Function):
         grads: list[Tensor] = []
         for layer in range(recurrent.shape[0]):
             grads += [first if layer == 0 else upper[layer - 1], recurrent[layer], bias[layer, 0], bias[layer, 1]]
-        return None, None, readout, readout_bias, *grads
+        return None, None, None, readout, readout_bias, *grads
 
 
 def compiled_truncated_scores(model: LSTMClassifier, x: Tensor, rule: CrossingRule) -> TruncatedScores:
     """Scores at each example's decision ``(batch, outputs)``, with the graph of its steps ``0 .. d`` only,
     through :class:`TruncatedLSTM` (``model``, ``x`` and ``rule`` as :func:`unsupported_reason` accepts them)."""
     rule_arguments = (compiled.COMPILED_RULES[type(rule)], np.float32(rule.theta), np.float32(1.0 - rule.theta))
-    readout = model.readout
-    scores, step_index, crossed, prediction = TruncatedLSTM.apply(x, rule_arguments, readout.weight, readout.bias,
-                                                                  *model.lstm._flat_weights)
-    read = int(step_index.numpy().sum()) + x.shape[0]
-    return TruncatedScores(scores, Decision(prediction, step_index, crossed), read, read)
+    readout, decided = model.readout, {}
+    scores = TruncatedLSTM.apply(x, rule_arguments, decided, readout.weight, readout.bias, *model.lstm._flat_weights)
+    decision = Decision(decided["prediction"], decided["step_index"], decided["crossed"])
+    return TruncatedScores(scores, decision, decided["read"], decided["read"])

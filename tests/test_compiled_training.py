@@ -167,6 +167,16 @@ def test_without_autograd_the_scores_and_decisions_are_the_same() -> None:
     assert torch.equal(without.decision.step_index, with_graph.decision.step_index)
 
 
+def test_a_strided_input_is_read_as_its_values() -> None:
+    model, x, y, rule = decision_case(16, 1, "two-sided", ["zero", "never", "later"])
+    strided = torch.stack([x, -x], dim=3).flatten(2)[..., ::2]
+    assert not strided.is_contiguous() and torch.equal(strided, x)
+    contiguous, expected = gradients(model, truncated_rc_step, x, y, rule, 0.2)
+    found_result, found = gradients(model, truncated_rc_step, strided, y, rule, 0.2)
+    assert torch.equal(found_result.loss, contiguous.loss)
+    assert all(torch.equal(got, want) for got, want in zip(found, expected))
+
+
 def test_a_weight_changed_before_backward_is_an_error() -> None:
     model, x, y, rule = decision_case(3, 1, "sigmoid", ["later"])
     loss = truncated_rc_step(model, x, y, rule, 0.0).loss
