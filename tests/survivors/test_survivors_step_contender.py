@@ -45,3 +45,70 @@ def test_operations_to_decision_counts_each_evaluation_batch_on_the_contenders_d
     assert seen == [("meta", 2, [2, 1], [3, 0], [False, True]), ("meta", 2, [0, 2], [1, 2], [True, True]),
                     ("meta", 1, [1], [3], [False])]
     assert totals == {"dense_macs": 10.0, "effective_macs": 4.0, "effective_acs": (0 + 1 + 0 + 1 + 0) / 5}
+
+
+class _Stop(Exception):
+    """Raised by a recording objective to end training after its first minibatch."""
+
+
+def test_training_minibatches_reach_the_objective_on_the_contenders_device() -> None:
+    """Kills fit 53 (fit_minibatches given device None: the batches stay on the CPU). A contender on meta (standing
+    in for cuda) gets each minibatch moved to meta before its objective sees it."""
+    import torch
+
+    from baselines.lstm_allsteps import LSTMAllSteps
+    from contender_cases import SPEC, config_values, noop, tiny_splits
+    from rc.crossing import make_rule
+
+    config = LSTMAllSteps.make_config(config_values(LSTMAllSteps), "test")
+    contender = LSTMAllSteps(SPEC, make_rule(SPEC.default_rule, 0.9), config, torch.device("meta"), 0)
+    seen = []
+
+    def objective(x, y):
+        seen.append((x.device.type, y.device.type, tuple(x.shape)))
+        raise _Stop
+
+    contender.objective = objective
+    train, val = tiny_splits()
+    with pytest.raises(_Stop):
+        contender.fit(train, val, noop)
+    assert seen == [("meta", "meta", (16, 5, 4))]
+
+
+def test_evaluation_chunks_are_moved_to_the_contenders_device() -> None:
+    """Kills _chunks 2 (.to(None): the chunks stay on the CPU): eval_batch_size pieces, each on the device."""
+    import torch
+
+    from baselines.lstm_allsteps import LSTMAllSteps
+    from contender_cases import SPEC, config_values
+    from rc.crossing import make_rule
+
+    config = LSTMAllSteps.make_config(config_values(LSTMAllSteps, eval_batch_size=2), "test")
+    contender = LSTMAllSteps(SPEC, make_rule(SPEC.default_rule, 0.9), config, torch.device("meta"), 0)
+    x = torch.rand(5, 5, 4)
+    chunks = contender._chunks(x)
+    assert [(chunk.device.type, chunk.shape[0]) for chunk in chunks] == [("meta", 2), ("meta", 2), ("meta", 1)]
+
+
+def test_the_snapshot_schedule_is_bounded_by_every_step_of_every_example_forward_and_backward(monkeypatch) -> None:
+    """Kills fit 39, 40, 41 (a / for one of the *): the upper bound of the training MACs given to the snapshot
+    schedule is epochs x examples x steps x (forward + backward MACs of one step evaluation)."""
+    from baselines import step_contender
+    from contender_cases import build, noop, tiny_splits
+    from rc.operations import backward_macs_per_step, dense_macs_per_step
+
+    bounds = []
+
+    class RecordingSchedule(step_contender.SnapshotSchedule):
+        def __init__(self, forward_macs, backward_macs, upper_bound_macs):
+            bounds.append((forward_macs, backward_macs, upper_bound_macs))
+            super().__init__(forward_macs, backward_macs, upper_bound_macs)
+
+    monkeypatch.setattr(step_contender, "SnapshotSchedule", RecordingSchedule)
+    contender = build("lstm-allsteps", epochs=3)
+    forward, backward = dense_macs_per_step(contender.model), backward_macs_per_step(contender.model)
+    assert forward > 0 and backward > 0
+    train, val = tiny_splits()
+    contender.fit(train, val, noop)
+    assert bounds == [(forward, backward, 3 * 16 * 5 * (forward + backward))]
+    assert type(contender._snapshots) is RecordingSchedule and contender.learning_curve()
