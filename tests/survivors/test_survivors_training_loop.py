@@ -58,3 +58,34 @@ def test_the_cosine_schedule_spans_every_minibatch_when_the_last_one_is_partial(
     monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
     fit(model, split, step, epochs=2, lr_schedule="cosine")
     assert rates == pytest.approx([0.1 * (1 + math.cos(math.pi * k / 6)) / 2 for k in range(6)], rel=1e-9, abs=1e-12)
+
+
+def test_a_model_whose_state_cannot_be_copied_is_refused_before_any_training_step() -> None:
+    """Kills fit_minibatches 39 (no copy of the initial weights: best_state None until the first epoch ends).
+
+    The loop copies the model's state before training, so a state that cannot be deep-copied (here an extra
+    state holding a lock) stops it before the first minibatch, not after an epoch of training."""
+    import threading
+
+    class WithLock(torch.nn.Linear):
+        def get_extra_state(self):
+            return threading.Lock()
+
+        def set_extra_state(self, state) -> None:
+            pass
+
+    torch.manual_seed(0)
+    model = WithLock(2, 1)
+    split = Split(torch.randn(5, 3, 2), torch.tensor([0, 1, 0, 1, 1]))
+    calls = []
+
+    def step(x, y) -> BatchOutcome:
+        calls.append(x.shape[0])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[:, -1])[:, 0], y.float())
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    start = model.weight.detach().clone()
+    with pytest.raises(TypeError, match="lock"):
+        fit(model, split, step, epochs=1)
+    assert calls == []
+    assert torch.equal(model.weight, start)
