@@ -45,14 +45,17 @@ from rc.crossing import CrossingRule, Decision
 from rc.fused_training import TruncatedScores
 from rc.model import LSTMClassifier
 
-COMPILED_TRAINING_WORK = 400_000
+COMPILED_TRAINING_WORK = 1_200_000
 """The compiled path trains a batch when its LSTM weights (biases included) times its examples are at
 most this; above it, the fused one does (its batched products use the CPU better than the kernels'
-one example at a time). Measured (``/tmp``-scripted alternating rounds of the ``rcbench speed`` trigger
-model, every unit in the gradient, one thread, T = 80, decisions at T/4; truncated / naive over r,
-compiled against fused): compiled faster at 16 units x 256 examples (360k: 2.19 against 2.38), 32 x 64
-(311k: 2.05, 2.64), 64 x 16 (287k: 1.94, 2.90), 128 x 4 (265k: 1.92, 3.42) and 256 x 1 (263k: 1.63,
-3.85); slower at 64 x 64 (1.15M: 1.89 against 1.72) and above."""
+one example at a time). Measured with alternating rounds of the ``rcbench speed`` trigger model
+with every unit in the gradient (the readout reading all units), one torch thread, decisions at T/4,
+on two cores shared with other work; truncated / naive over r, compiled against fused: compiled
+faster at 16 units x 64 examples (90k weights x examples: 1.63 against 2.60 at T = 80, 1.63 against
+4.38 at T = 20), 32 x 64 (311k: 1.61, 2.56 at T = 40), 64 x 16 (287k: 1.78, 3.03), 64 x 64 (1.15M:
+1.10 and 1.40 against 2.03 and 1.79 at T = 80; 2.27 against 2.40 at T = 20) and at every batch-1 size
+up to 256 units; about even above it (128 x 64, 4.3M: 0.95 against 1.01; 256 x 16, 4.2M: 1.73
+against 1.80 at T = 80, but 2.48 against 1.56 at T = 20)."""
 
 _KERNELS: dict[str, Callable[..., Any]] = {}
 _KERNELS_LOCK = threading.Lock()
@@ -124,7 +127,7 @@ class TruncatedLSTM(torch.autograd.Function):
                 readout_bias: Tensor, *weights: Tensor) -> Tensor:
         arrays = [_array(w) for w in weights]
         w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
-        inputs, readout = _array(x), _array(readout_weight)
+        inputs, readout = _array(x.contiguous()), _array(readout_weight)  # one compiled layout of x
         gates, cells, tanh_cells, offsets, step, hit, prediction, top, scores = training_kernels()["forward"](
             inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
         # saved as tensors too: autograd counts them, and checks that x and the weights are unchanged

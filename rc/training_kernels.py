@@ -39,19 +39,23 @@ TANH_DENOMINATOR = tuple(np.float32(v) for v in (4.89352518554385e-03, 2.2684346
 """Coefficients of 1, x^2, .., x^6 of its denominator."""
 
 
-def _vectorized(function):
+def _vectorized(*flags: str):
     """``numba.njit`` allowing fused multiply-adds and a division by a reciprocal (NaN and infinities
-    still propagate) and dividing as numpy does (no ZeroDivisionError check, which kept the loops
-    scalar), so that loops over arrays vectorize (about 8x faster here); cached as
-    :func:`rc.compiled_kernels._njit` is."""
-    options = {"nogil": True, "fastmath": {"contract", "arcp"}, "error_model": "numpy"}
-    try:
-        return numba.njit(cache=True, **options)(function)
-    except RuntimeError:  # no writable cache location
-        return numba.njit(**options)(function)
+    still propagate), and any further fastmath ``flags`` (``reassoc`` to vectorize a sum), dividing as
+    numpy does (no ZeroDivisionError check, which kept the loops scalar), so that loops over arrays
+    vectorize (the activations about 8x faster here); cached as :func:`rc.compiled_kernels._njit` is."""
+    options = {"nogil": True, "fastmath": {"contract", "arcp", *flags}, "error_model": "numpy"}
+
+    def compile_(function):
+        try:
+            return numba.njit(cache=True, **options)(function)
+        except RuntimeError:  # no writable cache location
+            return numba.njit(**options)(function)
+
+    return compile_
 
 
-@_vectorized
+@_vectorized()
 def rational_tanh(v):
     """tanh(v) in float32, within 3.5e-7 (NaN stays NaN)."""
     x = NINE if v > NINE else v
@@ -64,7 +68,7 @@ def rational_tanh(v):
     return p / q
 
 
-@_vectorized
+@_vectorized()
 def activate(gates, scale, shift):
     """Gates ``(4H,)`` in place: ``shift + scale * tanh(scale * gates)`` (``scale`` and ``shift`` 1/2 for
     the sigmoid gates i, f, o, since sigmoid(v) = (1 + tanh(v / 2)) / 2, and 1 and 0 for g)."""
@@ -72,7 +76,7 @@ def activate(gates, scale, shift):
         gates[k] = shift[k] + scale[k] * rational_tanh(scale[k] * gates[k])
 
 
-@_vectorized
+@_vectorized()
 def update_cell(gates, c, cells, tanh_cells, h):
     """One step of the cell from its activated gates ``(4H,)``: ``c`` ``(H,)`` in place, its copy and tanh
     into ``cells`` and ``tanh_cells``, the hidden state into ``h``."""
@@ -85,22 +89,28 @@ def update_cell(gates, c, cells, tanh_cells, h):
 
 
 @_njit
-def feature_major(w_ih, w_hh, b_ih, b_hh):
-    """The weights as the forward pass reads them, feature-major: the input weights of layer 0
-    ``(F, 4H)`` and of layers 1.. ``(max(L-1, 0), H, 4H)``, the recurrent weights ``(L, H, 4H)`` and
-    the summed biases ``(L, 4H)``."""
+def feature_major(w_ih, w_hh):
+    """The weights feature-major, as the products read them: the input weights of layer 0 ``(F, 4H)``
+    and of layers 1.. ``(max(L-1, 0), H, 4H)`` and the recurrent weights ``(L, H, 4H)``."""
     layers, width = len(w_hh), w_hh[0].shape[0]
     hidden = width // 4
     first = np.ascontiguousarray(w_ih[0].T)
     upper = np.empty((max(layers - 1, 0), hidden, width), dtype=np.float32)
     recurrent = np.empty((layers, hidden, width), dtype=np.float32)
-    bias = np.empty((layers, width), dtype=np.float32)
     for layer in range(layers):
         recurrent[layer] = w_hh[layer].T
-        bias[layer] = b_ih[layer] + b_hh[layer]
         if layer > 0:
             upper[layer - 1] = w_ih[layer].T
-    return first, upper, recurrent, bias
+    return first, upper, recurrent
+
+
+@_njit
+def summed_biases(b_ih, b_hh):
+    """``bias_ih + bias_hh`` of every layer, ``(L, 4H)``."""
+    bias = np.empty((len(b_ih), b_ih[0].shape[0]), dtype=np.float32)
+    for layer in range(len(b_ih)):
+        bias[layer] = b_ih[layer] + b_hh[layer]
+    return bias
 
 
 @_njit
@@ -115,7 +125,8 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
     top-layer hidden state ``(B, H)`` and its scores ``(B, C)`` at the decision.
     """
     batch, time = x.shape[0], x.shape[1]
-    first, upper, recurrent, bias = feature_major(w_ih, w_hh, b_ih, b_hh)
+    first, upper, recurrent = feature_major(w_ih, w_hh)
+    bias = summed_biases(b_ih, b_hh)
     layers, hidden, width = recurrent.shape[0], recurrent.shape[1], recurrent.shape[2]
     weights_out = np.ascontiguousarray(readout.T)
     gates = np.empty((batch * time, layers, width), dtype=np.float32)
@@ -192,6 +203,27 @@ def hidden_state(out, gates, tanh_cells):
 
 
 @_njit
+def add_scaled_rows(out, row, column):
+    """``out += row[:, None] * column[None, :]`` (``out`` ``(n, K)``: a gradient, feature-major), skipping
+    zero entries of ``row`` (an input spike train's silent features, say)."""
+    for m in range(row.shape[0]):
+        value = row[m]
+        if value != ZERO:
+            for k in range(column.shape[0]):
+                out[m, k] += value * column[k]
+
+
+@_vectorized("reassoc")
+def add_products(out, weight, column):
+    """``out += weight @ column`` (``weight`` ``(n, K)``, feature-major), each sum in any order (vectorized)."""
+    for m in range(out.shape[0]):
+        total = ZERO
+        for k in range(column.shape[0]):
+            total += weight[m, k] * column[k]
+        out[m] += total
+
+
+@_njit
 def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, grad_scores, w_ih, w_hh, readout):
     """Backpropagation through time of :func:`lstm_truncated_forward` from ``grad_scores`` (B, C), the
     gradient of the loss at each example's scores at its decision (``top`` (B, H) its hidden state there).
@@ -199,12 +231,15 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, gra
     Returns the gradients of the input weights of layer 0 ``(4H, F)``, of layers 1.. ``(max(L-1, 0),
     4H, H)``, of the recurrent weights ``(L, 4H, H)``, of the biases ``(L, 2, 4H)`` (``bias_ih``,
     then ``bias_hh``: the same values), of the readout's weight ``(C, H)`` and of its bias ``(C,)``.
+    The weight gradients are summed feature-major (each step adds along rows of 4H) and transposed
+    at the end; the gradients of the hidden states are products with feature-major weights.
     """
     layers, width = gates.shape[1], gates.shape[2]
     hidden = width // 4
-    grad_first = np.zeros((width, x.shape[2]), dtype=np.float32)
-    grad_upper = np.zeros((max(layers - 1, 0), width, hidden), dtype=np.float32)
-    grad_recurrent = np.zeros((layers, width, hidden), dtype=np.float32)
+    _first, upper, recurrent = feature_major(w_ih, w_hh)
+    grad_first = np.zeros((x.shape[2], width), dtype=np.float32)
+    grad_upper = np.zeros((max(layers - 1, 0), hidden, width), dtype=np.float32)
+    grad_recurrent = np.zeros((layers, hidden, width), dtype=np.float32)
     grad_bias = np.zeros((layers, 2, width), dtype=np.float32)
     grad_readout = np.zeros(readout.shape, dtype=np.float32)
     grad_readout_bias = np.zeros(readout.shape[0], dtype=np.float32)
@@ -237,16 +272,17 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, gra
                     dc[layer, j] = grad_c * f_gate
                 grad_bias[layer, 0] += da
                 if layer == 0:
-                    add_outer(grad_first, da, x[b, t])
+                    add_scaled_rows(grad_first, x[b, t], da)
                 else:
                     hidden_state(below, gates[row, layer - 1], tanh_cells[row, layer - 1])
-                    add_outer(grad_upper[layer - 1], da, below)
-                    add_transposed(dh[layer - 1], w_ih[layer], da)
+                    add_scaled_rows(grad_upper[layer - 1], below, da)
+                    add_products(dh[layer - 1], upper[layer - 1], da)
                 dh[layer] = ZERO
                 if t > 0:
                     hidden_state(previous, gates[row - 1, layer], tanh_cells[row - 1, layer])
-                    add_outer(grad_recurrent[layer], da, previous)
-                    add_transposed(dh[layer], w_hh[layer], da)
+                    add_scaled_rows(grad_recurrent[layer], previous, da)
+                    add_products(dh[layer], recurrent[layer], da)
     for layer in range(layers):
         grad_bias[layer, 1] = grad_bias[layer, 0]
-    return grad_first, grad_upper, grad_recurrent, grad_bias, grad_readout, grad_readout_bias
+    return (np.ascontiguousarray(grad_first.T), np.ascontiguousarray(grad_upper.transpose(0, 2, 1)),
+            np.ascontiguousarray(grad_recurrent.transpose(0, 2, 1)), grad_bias, grad_readout, grad_readout_bias)

@@ -118,6 +118,18 @@ def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hid
     assert len(set(steps)) == 7
 
 
+def test_three_layers_and_gradients_accumulated_over_two_steps(any_size) -> None:
+    model, x, y, rule = decision_case(8, 3, "softmax", ["zero", "never", "later", "later"])
+    assert_compiled(model, x, rule)
+    assert_same_as_naive(model, x, y, rule)
+    _naive, once = gradients(model, naive_rc_step, x, y, rule, 0.2)
+    model.zero_grad(set_to_none=True)
+    for _ in range(2):
+        truncated_rc_step(model, x, y, rule, 0.2).loss.backward()
+    for (name, parameter), single in zip(model.named_parameters(), once):
+        torch.testing.assert_close(parameter.grad, 2 * single, atol=2 * TOLERANCE, rtol=TOLERANCE, msg=name)
+
+
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("hidden", [3, 16, 40])
 @pytest.mark.parametrize("kind", ["zero", "never", "later"])
