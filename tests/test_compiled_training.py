@@ -245,6 +245,12 @@ def test_everything_else_takes_the_fused_path(monkeypatch, change: str) -> None:
     assert taken_path(monkeypatch, model, x, rule) == "fused"
 
 
+def test_a_model_off_the_cpu_is_not_compiled() -> None:
+    model, x, _y, rule = decision_case(16, 1, "sigmoid", ["later"])
+    assert compiled_training.unsupported_reason(model.to("meta"), x.to("meta"), rule) == (
+        "the compiled path runs on the CPU only")
+
+
 def test_a_convolutional_front_end_takes_the_fused_path(monkeypatch) -> None:
     torch.manual_seed(0)
     model = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=3, layers=1, channels=2)
