@@ -27,7 +27,6 @@ dropout in effect, float64, a GPU, a rule with no compiled test, a larger networ
 :func:`unsupported_reason` says why and :func:`rc.training.truncated_scores` takes the
 fused path. The checks read the model itself, not :func:`rc.fused_training.fused_parts`
 (whose operation counts cost more than a small network's whole compiled forward pass).
-The path is taken for a small enough network and batch (:data:`COMPILED_TRAINING_WORK`).
 """
 
 from __future__ import annotations

@@ -23,9 +23,8 @@ took most of the forward pass's time. The crossing test on the readout is
 
 from __future__ import annotations
 
-import numpy as np
-
 import numba
+import numpy as np
 
 from rc.compiled_kernels import ONE, ZERO, _njit, add_active_rows, crossed, predict
 
