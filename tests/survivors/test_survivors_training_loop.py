@@ -61,7 +61,8 @@ def test_the_cosine_schedule_spans_every_minibatch_when_the_last_one_is_partial(
 
 
 def test_a_model_whose_state_cannot_be_copied_is_refused_before_any_training_step() -> None:
-    """Kills fit_minibatches 39 (no copy of the initial weights: best_state None until the first epoch ends).
+    """Kills fit_minibatches 39, 40 (no copy of the initial weights: best_state None until the first epoch ends)
+    and 41 (a shallow copy, which copies the lock).
 
     The loop copies the model's state before training, so a state that cannot be deep-copied (here an extra
     state holding a lock) stops it before the first minibatch, not after an epoch of training."""
@@ -89,3 +90,68 @@ def test_a_model_whose_state_cannot_be_copied_is_refused_before_any_training_ste
         fit(model, split, step, epochs=1)
     assert calls == []
     assert torch.equal(model.weight, start)
+
+
+def test_training_and_validation_time_are_parts_of_the_calls_own_time() -> None:
+    """Kills fit_minibatches 45 (both clocks starting at 1.0 s): the two are disjoint parts of the call, so
+    together no longer than it, and the last epoch's training time is the report's."""
+    import time
+
+    model, split = five_examples()
+
+    def step(x, y) -> BatchOutcome:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[:, -1])[:, 0], y.float())
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    started = time.perf_counter()
+    report = fit(model, split, step, epochs=2)
+    elapsed = time.perf_counter() - started
+    assert 0 < report.train_seconds and 0 <= report.validation_seconds
+    assert report.train_seconds + report.validation_seconds <= elapsed
+    assert report.history[-1].train_seconds == report.train_seconds
+
+
+def test_no_epochs_is_refused_as_no_measurable_training_time() -> None:
+    """Kills fit_minibatches 45 (clocks starting at 1.0 s): 0 epochs train for 0 s, which is refused."""
+    model, split = five_examples()
+
+    def step(x, y) -> BatchOutcome:
+        raise AssertionError("no minibatch is trained in 0 epochs")
+
+    with pytest.raises(RuntimeError, match=r"^training took no measurable time; the clock or the training split "
+                                           r"is broken$"):
+        fit(model, split, step, epochs=0)
+
+
+def test_the_epoch_loss_is_the_example_weighted_mean_of_the_minibatch_losses() -> None:
+    """Kills fit_minibatches 58 (the running loss starting at 1.0): minibatches of 2, 2 and 1 examples with
+    losses 0.25, 0.5 and 1.0 (in that order) give an epoch loss of (0.5 + 1.0 + 1.0) / 5 = 0.5."""
+    model, split = five_examples()
+    losses = iter([0.25, 0.5, 1.0, 0.25, 0.5, 1.0])
+
+    def step(x, y) -> BatchOutcome:
+        loss = (model.weight * 0).sum() + next(losses)
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    report = fit(model, split, step, epochs=2)
+    assert [log.train_loss for log in report.history] == [0.5, 0.5]
+    assert report.final_train_loss == 0.5
+
+
+def test_minibatches_reach_the_training_step_on_the_device_given() -> None:
+    """Kills fit_minibatches 68 (x moved to None: left on the CPU): both x and y of a minibatch are on the
+    device given (meta standing in for cuda) when the training step sees them."""
+    model, split = five_examples()
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def step(x, y) -> BatchOutcome:
+        seen.append((x.device.type, y.device.type, tuple(x.shape)))
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit_minibatches(model, step, lambda: Validation(0.5, 3.0), split, epochs=1, batch_size=2, lr=0.1,
+                        grad_clip=0.0, seed=0, device=torch.device("meta"), progress=lambda _line: None)
+    assert seen == [("meta", "meta", (2, 3, 2))]
