@@ -62,7 +62,7 @@ def test_the_cosine_schedule_spans_every_minibatch_when_the_last_one_is_partial(
 
 def test_a_model_whose_state_cannot_be_copied_is_refused_before_any_training_step() -> None:
     """Kills fit_minibatches 39, 40 (no copy of the initial weights: best_state None until the first epoch ends)
-    and 41 (a shallow copy, which copies the lock).
+    and 41 (a shallow copy, which only refers to the lock).
 
     The loop copies the model's state before training, so a state that cannot be deep-copied (here an extra
     state holding a lock) stops it before the first minibatch, not after an epoch of training."""
