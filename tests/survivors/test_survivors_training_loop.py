@@ -139,7 +139,7 @@ def test_the_epoch_loss_is_the_example_weighted_mean_of_the_minibatch_losses() -
 
 
 def test_minibatches_reach_the_training_step_on_the_device_given() -> None:
-    """Kills fit_minibatches 68 (x moved to None: left on the CPU): both x and y of a minibatch are on the
+    """Kills fit_minibatches 68, 69 (x or y moved to None: left on the CPU): both x and y of a minibatch are on the
     device given (meta standing in for cuda) when the training step sees them."""
     model, split = five_examples()
     seen = []
@@ -155,3 +155,131 @@ def test_minibatches_reach_the_training_step_on_the_device_given() -> None:
         fit_minibatches(model, step, lambda: Validation(0.5, 3.0), split, epochs=1, batch_size=2, lr=0.1,
                         grad_clip=0.0, seed=0, device=torch.device("meta"), progress=lambda _line: None)
     assert seen == [("meta", "meta", (2, 3, 2))]
+
+
+class StepClock:
+    """A stand-in for ``time``: ``perf_counter`` reads a time that only the test's callbacks advance."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_progress_lines_snapshots_and_times_follow_the_clock_exactly(monkeypatch) -> None:
+    """With a clock that each minibatch moves on 1 s and each validation 0.25 s, and a progress line due every
+    1 s, every number the loop reports is known: kills fit_minibatches 119 (a line only after, not at, its due
+    time), 122-125 (the time left), 127 (the loss so far), 128, 129 (the training time so far), 132 (the
+    training time of the last epoch only), 139 (likewise for validation), and 106, 116, 117 (a snapshot's
+    training time).
+
+    5 examples in minibatches of 2, 2 and 1 with losses 0.25, 0.5 and 1.0: a line after 2 and after 4 examples
+    of each epoch (1 s and 2 s in), none after the last minibatch, then the epoch line."""
+    from baselines import training_loop
+    from baselines.learning_curve import SnapshotSchedule
+
+    clock = StepClock(100.0)
+    monkeypatch.setattr(training_loop, "time", clock)
+    model, split = five_examples()
+    losses = iter([0.25, 0.5, 1.0] * 2)
+
+    def step(x, y) -> BatchOutcome:
+        clock.now += 1.0
+        return BatchOutcome((model.weight * 0).sum() + next(losses), x.shape[0] * x.shape[1], x.shape[0])
+
+    def validate() -> Validation:
+        clock.now += 0.25
+        return Validation(0.5, 3.0)
+
+    lines: list[str] = []
+    snapshots = SnapshotSchedule(1, 1, upper_bound_macs=40.0)
+    report = fit_minibatches(model, step, validate, split, epochs=2, batch_size=2, lr=0.1, grad_clip=0.0, seed=0,
+                             device=torch.device("cpu"), progress=lines.append, progress_every_s=1.0,
+                             snapshots=snapshots)
+    assert lines == [
+        "epoch 1/2: 2/5 examples, loss 0.2500 (1.0s; about 2s left in this epoch)",
+        "epoch 1/2: 4/5 examples, loss 0.3750 (2.0s; about 0s left in this epoch)",
+        "epoch 1/2 loss 0.5000 val acc 0.5000 steps 3.00 (3.0s)",
+        "epoch 2/2: 2/5 examples, loss 0.2500 (4.0s; about 2s left in this epoch)",
+        "epoch 2/2: 4/5 examples, loss 0.3750 (5.0s; about 0s left in this epoch)",
+        "epoch 2/2 loss 0.5000 val acc 0.5000 steps 3.00 (6.0s)",
+    ]
+    assert (report.train_seconds, report.validation_seconds) == (6.0, 0.5)
+    assert [log.train_seconds for log in report.history] == [3.0, 6.0]
+    assert report.examples_per_second == 10 / 6.0
+    # every minibatch crosses a grid point here (the first one at 1/4096 of 40 MACs)
+    assert [(s.training_macs, s.epoch, s.train_seconds) for s in snapshots.snapshots] == [
+        (8, 0.4, 1.0), (16, 0.8, 2.0), (20, 1.0, 3.0), (28, 1.4, 4.0), (36, 1.8, 5.0), (40, 2.0, 6.0)]
+
+
+def test_a_progress_line_is_due_progress_every_s_after_the_last_one(monkeypatch) -> None:
+    """Kills fit_minibatches 131 (the next line due progress_every_s before, not after, the last one): with
+    minibatches of 1 example taking 1 s each and a line due every 2 s, the lines come after 2 and 4 examples."""
+    from baselines import training_loop
+
+    clock = StepClock(100.0)
+    monkeypatch.setattr(training_loop, "time", clock)
+    model, split = five_examples()
+
+    def step(x, y) -> BatchOutcome:
+        clock.now += 1.0
+        return BatchOutcome((model.weight * 0).sum() + 0.5, x.shape[0] * x.shape[1], x.shape[0])
+
+    lines: list[str] = []
+    fit_minibatches(model, step, lambda: Validation(0.5, 3.0), split, epochs=1, batch_size=1, lr=0.1,
+                    grad_clip=0.0, seed=0, device=torch.device("cpu"), progress=lines.append, progress_every_s=2.0)
+    assert [line.split(",")[0] for line in lines] == [
+        "epoch 1/1: 2/5 examples", "epoch 1/1: 4/5 examples", "epoch 1/1 loss 0.5000 val acc 0.5000 steps 3.00 (5.0s)"]
+
+
+def test_a_weight_without_gradient_in_a_minibatch_is_not_moved_by_the_optimiser() -> None:
+    """Kills fit_minibatches 80, 81 (zero_grad(set_to_none=None/False)): the gradients are set to None before
+    each minibatch, so a weight the loss does not use then has no gradient and AdamW leaves it alone; zeroed
+    gradients would let Adam's momentum from the first minibatch keep moving it."""
+    model, split = five_examples()
+    calls = []
+
+    def step(x, y) -> BatchOutcome:
+        calls.append(model.weight.detach().clone())
+        out = model(x[:, -1])[:, 0] if len(calls) == 1 else model.bias.expand(x.shape[0])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(out, y.float())
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    fit(model, split, step, epochs=1)
+    assert len(calls) == 3
+    assert not torch.equal(calls[1], calls[0])  # the first minibatch trained the weight
+    assert torch.equal(model.weight, calls[1])  # and nothing moved it after
+
+
+@pytest.mark.parametrize("grad_clip", [0.0, 1.0, 2.5])
+def test_gradients_are_clipped_to_grad_clip_and_not_at_all_with_0(grad_clip) -> None:
+    """Kills fit_minibatches 82 (grad_clip >= 0: 0 clips every gradient to nothing) and 83 (grad_clip > 1: a
+    clip of 1 left out). The gradient of the last minibatch stays on the weights after training: its norm is
+    grad_clip when clipped, and large (about 100 x) with 0."""
+    model, split = five_examples()
+
+    def step(x, y) -> BatchOutcome:
+        loss = 100.0 * model(x[:, -1]).abs().sum()
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    fit_minibatches(model, step, lambda: Validation(0.5, 3.0), split, epochs=1, batch_size=2, lr=0.1,
+                    grad_clip=grad_clip, seed=0, device=torch.device("cpu"), progress=lambda _line: None)
+    norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])))
+    if grad_clip == 0.0:
+        assert norm > 50.0
+    else:
+        assert norm == pytest.approx(grad_clip, rel=1e-5)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("lr_schedule", "step", r"^unknown lr_schedule 'step'; known: constant, cosine$"),
+    ("selection", "best", r"^unknown selection 'best'; known: best-val-accuracy, last-epoch$"),
+])
+def test_an_unknown_schedule_or_selection_is_named_with_the_known_ones(option, value, message) -> None:
+    """Kills check_schedule_and_selection 4 and 8 (the known names joined by 'XX, XX')."""
+    from baselines.training_loop import check_schedule_and_selection
+
+    settings = {"lr_schedule": "constant", "selection": "last-epoch", option: value}
+    with pytest.raises(ValueError, match=message):
+        check_schedule_and_selection(**settings)
