@@ -93,8 +93,9 @@ def test_a_model_whose_state_cannot_be_copied_is_refused_before_any_training_ste
 
 
 def test_training_and_validation_time_are_parts_of_the_calls_own_time() -> None:
-    """Kills fit_minibatches 45 (both clocks starting at 1.0 s): the two are disjoint parts of the call, so
-    together no longer than it, and the last epoch's training time is the report's."""
+    """Kills fit_minibatches 45 (both clocks starting at 1.0 s), 133, 134, 140, 141 (a clock's time subtracted,
+    or the start time added): the two are disjoint parts of the call, so together no longer than it and each
+    >= 0, and the last epoch's training time is the report's."""
     import time
 
     model, split = five_examples()
@@ -112,7 +113,8 @@ def test_training_and_validation_time_are_parts_of_the_calls_own_time() -> None:
 
 
 def test_no_epochs_is_refused_as_no_measurable_training_time() -> None:
-    """Kills fit_minibatches 45 (clocks starting at 1.0 s): 0 epochs train for 0 s, which is refused."""
+    """Kills fit_minibatches 45 (clocks starting at 1.0 s), 169 (0 s let through) and 171-173 (the message):
+    0 epochs train for 0 s, which is refused."""
     model, split = five_examples()
 
     def step(x, y) -> BatchOutcome:
@@ -171,8 +173,8 @@ def test_progress_lines_snapshots_and_times_follow_the_clock_exactly(monkeypatch
     """With a clock that each minibatch moves on 1 s and each validation 0.25 s, and a progress line due every
     1 s, every number the loop reports is known: kills fit_minibatches 119 (a line only after, not at, its due
     time), 122-125 (the time left), 127 (the loss so far), 128, 129 (the training time so far), 132 (the
-    training time of the last epoch only), 139 (likewise for validation), and 106, 116, 117 (a snapshot's
-    training time).
+    training time of the last epoch only), 139 (likewise for validation), 105, 112-115 (a snapshot's epoch),
+    106, 116, 117 (its training time) and 102 (its weights).
 
     5 examples in minibatches of 2, 2 and 1 with losses 0.25, 0.5 and 1.0: a line after 2 and after 4 examples
     of each epoch (1 s and 2 s in), none after the last minibatch, then the epoch line."""
@@ -211,6 +213,8 @@ def test_progress_lines_snapshots_and_times_follow_the_clock_exactly(monkeypatch
     # every minibatch crosses a grid point here (the first one at 1/4096 of 40 MACs)
     assert [(s.training_macs, s.epoch, s.train_seconds) for s in snapshots.snapshots] == [
         (8, 0.4, 1.0), (16, 0.8, 2.0), (20, 1.0, 3.0), (28, 1.4, 4.0), (36, 1.8, 5.0), (40, 2.0, 6.0)]
+    for snapshot in snapshots.snapshots:  # copies of the weights (which a loss without gradient leaves as they are)
+        assert torch.equal(snapshot.state["weight"], model.weight) and snapshot.state["weight"] is not model.weight
 
 
 def test_a_progress_line_is_due_progress_every_s_after_the_last_one(monkeypatch) -> None:
@@ -283,3 +287,27 @@ def test_an_unknown_schedule_or_selection_is_named_with_the_known_ones(option, v
     settings = {"lr_schedule": "constant", "selection": "last-epoch", option: value}
     with pytest.raises(ValueError, match=message):
         check_schedule_and_selection(**settings)
+
+
+def test_equal_validation_accuracy_goes_to_fewer_steps_and_a_full_tie_to_the_earlier_epoch() -> None:
+    """Kills fit_minibatches 156 (+mean steps: more steps preferred) and 163 (>=: a tie goes to the later epoch).
+
+    Accuracies 0.5, 0.9, 0.9, 0.9 at 3, 3, 2, 2 mean steps: epoch 3 reads fewer steps than epoch 2, and epoch 4
+    only ties with it, so epoch 3 is kept, with its weights."""
+    model, split = five_examples()
+    scripted = [(0.5, 3.0), (0.9, 3.0), (0.9, 2.0), (0.9, 2.0)]
+    seen = []
+
+    def validate() -> Validation:
+        seen.append(model.weight.detach().clone())
+        return Validation(*scripted[len(seen) - 1])
+
+    def step(x, y) -> BatchOutcome:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[:, -1])[:, 0], y.float())
+        return BatchOutcome(loss, x.shape[0] * x.shape[1], x.shape[0])
+
+    report = fit_minibatches(model, step, validate, split, epochs=4, batch_size=2, lr=0.1, grad_clip=0.0, seed=0,
+                             device=torch.device("cpu"), progress=lambda _line: None)
+    assert (report.selected_epoch, report.selected_val_accuracy) == (3, 0.9)
+    assert not torch.equal(seen[2], seen[1]) and not torch.equal(seen[2], seen[3])
+    assert torch.equal(model.weight, seen[2])
