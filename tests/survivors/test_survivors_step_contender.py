@@ -112,3 +112,38 @@ def test_the_snapshot_schedule_is_bounded_by_every_step_of_every_example_forward
     contender.fit(train, val, noop)
     assert bounds == [(forward, backward, 3 * 16 * 5 * (forward + backward))]
     assert type(contender._snapshots) is RecordingSchedule and contender.learning_curve()
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"epochs": 0}, r"^epochs must be > 0, got 0$"),
+    ({"batch_size": 0}, r"^batch_size must be > 0, got 0$"),
+    ({"lr": 0.0}, r"^lr must be > 0, got 0\.0$"),
+    ({"eval_batch_size": 0}, r"^eval_batch_size must be > 0, got 0$"),
+    ({"lr": 1.5}, r"^lr must lie in \(0, 1\] \(an Adam step size\), got 1\.5$"),
+    ({"grad_clip": -0.5}, r"^grad_clip must be a finite number >= 0, got -0\.5$"),
+    ({"grad_clip": float("inf")}, r"^grad_clip must be a finite number >= 0, got inf$"),
+    ({"weight_decay": -1.0}, r"^weight_decay must be a finite number >= 0, got -1\.0$"),
+    ({"weight_decay": float("inf")}, r"^weight_decay must be a finite number >= 0, got inf$"),
+    ({"lr_schedule": "step"}, r"^unknown lr_schedule 'step'; known: constant, cosine$"),
+    ({"selection": "best"}, r"^unknown selection 'best'; known: best-val-accuracy, last-epoch$"),
+    ({"augment_shift": -1}, r"^augment_shift must be an integer >= 0, got -1$"),
+    ({"augment_shift": True}, r"^augment_shift must be an integer >= 0, got True$"),
+    ({"augment_shift": 1.5}, r"^augment_shift must be an integer >= 0, got 1\.5$"),
+])
+def test_a_training_config_refuses_each_bad_setting_naming_it(values, message) -> None:
+    """Kills TrainingConfig.__post_init__ 5-8 (a size or lr not checked), 9, 11 (the lr bound), 12-15, 23-28 (grad_clip
+    and weight_decay checks and message), 33, 34, 38 (augment_shift: a bool or a float let through, message)."""
+    from baselines.step_contender import TrainingConfig
+
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**values)
+
+
+def test_a_training_config_accepts_the_ends_of_its_ranges() -> None:
+    """Kills TrainingConfig.__post_init__ 10 (lr < 1: 1 refused) and 17 (grad_clip >= 1: 0.5 refused); 0 for
+    grad_clip, weight_decay and augment_shift are accepted too."""
+    from baselines.step_contender import TrainingConfig
+
+    config = TrainingConfig(lr=1.0, grad_clip=0.5, weight_decay=0.0, augment_shift=0)
+    assert (config.lr, config.grad_clip, config.weight_decay, config.augment_shift) == (1.0, 0.5, 0.0, 0)
+    assert TrainingConfig(grad_clip=0.0, weight_decay=0.25, augment_shift=3).augment_shift == 3

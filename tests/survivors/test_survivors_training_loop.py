@@ -94,8 +94,8 @@ def test_a_model_whose_state_cannot_be_copied_is_refused_before_any_training_ste
 
 def test_training_and_validation_time_are_parts_of_the_calls_own_time() -> None:
     """Kills fit_minibatches 45 (both clocks starting at 1.0 s), 133, 134, 140, 141 (a clock's time subtracted,
-    or the start time added): the two are disjoint parts of the call, so together no longer than it and each
-    >= 0, and the last epoch's training time is the report's."""
+    or the start time added), 176 (validation time None): the two are disjoint parts of the call, so together
+    no longer than it and each >= 0, and the last epoch's training time is the report's."""
     import time
 
     model, split = five_examples()
