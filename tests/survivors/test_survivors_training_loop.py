@@ -126,7 +126,8 @@ def test_no_epochs_is_refused_as_no_measurable_training_time() -> None:
 
 
 def test_the_epoch_loss_is_the_example_weighted_mean_of_the_minibatch_losses() -> None:
-    """Kills fit_minibatches 58 (the running loss starting at 1.0): minibatches of 2, 2 and 1 examples with
+    """Kills fit_minibatches 58 (the running loss starting at 1.0) and 93-99 (the running loss or example count
+    replaced, subtracted, divided or read from y's second dimension): minibatches of 2, 2 and 1 examples with
     losses 0.25, 0.5 and 1.0 (in that order) give an epoch loss of (0.5 + 1.0 + 1.0) / 5 = 0.5."""
     model, split = five_examples()
     losses = iter([0.25, 0.5, 1.0, 0.25, 0.5, 1.0])
