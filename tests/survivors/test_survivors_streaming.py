@@ -113,3 +113,22 @@ def test_gather_in_batch_order_names_the_rows_it_lost() -> None:
     finished = [Finished(torch.tensor([2, 0]), 0, torch.zeros(2, 2), torch.tensor([True, True]))]
     with pytest.raises(RuntimeError, match=r"^streaming lost examples: 2 of 3 rows finished$"):
         gather_in_batch_order(finished, 3)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (0, 4, 3), (2, 0, 3), (0, 0, 3), (2, 4, 3, 1)])
+def test_sequences_without_an_example_or_a_step_or_of_another_rank_are_refused(shape) -> None:
+    """Kills check_sequences 1, 2, 5, 8 (a condition joined by 'and', or read from the wrong dimension) and 11, 12
+    (the message): x must be (batch >= 1, time >= 1, features), and the error gives the shape it got."""
+    from rc.streaming import check_sequences
+
+    message = "x must be shaped (batch >= 1, time >= 1, features), got " + str(shape)
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
+        check_sequences(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 1, 0), (3, 1, 2), (1, 5, 2)])
+def test_one_example_of_one_step_is_enough(shape) -> None:
+    """Kills check_sequences 6, 7, 9, 10 (a batch or a time of 1 refused); the features are not checked here."""
+    from rc.streaming import check_sequences
+
+    assert check_sequences(torch.zeros(shape)) is None
