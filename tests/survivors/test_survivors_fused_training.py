@@ -190,3 +190,32 @@ def test_the_chunk_length_is_the_square_root_rule_cut_to_the_steps_remaining_and
     parts = fused_training.FusedParts(lstm=None, readout=None, encoder=None, dropout=0.0,
                                       macs_per_step=1_320_000, lstm_weights=100_000)
     assert fused_training.chunk_length(parts, active, start, remaining) == expected
+
+
+@pytest.mark.parametrize("p, training, expected", [(0.25, True, 0.25), (0.25, False, 0.0), (0.0, True, 0.0)])
+def test_the_fused_parts_carry_the_dropout_in_effect(p, training, expected) -> None:
+    """Kills fused_parts 10-12, 14 (the dropout in effect always 0, always p, p in evaluation mode, or 0 below
+    p = 1) and 21 (None): the model's dropout probability in training mode, 0 in evaluation mode."""
+    model = LSTMClassifier(4, 3, 2, dropout=p).train(training)
+    parts = fused_parts(model)
+    assert type(parts.dropout) is float and parts.dropout == expected
+
+
+def test_a_dropout_of_minus_zero_is_reported_as_no_dropout() -> None:
+    """Kills fused_parts 13 (p >= 0 for p > 0): a model may be given dropout -0.0 (nn.Dropout and LSTMClassifier
+    accept it, as -0.0 >= 0); the parts carry 0.0, the 'no dropout' value, not p itself."""
+    model = LSTMClassifier(4, 3, 2, dropout=-0.0).train()
+    parts = fused_parts(model)
+    assert parts.dropout == 0.0 and str(parts.dropout) == "0.0"
+
+
+def test_the_fused_parts_carry_the_input_events_only_without_an_encoder() -> None:
+    """Kills fused_parts 24, 31, 34 (no input events for a plain LSTM), 35 (the recurrent part's input events with
+    a conv encoder too) and 36 (the two swapped): the search projects the LSTM's own input event-driven only when
+    it is the model's input; after an encoder the input is dense."""
+    plain = LSTMClassifier(4, 3, 2)
+    assert fused_parts(plain).input_events is plain.input_events and plain.input_events is not None
+    conv = ConvLSTMClassifier((16, 16), hidden=4, n_outputs=2, channels=1)
+    parts = fused_parts(conv)
+    assert parts.encoder is conv.encoder and parts.input_events is None
+    assert conv.recurrent.input_events is not None
