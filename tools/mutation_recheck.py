@@ -3,7 +3,8 @@
 ``mutmut run NAME...`` first lists and re-runs the whole test selection, which takes hours when
 other jobs hold the cores. To show that the tests written for the survivors kill them, this runs,
 for each named mutant, only the tests written for its module's survivors
-(``tests/survivors/test_survivors_<module>.py``; else ``--tests``) with that mutant switched
+(``tests/survivors/test_survivors_<module>.py``; else ``--tests``; with ``--tests-only``, ``--tests``
+for every mutant: for one that other tests kill) with that mutant switched
 on, the way mutmut's workers do (the ``MUTANT_UNDER_TEST`` variable read by the trampolines of
 the mutated code in ``mutants/``), in one Python process that imports torch once.
 
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--names", type=Path, required=True, help="a file with one mutant name a line")
     parser.add_argument("--tests", nargs="+", default=["tests/survivors"])
+    parser.add_argument("--tests-only", action="store_true",
+                        help="run --tests against every mutant, not its module's survivors' tests (for a mutant that "
+                             "other tests kill)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     names = [line.strip() for line in args.names.read_text().splitlines() if line.strip()]
@@ -64,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if name in verdicts:
             continue
-        code = run(tests_of(name, args.tests), name)
-        verdicts[name] = {"tests": tests_of(name, args.tests), "exit_code": code,
+        tests = args.tests if args.tests_only else tests_of(name, args.tests)
+        code = run(tests, name)
+        verdicts[name] = {"tests": tests, "exit_code": code,
                           "status": {0: "survived", 1: "killed", 5: "no tests"}.get(code, "error")}
         print(f"{verdicts[name]['status']:9} {name}", file=sys.stderr, flush=True)
         out.write_text(json.dumps({

@@ -312,3 +312,16 @@ def test_equal_validation_accuracy_goes_to_fewer_steps_and_a_full_tie_to_the_ear
     assert (report.selected_epoch, report.selected_val_accuracy) == (3, 0.9)
     assert not torch.equal(seen[2], seen[1]) and not torch.equal(seen[2], seen[3])
     assert torch.equal(model.weight, seen[2])
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_the_report_names_the_epochs_trained(epochs) -> None:
+    """Kills fit_minibatches 178 (the report's epochs None): the report says how many epochs ran, one history
+    entry each."""
+    model, split = five_examples()
+
+    def step(x, y) -> BatchOutcome:
+        return BatchOutcome((model.weight ** 2).sum() + model.bias.sum() * 0, x.shape[0] * x.shape[1], x.shape[0])
+
+    report = fit(model, split, step, epochs=epochs)
+    assert report.epochs == epochs and len(report.history) == epochs
