@@ -14,6 +14,7 @@ from rc.crossing import SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary  # no
 from rc.fused_training import fused_parts, fused_truncated_scores  # noqa: E402
 from rc.model import ConvLSTMClassifier, LSTMClassifier  # noqa: E402
 from rc.training import naive_rc_step, truncated_rc_step, truncated_scores  # noqa: E402
+from helpers import assert_same_as_naive, gradients  # noqa: E402
 
 TOLERANCE = 1e-5
 RULES = {"sigmoid": (SigmoidThreshold, 4), "softmax": (SoftmaxThreshold, 4), "two-sided": (TwoSidedBinary, 1)}
@@ -81,25 +82,6 @@ def decision_case(hidden: int, layers: int, rule_name: str, kinds: list[str], ti
     raise AssertionError(f"no network and theta give the kinds {kinds}")
 
 
-def gradients(model: torch.nn.Module, step, *args) -> tuple:
-    model.zero_grad(set_to_none=True)
-    result = step(model, *args)
-    result.loss.backward()
-    return result, [p.grad.clone() for p in model.parameters()]
-
-
-def assert_same_as_naive(model, x, y, rule, beta: float = 0.2):
-    naive, expected = gradients(model, naive_rc_step, x, y, rule, beta)
-    truncated, found = gradients(model, truncated_rc_step, x, y, rule, beta)
-    assert torch.equal(truncated.decision.step_index, naive.decision.step_index)
-    assert torch.equal(truncated.decision.crossed, naive.decision.crossed)
-    assert torch.equal(truncated.decision.prediction, naive.decision.prediction)
-    assert truncated.loss.item() == pytest.approx(naive.loss.item(), abs=TOLERANCE)
-    for (name, _), got, want in zip(model.named_parameters(), found, expected):
-        torch.testing.assert_close(got, want, atol=TOLERANCE, rtol=TOLERANCE, msg=name)
-    return naive, truncated
-
-
 def assert_compiled(model, x, rule) -> None:
     reason = compiled_training.unsupported_reason(model, x, rule)
     assert reason is None, reason
@@ -112,7 +94,7 @@ def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hid
     model, x, y, rule = decision_case(hidden, layers, rule_name, ["zero", "never", "later", "later", "later", "later",
                                                                   "later"])
     assert_compiled(model, x, rule)
-    naive, _ = assert_same_as_naive(model, x, y, rule)
+    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
     steps = naive.decision.step_index.tolist()
     assert steps[0] == 0 and naive.decision.crossed.tolist()[:2] == [True, False] and steps[1] == x.shape[1] - 1
     assert len(set(steps)) == 7
@@ -121,7 +103,7 @@ def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hid
 def test_three_layers_and_gradients_accumulated_over_two_steps(any_size) -> None:
     model, x, y, rule = decision_case(8, 3, "softmax", ["zero", "never", "later", "later"])
     assert_compiled(model, x, rule)
-    assert_same_as_naive(model, x, y, rule)
+    assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
     _naive, once = gradients(model, naive_rc_step, x, y, rule, 0.2)
     model.zero_grad(set_to_none=True)
     for _ in range(2):
@@ -136,7 +118,7 @@ def test_three_layers_and_gradients_accumulated_over_two_steps(any_size) -> None
 def test_batch_of_one(any_size, layers: int, hidden: int, kind: str) -> None:
     model, x, y, rule = decision_case(hidden, layers, "sigmoid", [kind], time=12, seed=1)
     assert_compiled(model, x, rule)
-    naive, _ = assert_same_as_naive(model, x, y, rule)
+    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
     assert bool(naive.decision.crossed) == (kind != "never")
 
 

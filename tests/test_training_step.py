@@ -13,6 +13,7 @@ from rc.crossing import SigmoidThreshold, TwoSidedBinary
 from rc.fused_training import call_plan, fused_parts, gradient_pass, search_decisions
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step
+from helpers import assert_same_as_naive, gradients
 
 
 @pytest.fixture(autouse=True)
@@ -50,25 +51,6 @@ def conv_case(batch: int = 12, time: int = 7, seed: int = 0):
         x = torch.rand(batch, time, 256).cumsum(dim=1) / time
         rule = calibrated_rule(model(x), 3)
     return model, x, torch.randint(0, 3, (batch,)), rule
-
-
-def gradients(model: torch.nn.Module, step, *args) -> tuple:
-    model.zero_grad(set_to_none=True)
-    result = step(model, *args)
-    result.loss.backward()
-    return result, [p.grad.clone() for p in model.parameters()]
-
-
-def assert_same_as_naive(model, x, y, rule, beta: float = 0.2):
-    naive, expected = gradients(model, naive_rc_step, x, y, rule, beta)
-    truncated, found = gradients(model, truncated_rc_step, x, y, rule, beta)
-    assert torch.equal(truncated.decision.step_index, naive.decision.step_index)
-    assert torch.equal(truncated.decision.crossed, naive.decision.crossed)
-    assert torch.equal(truncated.decision.prediction, naive.decision.prediction)
-    assert truncated.loss.item() == pytest.approx(naive.loss.item(), abs=1e-5)
-    for (name, _), got, want in zip(model.named_parameters(), found, expected):
-        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, msg=name)
-    return naive, truncated
 
 
 @pytest.mark.parametrize("hidden,layers,n_outputs", [(4, 1, 1), (16, 1, 3), (16, 2, 1), (64, 1, 3), (32, 2, 3), (160, 2, 1)])
