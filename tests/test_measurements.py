@@ -198,3 +198,22 @@ def test_latency_rejects_a_zero_batch() -> None:
                                       torch.device("cpu"))
     with pytest.raises(ValueError, match="batch_size and repeats must be >= 1"):
         compare_inference(contender, test.x, test.y, 0, 1)
+
+
+def test_each_round_times_training_steps_steps_of_each_way_in_a_row(monkeypatch, one_thread) -> None:
+    """A short training step is repeated within a round (as inference calls are): the truncated step runs
+    once to warm up, ``training_steps`` times in each round, and once more for its memory count."""
+    calls = []
+    real = speed.truncated_rc_step
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(speed, "truncated_rc_step", counted)
+    monkeypatch.setattr(speed, "MIN_TRAINING_SECONDS", 1.0)  # far above a tiny step: MAX_TRAINING_STEPS steps
+    monkeypatch.setattr(speed, "MAX_TRAINING_STEPS", 7)
+    row = speed.measure_cell(8, 4, 1, "equal", repeats=2)
+    assert row.training_steps == 7
+    assert len(calls) == 1 + 2 * 7 + 1
+    assert 0 < row.truncated_ms < 1e3 and row.wall_ratio_low <= row.wall_ratio <= row.wall_ratio_high
