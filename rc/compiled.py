@@ -118,14 +118,23 @@ def as_array(tensor: Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy()).copy()
 
 
+def plain_lstm_reason(lstm: nn.LSTM) -> str | None:
+    """Why the kernels cannot compute ``lstm`` (a projection, two directions, no biases or time-major input);
+    None for a plain one."""
+    if lstm.proj_size or lstm.bidirectional or not lstm.bias or not lstm.batch_first:
+        return "only a plain unidirectional nn.LSTM with biases is compiled"
+    return None
+
+
 def lstm_program(model: nn.Module) -> Program | str:
     """The ``lstm`` kernel's arrays of an :class:`rc.model.LSTMClassifier`: feature-major input
     weights of layer 0 ``(F, 4H)``, of layers 1.. ``(L-1, H, 4H)``, recurrent weights
     ``(L, H, 4H)``, summed biases ``(L, 4H)``, readout ``(H, C)`` and its bias ``(C,)``."""
     assert isinstance(model, LSTMClassifier)
     lstm = model.lstm
-    if lstm.proj_size or lstm.bidirectional or not lstm.bias or not lstm.batch_first:
-        return "only a plain unidirectional nn.LSTM with biases is compiled"
+    reason = plain_lstm_reason(lstm)
+    if reason is not None:
+        return reason
     layers, hidden = model.layers, model.hidden
     weights = lstm._flat_weights
     first = as_array(weights[0].t())

@@ -82,8 +82,8 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
     lstm, readout = model.lstm, model.readout
     if model.training and model.dropout.p > 0:
         return "dropout in effect is not compiled"
-    if lstm.proj_size or lstm.bidirectional or not lstm.bias or not lstm.batch_first:
-        return "only a plain unidirectional nn.LSTM with biases is compiled"
+    if (reason := compiled.plain_lstm_reason(lstm)) is not None:
+        return reason
     if type(rule) not in compiled.COMPILED_RULES or not rule.streaming:
         return f"no compiled crossing test for the rule {rule.name!r}"
     tensors = (x, readout.weight, readout.bias, *lstm._flat_weights)

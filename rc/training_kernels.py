@@ -174,26 +174,6 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
 
 
 @_njit
-def add_outer(out, column, row):
-    """``out += column[:, None] * row[None, :]``, skipping zero entries of ``column``."""
-    for k in range(column.shape[0]):
-        value = column[k]
-        if value != ZERO:
-            for m in range(row.shape[0]):
-                out[k, m] += value * row[m]
-
-
-@_njit
-def add_transposed(out, weight, column):
-    """``out += weight.T @ column`` (``weight`` ``(K, n)``, ``column`` ``(K,)``), skipping zero entries of ``column``."""
-    for k in range(column.shape[0]):
-        value = column[k]
-        if value != ZERO:
-            for m in range(out.shape[0]):
-                out[m] += value * weight[k, m]
-
-
-@_njit
 def hidden_state(out, gates, tanh_cells):
     """``out = o * tanh(c)`` from a step's activated gates ``(4H,)`` and tanh of its cell ``(H,)``."""
     hidden = out.shape[0]
@@ -250,8 +230,8 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, gra
     for b in range(step.shape[0]):
         dh[:] = ZERO
         dc[:] = ZERO
-        add_transposed(dh[layers - 1], readout, grad_scores[b])
-        add_outer(grad_readout, grad_scores[b], top[b])
+        add_active_rows(dh[layers - 1], grad_scores[b], readout)  # grad_scores @ readout
+        add_scaled_rows(grad_readout, grad_scores[b], top[b])
         grad_readout_bias += grad_scores[b]
         for t in range(step[b], -1, -1):
             row = offsets[b] + t

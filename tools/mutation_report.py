@@ -92,6 +92,7 @@ def apply_rechecks(rows: list[dict], rechecks: list[dict]) -> int:
 def summarise(rows: list[dict], equivalent: dict[str, str], cuda_only: dict[str, str] | None = None
               ) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """Per module and in all: mutants by status, plus ``equivalent`` and ``cuda only`` (survivors with a reason)."""
+    cuda_only = cuda_only or {}
     per_module: dict[str, Counter] = {}
     for row in rows:
         counts = per_module.setdefault(row["module"], Counter())
@@ -99,7 +100,7 @@ def summarise(rows: list[dict], equivalent: dict[str, str], cuda_only: dict[str,
         counts[row["status"]] += 1
         if row["status"] not in DETECTED and row["mutant"] in equivalent:
             counts["equivalent"] += 1
-        elif row["status"] not in DETECTED and row["mutant"] in (cuda_only or {}):
+        elif row["status"] not in DETECTED and row["mutant"] in cuda_only:
             counts["cuda only"] += 1
     total = Counter()
     for counts in per_module.values():
