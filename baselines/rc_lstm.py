@@ -48,11 +48,11 @@ class RCLSTM(LSTMContender):
         cfg = self.config
         if self.rule.streaming and cfg.loss == "logits":
             result = truncated_rc_step(self.model, x, y, self.rule, cfg.beta)
-            return BatchOutcome(result.loss, result.forward_evaluations, result.backward_evaluations)
+            return BatchOutcome(result.loss, result.forward_evaluations, result.backward_evaluations, result.path)
         if self.rule.streaming:
             truncated = truncated_scores(self.model, x, self.rule)
             return BatchOutcome(rc_loss(truncated.scores, y, self.rule, cfg.beta, cfg.loss),
-                                truncated.forward_evaluations, truncated.backward_evaluations)
+                                truncated.forward_evaluations, truncated.backward_evaluations, truncated.path)
         evaluations = x.shape[0] * x.shape[1]
         loss = rc_loss_at_crossing(self.model(x), y, self.rule, cfg.beta, cfg.loss)
-        return BatchOutcome(loss, evaluations, evaluations)
+        return BatchOutcome(loss, evaluations, evaluations, "naive")

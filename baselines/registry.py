@@ -28,7 +28,7 @@ import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -85,6 +85,9 @@ class TrainingReport:
             kept weights.
         history: one :class:`EpochLog` per epoch, in order (how fast the
             decision moved earlier, and at what cost).
+        step_paths: minibatches trained by each implementation of the training
+            step, for a contender that reports it (:class:`baselines.training_loop.BatchOutcome`);
+            empty for the others.
     """
 
     train_seconds: float
@@ -97,6 +100,7 @@ class TrainingReport:
     final_train_loss: float
     selected_val_accuracy: float
     history: tuple[EpochLog, ...] = ()
+    step_paths: dict[str, int] = field(default_factory=dict)
 
 
 class Contender(ABC):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,11 +48,14 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What one training step reports: the loss (with graph) and the step evaluations computed."""
+    """What one training step reports: the loss (with graph), the step evaluations computed and, for a
+    contender whose step has several implementations, the one that ran (``rc-lstm``:
+    :data:`rc.fused_training.STEP_PATHS`), which the training report tallies."""
 
     loss: Tensor
     step_evaluations_forward: int
     step_evaluations_backward: int
+    step_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ def fit_minibatches(
     best_epoch, best_accuracy = 0, math.nan
     train_seconds = validation_seconds = 0.0
     forward = backward = 0
+    step_paths: Counter[str] = Counter()
     epoch_loss = math.nan
     history: list[EpochLog] = []
     for epoch in range(1, epochs + 1):
@@ -141,6 +146,8 @@ def fit_minibatches(
                 scheduler.step()
             forward += outcome.step_evaluations_forward
             backward += outcome.step_evaluations_backward
+            if outcome.step_path is not None:
+                step_paths[outcome.step_path] += 1
             total_loss += loss_value * y.shape[0]
             total_examples += y.shape[0]
             now = time.perf_counter()
@@ -184,4 +191,5 @@ def fit_minibatches(
         final_train_loss=epoch_loss,
         selected_val_accuracy=best_accuracy,
         history=tuple(history),
+        step_paths=dict(sorted(step_paths.items())),
     )

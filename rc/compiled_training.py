@@ -156,4 +156,4 @@ def compiled_truncated_scores(model: LSTMClassifier, x: Tensor, rule: CrossingRu
     readout, decided = model.readout, {}
     scores = TruncatedLSTM.apply(x, rule_arguments, decided, readout.weight, readout.bias, *model.lstm._flat_weights)
     decision = Decision(decided["prediction"], decided["step_index"], decided["crossed"])
-    return TruncatedScores(scores, decision, decided["read"], decided["read"])
+    return TruncatedScores(scores, decision, decided["read"], decided["read"], "compiled")

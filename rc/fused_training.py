@@ -77,6 +77,12 @@ in multiply-accumulates."""
 MAX_CHUNK = 64
 """The longest chunk the search runs at once."""
 
+STEP_PATHS = ("compiled", "fused", "step-loop")
+"""The implementations of the truncated step (:func:`rc.training.truncated_scores`): the compiled
+kernels (:mod:`rc.compiled_training`), this module's search and packed pass, and the step loop
+(:func:`rc.streaming.stream_decisions`). Only the fused one computes steps past a crossing (its
+search's chunks), so it counts more forward step evaluations for the same decisions."""
+
 SMALL_LSTM_WEIGHTS = 100_000
 """Up to this many LSTM weights (about 150 units), a gradient-pass call of 2 steps runs as single
 steps (:func:`cell_steps`); above it, only a call of 1 step does."""
@@ -408,12 +414,15 @@ class TruncatedScores:
             autograd) plus the gradient pass's.
         backward_evaluations: step evaluations the backward pass runs through:
             the sum over examples of (decision step + 1).
+        path: the implementation that computed them (:data:`STEP_PATHS`); the step
+            evaluations forward, hence a record's training MACs, depend on it.
     """
 
     scores: Tensor
     decision: Decision
     forward_evaluations: int
     backward_evaluations: int
+    path: str
 
 
 def fused_truncated_scores(parts: FusedParts, x: Tensor, rule: CrossingRule,
@@ -425,4 +434,4 @@ def fused_truncated_scores(parts: FusedParts, x: Tensor, rule: CrossingRule,
     with torch.no_grad():
         prediction = rule.predict(scores.detach())
     return TruncatedScores(scores, Decision(prediction, search.step_index, search.crossed),
-                           search.evaluations + read, read)
+                           search.evaluations + read, read, "fused")

@@ -46,12 +46,15 @@ class StepResult:
         forward_evaluations: recurrent step evaluations (one example, one time
             step) computed forward, with or without autograd.
         backward_evaluations: step evaluations the backward pass runs through.
+        path: the implementation that ran: one of :data:`rc.fused_training.STEP_PATHS`
+            for the truncated step, ``naive`` for the naive one.
     """
 
     loss: Tensor
     decision: Decision
     forward_evaluations: int
     backward_evaluations: int
+    path: str
 
 
 def check_batch(x: Tensor, y: Tensor) -> None:
@@ -76,7 +79,7 @@ def truncated_scores(model: StepModel, x: Tensor, rule: CrossingRule) -> Truncat
     if parts is not None:
         return fused_truncated_scores(parts, x, rule)
     scores, decision, evaluations = stream_decisions(model, x, rule)
-    return TruncatedScores(scores, decision, evaluations, evaluations)
+    return TruncatedScores(scores, decision, evaluations, evaluations, "step-loop")
 
 
 def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> StepResult:
@@ -100,7 +103,7 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
     check_batch(x, y)
     result = truncated_scores(model, x, rule)
     return StepResult(rc_loss(result.scores, y, rule, beta), result.decision, result.forward_evaluations,
-                      result.backward_evaluations)
+                      result.backward_evaluations, result.path)
 
 
 def naive_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> StepResult:
@@ -115,4 +118,4 @@ def naive_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, be
         decision = decide(scores.detach(), rule)
     loss = rc_loss_at_crossing(scores, y, rule, beta)
     evaluations = x.shape[0] * x.shape[1]
-    return StepResult(loss, decision, evaluations, evaluations)
+    return StepResult(loss, decision, evaluations, evaluations, "naive")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.analysis.budget import (BudgetError, budget_lines, equal_compute_lines, pairwise_compute_lines, row_flags,
-                                   training_macs)
+                                   step_paths_text, training_macs)
 from bench.core.records import pack_bits, validate_record
 from helpers import make_record
 
@@ -103,7 +103,20 @@ def test_rows_with_another_budget_or_front_end_are_flagged_with_their_reason():
     assert flags["snn-ttfs"] == ["encoder = 'none' (others 'conv'): no conv front end"]
     text = "\n".join(budget_lines([same, longer, dense, also]))
     assert "⚑ 2 of 4 rows differ from the others" in text
-    assert "| lstm-eos θ=0.9 β=0 ⚑ | 1 | 2 | 100 | 2 | epochs = 10 (others 3): no reason recorded |" in text
+    assert "| lstm-eos θ=0.9 β=0 ⚑ | 1 | 2 | 100 | 2 | - | epochs = 10 (others 3): no reason recorded |" in text
+
+
+def test_the_budget_table_names_the_training_step_that_ran_and_its_share_of_the_minibatches():
+    compiled = record("rc-lstm", 100.0, ONES)
+    compiled["training"]["step_paths"] = {"compiled": 30}
+    mixed = [record("lstm-eos", 100.0, ONES, seed=seed) for seed in (0, 1)]
+    mixed[0]["training"]["step_paths"] = {"fused": 10, "compiled": 20}
+    mixed[1]["training"]["step_paths"] = {"fused": 10}
+    assert step_paths_text([compiled]) == "compiled"
+    assert step_paths_text(mixed) == "compiled 50%, fused 50%"
+    assert step_paths_text([record("snn-ttfs", 100.0, ONES)]) == "-"
+    text = "\n".join(budget_lines([compiled, *mixed]))
+    assert "| rc-lstm θ=0.9 β=0 | 1 | 2 | 100 | 2 | compiled | - |" in text
 
 
 def test_settings_that_do_nothing_are_not_flagged_but_a_real_shift_or_conv_width_is():

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from contender_cases import BINARY_SPEC, CLASSES, REGISTERED, SPEC, build, calibrated_rule, labelled_problem
 from baselines.registry import Contender
+from rc import compiled_training
 
 
 # ----------------------------------------------------------------------------- independent arithmetic
@@ -345,3 +346,18 @@ def test_objective_outcome_counts_the_step_evaluations_it_computes() -> None:
     assert outcome.step_evaluations_backward == int((steps + 1).sum()) < x.shape[0] * x.shape[1]
     # forward adds the no-grad search that finds the crossings (rc.fused_training)
     assert outcome.step_evaluations_forward >= outcome.step_evaluations_backward
+
+
+def test_rc_lstm_names_the_implementation_of_its_step_and_its_counts_follow_it() -> None:
+    x, y = labelled_problem("every-step")
+    assert build("lstm-eos").objective(x, y).step_path is None  # one implementation: nothing to name
+    for dropout in (0.0, 0.3):  # dropout in effect is never compiled
+        contender = build("rc-lstm", dropout=dropout)
+        contender.rule = calibrated_rule(contender, x)
+        contender.model.train()
+        outcome = contender.objective(x, y)
+        compiled = compiled_training.unsupported_reason(contender.model, x, contender.rule) is None
+        assert compiled == (dropout == 0.0 and compiled_training.compiled.NUMBA_AVAILABLE)
+        assert outcome.step_path == ("compiled" if compiled else "fused")
+        if compiled:  # no search pass: forward computes exactly the steps the backward pass runs through
+            assert outcome.step_evaluations_forward == outcome.step_evaluations_backward

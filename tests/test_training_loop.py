@@ -153,3 +153,17 @@ def test_progress_interval_must_be_a_nonnegative_number() -> None:
     validate, _ = scripted_validation(model, [0.5] * 4)
     with pytest.raises(ValueError, match="progress_every_s must be a number of seconds >= 0, got -1"):
         fit(model, split, step, validate, progress_every_s=-1)
+
+
+def test_the_report_tallies_the_minibatches_each_step_implementation_trained() -> None:
+    model, split, step = tiny_problem()  # 32 examples, batches of 8: 4 minibatches an epoch
+    paths = iter(["fused", "compiled", "compiled", "compiled"] * 2)
+
+    def reporting(x, y) -> BatchOutcome:
+        outcome = step(x, y)
+        return BatchOutcome(outcome.loss, outcome.step_evaluations_forward, outcome.step_evaluations_backward,
+                            next(paths))
+
+    validate, _seen = scripted_validation(model, [0.5, 0.6])
+    assert fit(model, split, reporting, validate, epochs=2).step_paths == {"compiled": 6, "fused": 2}
+    assert fit(model, split, step, scripted_validation(model, [0.5])[0], epochs=1).step_paths == {}

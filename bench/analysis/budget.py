@@ -116,8 +116,24 @@ def _short(revision: str) -> str:
     return digits[:7] + dirty
 
 
+def step_paths_text(group: Sequence[dict[str, Any]]) -> str:
+    """The implementations of the training step that trained a row's records (``training.step_paths``,
+    summed over seeds): one name alone, else each with its share of the minibatches; ``-`` when no
+    record names one (a contender with a single implementation, or a record older than the field)."""
+    totals: Counter[str] = Counter()
+    for record in group:
+        totals.update(record["training"].get("step_paths") or {})
+    if not totals:
+        return "-"
+    if len(totals) == 1:
+        return next(iter(totals))
+    minibatches = sum(totals.values())
+    return ", ".join(f"{path} {count / minibatches:.0%}" for path, count in sorted(totals.items()))
+
+
 def budget_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
-    """Markdown: each row's budget (means over seeds) and the flags of :func:`row_flags`."""
+    """Markdown: each row's budget (means over seeds), the training step's implementation
+    (:func:`step_paths_text`) and the flags of :func:`row_flags`."""
     groups = group_records(task_records)
     several = several_profiles(task_records)
     flags = row_flags(task_records)
@@ -127,16 +143,17 @@ def budget_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
         mark = " ⚑" if flags[key] else ""
         rows.append(f"| {configuration_label(key, several)}{mark} | {len(group)} | "
                     f"{'/'.join(str(e) for e in epochs)} | {_mean([training_macs(r) for r in group]):.3g} | "
-                    f"{_mean([r['training']['train_seconds'] for r in group]):.0f} | "
+                    f"{_mean([r['training']['train_seconds'] for r in group]):.0f} | {step_paths_text(group)} | "
                     f"{'; '.join(flags[key]) or '-'} |")
     flagged = sum(bool(lines) for lines in flags.values())
     verdict = ("Every row got the same budget, front end, augmentation and input." if not flagged else
                f"⚑ {flagged} of {len(groups)} rows differ from the others; the last column says how and why.")
     return ["Protocol and budget of each row (equal epochs: the final models above). Training MACs are "
             "dense forward + backward MACs actually computed; seconds are training wall-clock (means over "
-            f"seeds). {verdict}", "",
-            "| configuration | seeds | epochs | training MACs | train s | differs from the other rows |",
-            "|---|---|---|---|---|---|", *rows, ""]
+            "seeds); the training step is the implementation that ran, for a contender with several "
+            f"(docs/contenders.md). {verdict}", "",
+            "| configuration | seeds | epochs | training MACs | train s | training step | differs from the other rows |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
 
 
 @dataclass(frozen=True)
