@@ -77,10 +77,10 @@ in multiply-accumulates."""
 MAX_CHUNK = 64
 """The longest chunk the search runs at once."""
 
-STEP_PATHS = ("compiled", "fused", "step-loop")
+STEP_PATHS = ("compiled", "blas", "fused", "step-loop")
 """The implementations of the truncated step (:func:`rc.training.truncated_scores`): the compiled
-kernels (:mod:`rc.compiled_training`), this module's search and packed pass, and the step loop
-(:func:`rc.streaming.stream_decisions`). Only the fused one computes steps past a crossing (its
+kernels (:mod:`rc.compiled_training`), the hand-written backpropagation of :mod:`rc.blas_training`,
+this module's search and packed pass, and the step loop (:func:`rc.streaming.stream_decisions`). Only the fused one computes steps past a crossing (its
 search's chunks), so it counts more forward step evaluations for the same decisions."""
 
 SMALL_LSTM_WEIGHTS = 100_000

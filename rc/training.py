@@ -2,9 +2,12 @@
 
 :func:`truncated_rc_step` computes, in its gradient-carrying pass, each
 example's steps up to its crossing and none after it, so neither the forward
-nor the backward pass pays for the steps RC does not read. It has three
+nor the backward pass pays for the steps RC does not read. It has four
 implementations, the same loss and gradients:
 
+* for a large plain :class:`rc.model.LSTMClassifier` (about 500 units and more) on the CPU at
+  batch 1, without dropout in effect, :mod:`rc.blas_training`: one pass forward to each
+  decision with torch's products, and backpropagation through those steps by hand;
 * for a small plain :class:`rc.model.LSTMClassifier` and batch, float32 on the CPU,
   without dropout in effect, when numba is installed, :mod:`rc.compiled_training`:
   one compiled call runs each example up to its decision, one more its backward pass;
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rc import compiled_training
+from rc import blas_training, compiled_training
 from rc.crossing import CrossingRule, Decision, decide
 from rc.fused_training import TruncatedScores, fused_parts, fused_truncated_scores
 from rc.loss import rc_loss, rc_loss_at_crossing
@@ -67,12 +70,15 @@ def check_batch(x: Tensor, y: Tensor) -> None:
 def truncated_scores(model: StepModel, x: Tensor, rule: CrossingRule) -> TruncatedScores:
     """Scores at each example's decision ``(batch, outputs)`` with the graph of the steps it read only.
 
-    The compiled path (:mod:`rc.compiled_training`) where it applies, else the fused
+    The hand-written backpropagation (:mod:`rc.blas_training`) or the compiled path
+    (:mod:`rc.compiled_training`) where they apply, else the fused
     search and packed pass (:mod:`rc.fused_training`) for the LSTM classifiers, the step
     loop (:func:`rc.streaming.stream_decisions`) for any other :class:`rc.model.StepModel`.
     Its evaluations are those of :class:`StepResult`.
     """
     check_sequences(x)
+    if blas_training.unsupported_reason(model, x, rule) is None:
+        return blas_training.blas_truncated_scores(model, x, rule)
     if compiled_training.unsupported_reason(model, x, rule) is None:
         return compiled_training.compiled_truncated_scores(model, x, rule)
     parts = fused_parts(model)
@@ -97,8 +103,8 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
         examples of (decision step index + 1): the steps in the graph. Its
         ``forward_evaluations`` add, for the fused path of the LSTM classifiers,
         the no-grad search's evaluations (each example's steps up to its decision,
-        and up to the end of the search chunk it decided in); for the compiled
-        path and the step loop they equal the backward evaluations.
+        and up to the end of the search chunk it decided in); for the other
+        paths they equal the backward evaluations.
     """
     check_batch(x, y)
     result = truncated_scores(model, x, rule)

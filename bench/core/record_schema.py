@@ -213,7 +213,7 @@ RECORD_FIELDS: tuple[Field, ...] = (
     Field('training.selected_val_accuracy', 'number', 'validation accuracy at the decision of the kept weights'),
     Field('training.step_paths', 'object',
           'minibatches trained by each implementation of the training step, for a contender with several '
-          '(`rc-lstm`: `compiled`, `fused`, `step-loop`, or `naive`); absent or empty for the others. The '
+          '(`rc-lstm`: `blas`, `compiled`, `fused`, `step-loop`, or `naive`); absent or empty for the others. The '
           'forward step evaluations, hence the training MACs, depend on it: only `fused` counts its search '
           "pass's steps past a crossing"),
     Field('training.history', 'list', 'one entry per epoch (fields `training.history.*`)'),

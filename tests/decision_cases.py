@@ -1,0 +1,58 @@
+"""Small LSTMs and inputs whose decisions fall where a test needs them: at step 0, never, or at later steps."""
+
+from __future__ import annotations
+
+import torch
+
+from rc.crossing import SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary
+from rc.model import LSTMClassifier
+
+RULES = {"sigmoid": (SigmoidThreshold, 4), "softmax": (SoftmaxThreshold, 4), "two-sided": (TwoSidedBinary, 1)}
+"""Each rule's class and its number of outputs."""
+
+
+def confidence(rule_class, scores: torch.Tensor) -> torch.Tensor:
+    """``(batch, time)``: the value the rule compares with theta at each step."""
+    probabilities = rule_class(0.75).probabilities(scores)
+    if rule_class is TwoSidedBinary:
+        return torch.maximum(probabilities, 1 - probabilities)[..., 0]
+    return probabilities.amax(dim=-1)
+
+
+def kinds_at(seen: torch.Tensor, theta: float) -> dict[str, list[int]]:
+    """The examples of each kind under ``theta`` (``seen`` as :func:`confidence` gives it); ``later``
+    holds one example per distinct crossing step before the last."""
+    peak, first = seen.amax(dim=1), (seen > theta).to(torch.uint8).argmax(dim=1)
+    rows = {"zero": (seen[:, 0] > theta).nonzero()[:, 0].tolist(), "never": (peak < theta).nonzero()[:, 0].tolist(),
+            "later": []}
+    taken = set()
+    for row in ((seen[:, 0] < theta) & (peak > theta)).nonzero()[:, 0].tolist():
+        if int(first[row]) not in taken and int(first[row]) < seen.shape[1] - 1:
+            taken.add(int(first[row]))
+            rows["later"].append(row)
+    return rows
+
+
+@torch.no_grad()
+def decision_case(hidden: int, layers: int, rule_name: str, kinds: list[str], time: int = 30, seed: int = 0):
+    """A random LSTM, a rule and one example of each kind in ``kinds``: ``zero`` crosses at step 0,
+    ``never`` never crosses, ``later`` crosses at a later step (a different one for each). Theta lies
+    halfway between two examples' step-0 values (no tie), the lowest such that the pool holds them all
+    (the first of a few random networks whose pool does)."""
+    rule_class, outputs = RULES[rule_name]
+    needed = {kind: kinds.count(kind) for kind in kinds}
+    torch.manual_seed(seed)
+    for _network in range(5):
+        model = LSTMClassifier(5, hidden, outputs, layers)
+        for parameter in model.parameters():  # livelier dynamics than the default initialisation
+            parameter.mul_(3.0)
+        pool = torch.randn(400, time, 5) * torch.logspace(-2, 0.5, 400)[:, None, None]
+        seen = confidence(rule_class, model(pool))
+        levels = seen[:, 0].sort().values
+        for middle in range(1, len(levels)):
+            theta = float(levels[middle - 1] + levels[middle]) / 2
+            rows = kinds_at(seen, theta)
+            if all(len(rows[kind]) >= count for kind, count in needed.items()):
+                x = pool[[rows[kind].pop(0) for kind in kinds]]
+                return model, x, torch.randint(0, max(outputs, 2), (len(kinds),)), rule_class(theta)
+    raise AssertionError(f"no network and theta give the kinds {kinds}")
