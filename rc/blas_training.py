@@ -1,6 +1,8 @@
 """Truncated RC training of a large plain LSTM: one forward pass to each decision, backpropagation by hand.
 
-The fused path (:mod:`rc.fused_training`) runs the recurrence twice, a no-grad search for the
+Where the compiled path (:mod:`rc.compiled_training`) does not apply (numba not installed, float64,
+or a large network with several torch threads), this path, in torch alone, trains a large network
+at batch 1. The fused path (:mod:`rc.fused_training`) runs the recurrence twice, a no-grad search for the
 decision steps and then a packed gradient pass; oneDNN lays the weights out anew at each of its
 fused calls. At batch 1 a large network's step is a matrix-vector product bound by memory
 bandwidth, and those layouts and the search cost more than the steps RC saves (3-4 r at 1,024
@@ -45,7 +47,8 @@ BLAS_MIN_WEIGHTS = 1_000_000
 """This path trains an LSTM of at least this many weights (biases included; about 500 units)..."""
 
 BLAS_MAX_BATCH = 1
-"""... at a batch of at most this many examples. Measured against the fused and the compiled paths
+"""... at a batch of at most this many examples. Measured against the fused path and the compiled one
+(before its kernels read the weights in place; they are now faster than both at these sizes)
 with the ``rcbench speed`` trigger model, decisions at T/4 (truncated / naive over r, median of 6
 alternating rounds, one torch thread, two cores shared with two training jobs, so spreads were wide):
 at batch 1 it was faster at 512 units (T = 20: 2.47 against 3.76 fused and 6.83 compiled; T = 80:

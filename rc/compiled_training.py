@@ -1,10 +1,13 @@
-"""Compiled truncated RC training of a small plain LSTM: one numba call forward, one backward (numba, optional).
+"""Compiled truncated RC training of a plain LSTM: one numba call forward, one backward (numba, optional).
 
 The fused path (:mod:`rc.fused_training`) makes two passes of fused ``nn.LSTM`` calls, a
 no-grad search for the decision steps and a packed gradient pass; each call has a fixed
-cost of hundreds of microseconds, which a small network's steps do not repay (truncated
-training cost about as much as the naive full pass at 16 units, more at batch 1). Here,
-for an :class:`rc.model.LSTMClassifier` and a batch small enough (:data:`COMPILED_TRAINING_WORK`):
+cost of hundreds of microseconds (more for a large network, whose weights oneDNN lays out
+anew at each call), which a small network's steps do not repay (truncated training cost
+about as much as the naive full pass at 16 units, more at batch 1), and the search adds a
+third of the steps' forward cost. Here,
+for an :class:`rc.model.LSTMClassifier` (with several torch threads, a batch small enough:
+:data:`COMPILED_TRAINING_WORK`):
 
 * forward, one call of :func:`rc.training_kernels.lstm_truncated_forward` runs every
   example step by step up to its decision step ``d`` (the first crossing of the readout
@@ -23,9 +26,9 @@ The decision and the loss are taken on the kernel's float32 scores (as :mod:`rc.
 takes the decision); they equal the naive step's up to float rounding (a score within
 rounding of the threshold could decide a step apart).
 Without numba, or for anything the kernels do not compute (a convolutional front end,
-dropout in effect, float64, a GPU, a rule with no compiled test, a larger network or batch),
-:func:`unsupported_reason` says why and :func:`rc.training.truncated_scores` takes the
-fused path. The checks read the model itself, not :func:`rc.fused_training.fused_parts`
+dropout in effect, float64, a GPU, a rule with no compiled test, a larger network or batch
+with several torch threads), :func:`unsupported_reason` says why and
+:func:`rc.training.truncated_scores` takes another path. The checks read the model itself, not :func:`rc.fused_training.fused_parts`
 (whose operation counts cost more than a small network's whole compiled forward pass).
 """
 
@@ -45,16 +48,16 @@ from rc.fused_training import TruncatedScores
 from rc.model import LSTMClassifier
 
 COMPILED_TRAINING_WORK = 1_200_000
-"""The compiled path trains a batch when its LSTM weights (biases included) times its examples are at
-most this; above it, the fused one does (its batched products use the CPU better than the kernels'
-one example at a time). Measured with alternating rounds of the ``rcbench speed`` trigger model
-with every unit in the gradient (the readout reading all units), one torch thread, decisions at T/4,
-on two cores shared with other work; truncated / naive over r, compiled against fused: compiled
-faster at 16 units x 64 examples (90k weights x examples: 1.63 against 2.60 at T = 80, 1.63 against
-4.38 at T = 20), 32 x 64 (311k: 1.61, 2.56 at T = 40), 64 x 16 (287k: 1.78, 3.03), 64 x 64 (1.15M:
-1.10 and 1.40 against 2.03 and 1.79 at T = 80; 2.27 against 2.40 at T = 20) and at every batch-1 size
-up to 256 units; about even above it (128 x 64, 4.3M: 0.95 against 1.01; 256 x 16, 4.2M: 1.73
-against 1.80 at T = 80, but 2.48 against 1.56 at T = 20)."""
+"""With more than one torch thread, the compiled path (which runs on one) trains a batch only when its
+LSTM weights (biases included) times its examples are at most this: above it, oneDNN's threaded
+products of the fused path may be faster. With one torch thread (``rcbench run --threads 1``, as
+the suite's runs use) it trains every size: measured with alternating rounds of the ``rcbench
+speed`` trigger model, decisions at T/4, truncated / naive over r, compiled against fused (median of
+6 rounds, two cores shared with two training jobs): batch 1 x 1,024 units 0.45-0.58 against
+1.90-3.57 (T = 20-320), 1 x 512 0.29 against 2.90, 16 x 256 1.04 against 2.02, 64 x 128 0.57-0.66
+against 1.19-2.30, 64 x 256 0.80-0.92 against 1.51-2.00 (equal and spread decisions), 128 x 256
+0.62 against 1.04, 64 x 512 0.74 against 1.34, 16 x 1,024 0.99 against 1.49, 64 x 1,024 1.33
+against 1.43. Nothing was measured with several threads."""
 
 _KERNELS: dict[str, Callable[..., Any]] = {}
 _KERNELS_LOCK = threading.Lock()
@@ -95,9 +98,9 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
         return "the compiled path gives no gradient of the input"
     hidden, layers = lstm.hidden_size, lstm.num_layers
     weights = 4 * hidden * (lstm.input_size + hidden + 2) + (layers - 1) * 4 * hidden * (2 * hidden + 2)
-    if weights * x.shape[0] > COMPILED_TRAINING_WORK:
-        return (f"LSTM weights x examples = {weights * x.shape[0]}, more than the {COMPILED_TRAINING_WORK} the "
-                f"compiled path is faster for")
+    if (threads := torch.get_num_threads()) > 1 and weights * x.shape[0] > COMPILED_TRAINING_WORK:
+        return (f"LSTM weights x examples = {weights * x.shape[0]} with {threads} torch threads: more than the "
+                f"{COMPILED_TRAINING_WORK} the one-thread compiled path is taken for")
     return None
 
 

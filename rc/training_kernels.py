@@ -13,8 +13,9 @@ each example's scores at its decision, through the readout to the top-layer hidd
 
 The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``'s layout
 (``weight_ih_l{k}`` ``(4H, inputs)``, ``weight_hh_l{k}`` ``(4H, H)``, biases ``(4H,)``; gates in
-PyTorch's order i, f, g, o); the forward kernel copies them feature-major so that every product
-runs along contiguous rows. Everything is float32. The gates' sigmoid and tanh and the cell's tanh
+PyTorch's order i, f, g, o); every product reads them in that layout, along contiguous rows,
+except layer 0's input weights, which both kernels read feature-major (a copy ``(inputs, 4H)``) so
+that a silent input feature costs nothing. Everything is float32. The gates' sigmoid and tanh and the cell's tanh
 are a rational approximation of tanh (:func:`activate`; within 3.5e-7 of the exact value), which
 the compiler vectorizes: the float64 ``exp`` of :mod:`rc.compiled_kernels` (one call per value)
 took most of the forward pass's time. The crossing test on the readout is
@@ -87,20 +88,15 @@ def update_cell(gates, c, cells, tanh_cells, h):
         h[j] = gates[3 * hidden + j] * tanh_cells[j]
 
 
-@_njit
-def feature_major(w_ih, w_hh):
-    """The weights feature-major, as the products read them: the input weights of layer 0 ``(F, 4H)``
-    and of layers 1.. ``(max(L-1, 0), H, 4H)`` and the recurrent weights ``(L, H, 4H)``."""
-    layers, width = len(w_hh), w_hh[0].shape[0]
-    hidden = width // 4
-    first = np.ascontiguousarray(w_ih[0].T)
-    upper = np.empty((max(layers - 1, 0), hidden, width), dtype=np.float32)
-    recurrent = np.empty((layers, hidden, width), dtype=np.float32)
-    for layer in range(layers):
-        recurrent[layer] = w_hh[layer].T
-        if layer > 0:
-            upper[layer - 1] = w_ih[layer].T
-    return first, upper, recurrent
+@_vectorized("reassoc")
+def add_products(out, weight, column):
+    """``out += weight @ column`` (``weight`` ``(n, K)`` in ``nn.LSTM``'s layout, rows contiguous), each sum in
+    any order (vectorized)."""
+    for m in range(out.shape[0]):
+        total = ZERO
+        for k in range(column.shape[0]):
+            total += weight[m, k] * column[k]
+        out[m] += total
 
 
 @_njit
@@ -124,9 +120,9 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
     top-layer hidden state ``(B, H)`` and its scores ``(B, C)`` at the decision.
     """
     batch, time = x.shape[0], x.shape[1]
-    first, upper, recurrent = feature_major(w_ih, w_hh)
+    first = np.ascontiguousarray(w_ih[0].T)  # feature-major: a silent input feature's row is skipped
     bias = summed_biases(b_ih, b_hh)
-    layers, hidden, width = recurrent.shape[0], recurrent.shape[1], recurrent.shape[2]
+    layers, width, hidden = len(w_hh), w_hh[0].shape[0], w_hh[0].shape[1]
     weights_out = np.ascontiguousarray(readout.T)
     gates = np.empty((batch * time, layers, width), dtype=np.float32)
     cells = np.empty((batch * time, layers, hidden), dtype=np.float32)
@@ -156,9 +152,9 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
                 if layer == 0:
                     add_active_rows(g, x[b, t], first)
                 else:
-                    add_active_rows(g, h[layer - 1], upper[layer - 1])
+                    add_products(g, w_ih[layer], h[layer - 1])
                 if t > 0:  # h = 0 before step 0: no recurrent product there
-                    add_active_rows(g, h[layer], recurrent[layer])
+                    add_products(g, w_hh[layer], h[layer])
                 activate(g, scale, shift)
                 update_cell(g, c[layer], cells[row, layer], tanh_cells[row, layer], h[layer])
             scores[:] = readout_bias
@@ -183,23 +179,13 @@ def hidden_state(out, gates, tanh_cells):
 
 @_njit
 def add_scaled_rows(out, row, column):
-    """``out += row[:, None] * column[None, :]`` (``out`` ``(n, K)``: a gradient, feature-major), skipping
-    zero entries of ``row`` (an input spike train's silent features, say)."""
+    """``out += row[:, None] * column[None, :]`` (``out`` ``(n, K)``: a weight's gradient), skipping zero
+    entries of ``row`` (an input spike train's silent features, say)."""
     for m in range(row.shape[0]):
         value = row[m]
         if value != ZERO:
             for k in range(column.shape[0]):
                 out[m, k] += value * column[k]
-
-
-@_vectorized("reassoc")
-def add_products(out, weight, column):
-    """``out += weight @ column`` (``weight`` ``(n, K)``, feature-major), each sum in any order (vectorized)."""
-    for m in range(out.shape[0]):
-        total = ZERO
-        for k in range(column.shape[0]):
-            total += weight[m, k] * column[k]
-        out[m] += total
 
 
 @_njit
@@ -210,15 +196,16 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, gra
     Returns the gradients of the input weights of layer 0 ``(4H, F)``, of layers 1.. ``(max(L-1, 0),
     4H, H)``, of the recurrent weights ``(L, 4H, H)``, of the biases ``(L, 2, 4H)`` (``bias_ih``,
     then ``bias_hh``: the same values), of the readout's weight ``(C, H)`` and of its bias ``(C,)``.
-    The weight gradients are summed feature-major (each step adds along rows of 4H) and transposed
-    at the end; the gradients of the hidden states are products with feature-major weights.
+    Layer 0's input weight gradient is summed feature-major (a step adds a row of 4H for each
+    active input feature only) and transposed at the end; the others are summed in ``nn.LSTM``'s
+    layout, each gate's row along the hidden units, as are the products that give the hidden
+    states' gradients: no weight is copied or transposed.
     """
     layers, width = gates.shape[1], gates.shape[2]
     hidden = width // 4
-    _first, upper, recurrent = feature_major(w_ih, w_hh)
     grad_first = np.zeros((x.shape[2], width), dtype=np.float32)
-    grad_upper = np.zeros((max(layers - 1, 0), hidden, width), dtype=np.float32)
-    grad_recurrent = np.zeros((layers, hidden, width), dtype=np.float32)
+    grad_upper = np.zeros((max(layers - 1, 0), width, hidden), dtype=np.float32)
+    grad_recurrent = np.zeros((layers, width, hidden), dtype=np.float32)
     grad_bias = np.zeros((layers, 2, width), dtype=np.float32)
     grad_readout = np.zeros(readout.shape, dtype=np.float32)
     grad_readout_bias = np.zeros(readout.shape[0], dtype=np.float32)
@@ -254,14 +241,13 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, gra
                     add_scaled_rows(grad_first, x[b, t], da)
                 else:
                     hidden_state(below, gates[row, layer - 1], tanh_cells[row, layer - 1])
-                    add_scaled_rows(grad_upper[layer - 1], below, da)
-                    add_products(dh[layer - 1], upper[layer - 1], da)
+                    add_scaled_rows(grad_upper[layer - 1], da, below)
+                    add_active_rows(dh[layer - 1], da, w_ih[layer])
                 dh[layer] = ZERO
                 if t > 0:
                     hidden_state(previous, gates[row - 1, layer], tanh_cells[row - 1, layer])
-                    add_scaled_rows(grad_recurrent[layer], previous, da)
-                    add_products(dh[layer], recurrent[layer], da)
+                    add_scaled_rows(grad_recurrent[layer], da, previous)
+                    add_active_rows(dh[layer], da, w_hh[layer])
     for layer in range(layers):
         grad_bias[layer, 1] = grad_bias[layer, 0]
-    return (np.ascontiguousarray(grad_first.T), np.ascontiguousarray(grad_upper.transpose(0, 2, 1)),
-            np.ascontiguousarray(grad_recurrent.transpose(0, 2, 1)), grad_bias, grad_readout, grad_readout_bias)
+    return np.ascontiguousarray(grad_first.T), grad_upper, grad_recurrent, grad_bias, grad_readout, grad_readout_bias

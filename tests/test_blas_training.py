@@ -10,7 +10,7 @@ import torch
 from bench.measure.speed import saved_activation_bytes
 from decision_cases import RULES, decision_case
 from helpers import assert_same_as_naive, gradients
-from rc import blas_training, training
+from rc import blas_training, compiled, training
 from rc.crossing import SigmoidThreshold, SigmoidNotebook
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step, truncated_scores
@@ -26,9 +26,11 @@ def one_thread(restore_threads):
 
 @pytest.fixture
 def any_size(monkeypatch):
-    """Take this path for every network and batch (its bounds are a matter of speed, not of what it computes)."""
+    """Take this path for every network and batch (its bounds are a matter of speed, not of what it computes),
+    the compiled path, which comes first, out of the way."""
     monkeypatch.setattr(blas_training, "BLAS_MIN_WEIGHTS", 0)
     monkeypatch.setattr(blas_training, "BLAS_MAX_BATCH", 10 ** 9)
+    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
 
 
 def assert_taken(model, x, rule) -> None:
@@ -51,12 +53,10 @@ def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hid
 
 
 @pytest.mark.parametrize("kind", ["zero", "never", "later"])
-def test_batch_of_one(kind: str) -> None:
+def test_batch_of_one(any_size, kind: str) -> None:
     model, x, y, rule = decision_case(16, 2, "sigmoid", [kind], time=12, seed=1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(blas_training, "BLAS_MIN_WEIGHTS", 0)
-        assert_taken(model, x, rule)
-        naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
+    assert_taken(model, x, rule)
+    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
     assert bool(naive.decision.crossed) == (kind != "never")
 
 
@@ -135,9 +135,15 @@ def large_case(batch: int = 1) -> tuple:
     return LSTMClassifier(5, 512, 3, 1).train(), torch.randn(batch, 4, 5), SigmoidThreshold(0.9)
 
 
-def test_a_large_lstm_at_batch_one_takes_this_path() -> None:
+@pytest.mark.parametrize("why", ["no numba", "float64"])
+def test_a_large_lstm_at_batch_one_takes_this_path_where_the_compiled_one_does_not(monkeypatch, why: str) -> None:
     model, x, rule = large_case()
     assert blas_training.lstm_weights(model.lstm) >= blas_training.BLAS_MIN_WEIGHTS
+    assert truncated_scores(model, x, rule).path == ("compiled" if compiled.NUMBA_AVAILABLE else "blas")
+    if why == "no numba":
+        monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
+    else:
+        model, x = model.double(), x.double()
     assert_taken(model, x, rule)
     assert truncated_scores(model, x, rule).path == "blas"
 
@@ -166,7 +172,7 @@ def test_everything_else_takes_another_path(change: str) -> None:
     reason = blas_training.unsupported_reason(model, x, rule)
     assert reason is not None and expected in reason
     if change in ("batch", "small", "dropout"):
-        assert truncated_scores(model, x, rule).path != "blas"
+        assert truncated_scores(model, x, rule).path in ("compiled", "fused")
 
 
 def test_a_convolutional_front_end_takes_the_fused_path() -> None:

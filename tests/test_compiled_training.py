@@ -25,12 +25,6 @@ def one_thread(restore_threads):
     torch.set_num_threads(1)
 
 
-@pytest.fixture
-def any_size(monkeypatch):
-    """Compile every size of network (the bound is a matter of speed, not of what the kernels compute)."""
-    monkeypatch.setattr(compiled_training, "COMPILED_TRAINING_WORK", 10 ** 9)
-
-
 class OtherRule(SigmoidThreshold):
     """A rule with no compiled test (exactly the registered classes are compiled)."""
 
@@ -43,7 +37,7 @@ def assert_compiled(model, x, rule) -> None:
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("hidden", [3, 16, 40])
 @pytest.mark.parametrize("rule_name", list(RULES))
-def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hidden: int, rule_name: str) -> None:
+def test_loss_and_every_gradient_equal_the_naive_step(layers: int, hidden: int, rule_name: str) -> None:
     model, x, y, rule = decision_case(hidden, layers, rule_name, ["zero", "never", "later", "later", "later", "later",
                                                                   "later"])
     assert_compiled(model, x, rule)
@@ -53,7 +47,7 @@ def test_loss_and_every_gradient_equal_the_naive_step(any_size, layers: int, hid
     assert len(set(steps)) == 7
 
 
-def test_three_layers_and_gradients_accumulated_over_two_steps(any_size) -> None:
+def test_three_layers_and_gradients_accumulated_over_two_steps() -> None:
     model, x, y, rule = decision_case(8, 3, "softmax", ["zero", "never", "later", "later"])
     assert_compiled(model, x, rule)
     assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
@@ -68,7 +62,7 @@ def test_three_layers_and_gradients_accumulated_over_two_steps(any_size) -> None
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("hidden", [3, 16, 40])
 @pytest.mark.parametrize("kind", ["zero", "never", "later"])
-def test_batch_of_one(any_size, layers: int, hidden: int, kind: str) -> None:
+def test_batch_of_one(layers: int, hidden: int, kind: str) -> None:
     model, x, y, rule = decision_case(hidden, layers, "sigmoid", [kind], time=12, seed=1)
     assert_compiled(model, x, rule)
     naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
@@ -153,7 +147,9 @@ def test_a_small_plain_lstm_takes_the_compiled_path(monkeypatch) -> None:
     assert taken_path(monkeypatch, model, x, rule) == "compiled"
     weights = sum(w.numel() for w in model.lstm._flat_weights)
     monkeypatch.setattr(compiled_training, "COMPILED_TRAINING_WORK", weights * x.shape[0])  # at the bound
+    torch.set_num_threads(2)
     assert taken_path(monkeypatch, model, x, rule) == "compiled"
+    torch.set_num_threads(1)
     model.dropout.p = 0.3
     model.eval()  # dropout not in effect
     assert taken_path(monkeypatch, model, x, rule) == "compiled"
@@ -173,9 +169,11 @@ def test_everything_else_takes_the_fused_path(monkeypatch, change: str) -> None:
         x.requires_grad_(True)
     elif change == "rule":
         rule = OtherRule(rule.theta)
-    else:
+    else:  # beyond the bound with several threads (with one, every size is compiled)
         weights = sum(w.numel() for w in model.lstm._flat_weights)
         monkeypatch.setattr(compiled_training, "COMPILED_TRAINING_WORK", weights * x.shape[0] - 1)
+        assert compiled_training.unsupported_reason(model, x, rule) is None
+        torch.set_num_threads(2)
     assert compiled_training.unsupported_reason(model, x, rule) is not None
     assert taken_path(monkeypatch, model, x, rule) == "fused"
 
