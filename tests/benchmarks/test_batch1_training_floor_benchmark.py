@@ -12,12 +12,16 @@ decision at step 5 of 20):
   compiled path, :mod:`rc.compiled_training`) and its backward pass;
 - ``loss floor``: only :func:`rc.loss.rc_loss` of given scores at the decision
   (a leaf tensor) and its backward pass: no network at all, what every step
-  whose loss is a torch graph pays at least.
+  whose loss is a torch graph pays at least;
+- ``function floor``: the loss floor with the scores coming out of an
+  ``autograd.Function`` of the model's parameters that computes nothing
+  (forward returns the given scores, backward zero gradients): what the
+  compiled path's design pays at least, its kernels aside.
 
 ``loss floor / naive step`` near or above 0.375 means that no step that
 leaves the RC loss to torch's autograd can meet the target at this size,
-however cheap its network pass; ``truncated step - loss floor`` is what the
-compiled forward and backward cost with their autograd Function. Run with
+however cheap its network pass; ``truncated step - function floor`` is what
+the compiled forward and backward kernels and their data handling cost. Run with
 ``tox -e bench``.
 """
 
@@ -40,10 +44,24 @@ def case():
     return model.train(), x, y, rule
 
 
-@pytest.mark.parametrize("way", ["naive step", "truncated step", "loss floor"])
+class GivenScores(torch.autograd.Function):
+    """``apply(scores, *parameters)``: the given scores, with zero gradients for the parameters."""
+
+    @staticmethod
+    def forward(ctx, scores, *parameters):
+        ctx.shapes = [p.shape for p in parameters]
+        return scores.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, *(grad.new_zeros(shape) for shape in ctx.shapes)
+
+
+@pytest.mark.parametrize("way", ["naive step", "truncated step", "loss floor", "function floor"])
 def test_batch1_training_step(benchmark, case, way: str) -> None:
     model, x, y, rule = case
     scores = model(x)[:, DECISION].detach()
+    parameters = list(model.parameters())
 
     def step(rc_step) -> int:
         model.zero_grad(set_to_none=True)
@@ -56,7 +74,12 @@ def test_batch1_training_step(benchmark, case, way: str) -> None:
         rc_loss(leaf, y, rule, 0.0).backward()
         return DECISION if leaf.grad is not None else -1
 
+    def function_floor() -> int:
+        model.zero_grad(set_to_none=True)
+        rc_loss(GivenScores.apply(scores, *parameters), y, rule, 0.0).backward()
+        return DECISION if all(p.grad is not None for p in parameters) else -1
+
     run = {"naive step": lambda: step(naive_rc_step), "truncated step": lambda: step(truncated_rc_step),
-           "loss floor": loss_floor}[way]
+           "loss floor": loss_floor, "function floor": function_floor}[way]
     benchmark.group = f"one RC training step at batch 1, H = {HIDDEN}, T = {STEPS}, decision at step {DECISION + 1}"
     assert benchmark(run) == DECISION
