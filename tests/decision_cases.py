@@ -56,3 +56,61 @@ def decision_case(hidden: int, layers: int, rule_name: str, kinds: list[str], ti
                 x = pool[[rows[kind].pop(0) for kind in kinds]]
                 return model, x, torch.randint(0, max(outputs, 2), (len(kinds),)), rule_class(theta)
     raise AssertionError(f"no network and theta give the kinds {kinds}")
+
+
+# ----------------------------------------------------------------------------- properties of a truncated path
+
+
+def assert_gradients_accumulate(model, x, y, rule, tolerance: float) -> None:
+    """Two truncated steps' backward passes add up to twice the naive step's gradients."""
+    from helpers import gradients
+    from rc.training import naive_rc_step, truncated_rc_step
+
+    _naive, once = gradients(model, naive_rc_step, x, y, rule, 0.2)
+    model.zero_grad(set_to_none=True)
+    for _ in range(2):
+        truncated_rc_step(model, x, y, rule, 0.2).loss.backward()
+    for (name, parameter), single in zip(model.named_parameters(), once):
+        torch.testing.assert_close(parameter.grad, 2 * single, atol=2 * tolerance, rtol=tolerance, msg=name)
+
+
+def assert_nothing_after_a_decision_is_read(model, x, y, rule) -> torch.Tensor:
+    """Inputs after each example's decision set to NaN change neither the loss nor any gradient; returns
+    the poisoned inputs."""
+    from helpers import gradients
+    from rc.training import truncated_rc_step
+
+    clean, expected = gradients(model, truncated_rc_step, x, y, rule, 0.2)
+    after = torch.arange(x.shape[1])[None, :] > clean.decision.step_index[:, None]
+    assert int(after.sum()) > x.shape[1]
+    poisoned = x.clone()
+    poisoned[after] = float("nan")
+    truncated, found = gradients(model, truncated_rc_step, poisoned, y, rule, 0.2)
+    assert torch.equal(truncated.loss, clean.loss)
+    for got, want in zip(found, expected):
+        assert torch.equal(got, want)
+    return poisoned
+
+
+def assert_the_same_without_autograd(model, x, rule) -> None:
+    """Without autograd the scores have no graph and equal those with it, as do the decisions."""
+    from rc.training import truncated_scores
+
+    with_graph = truncated_scores(model, x, rule)
+    with torch.no_grad():
+        without = truncated_scores(model, x, rule)
+    assert without.scores.grad_fn is None and torch.equal(without.scores, with_graph.scores.detach())
+    assert torch.equal(without.decision.step_index, with_graph.decision.step_index)
+
+
+def assert_a_weight_changed_before_backward_is_an_error(model, x, y, rule) -> None:
+    """Autograd refuses the backward pass after a weight was changed in place since the forward pass."""
+    import pytest
+
+    from rc.training import truncated_rc_step
+
+    loss = truncated_rc_step(model, x, y, rule, 0.0).loss
+    with torch.no_grad():
+        model.lstm.weight_hh_l0.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()

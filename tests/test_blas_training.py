@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from bench.measure.speed import saved_activation_bytes
-from decision_cases import RULES, decision_case
+from decision_cases import (RULES, assert_a_weight_changed_before_backward_is_an_error,
+                            assert_gradients_accumulate, assert_nothing_after_a_decision_is_read,
+                            assert_the_same_without_autograd, decision_case)
 from helpers import assert_same_as_naive, gradients
 from rc import blas_training, compiled, training
-from rc.crossing import SigmoidThreshold, SigmoidNotebook
+from rc.crossing import SigmoidNotebook, SigmoidThreshold
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step, truncated_scores
 
@@ -73,26 +75,12 @@ def test_float64_matches_the_naive_step_to_its_own_precision(any_size) -> None:
 
 def test_gradients_accumulate_over_two_steps(any_size) -> None:
     model, x, y, rule = decision_case(8, 3, "softmax", ["zero", "never", "later", "later"])
-    _naive, once = gradients(model, naive_rc_step, x, y, rule, 0.2)
-    model.zero_grad(set_to_none=True)
-    for _ in range(2):
-        truncated_rc_step(model, x, y, rule, 0.2).loss.backward()
-    for (name, parameter), single in zip(model.named_parameters(), once):
-        torch.testing.assert_close(parameter.grad, 2 * single, atol=2 * TOLERANCE, rtol=TOLERANCE, msg=name)
+    assert_gradients_accumulate(model, x, y, rule, TOLERANCE)
 
 
 def test_no_step_after_a_decision_is_computed(any_size) -> None:
-    """Inputs after each example's decision set to NaN change nothing."""
     model, x, y, rule = decision_case(16, 2, "softmax", LATER)
-    clean, expected = gradients(model, truncated_rc_step, x, y, rule, 0.2)
-    after = torch.arange(x.shape[1])[None, :] > clean.decision.step_index[:, None]
-    assert int(after.sum()) > x.shape[1]
-    poisoned = x.clone()
-    poisoned[after] = float("nan")
-    truncated, found = gradients(model, truncated_rc_step, poisoned, y, rule, 0.2)
-    assert torch.equal(truncated.loss, clean.loss)
-    for got, want in zip(found, expected):
-        assert torch.equal(got, want)
+    assert_nothing_after_a_decision_is_read(model, x, y, rule)
 
 
 def test_its_saved_steps_are_counted_as_activation_memory(any_size) -> None:
@@ -110,20 +98,11 @@ def test_its_saved_steps_are_counted_as_activation_memory(any_size) -> None:
 
 def test_without_autograd_the_scores_and_decisions_are_the_same(any_size) -> None:
     model, x, _y, rule = decision_case(16, 1, "sigmoid", ["zero", "never", "later"])
-    with_graph = truncated_scores(model, x, rule)
-    with torch.no_grad():
-        without = truncated_scores(model, x, rule)
-    assert without.scores.grad_fn is None and torch.equal(without.scores, with_graph.scores.detach())
-    assert torch.equal(without.decision.step_index, with_graph.decision.step_index)
+    assert_the_same_without_autograd(model, x, rule)
 
 
 def test_a_weight_changed_before_backward_is_an_error(any_size) -> None:
-    model, x, y, rule = decision_case(3, 1, "sigmoid", ["later"])
-    loss = truncated_rc_step(model, x, y, rule, 0.0).loss
-    with torch.no_grad():
-        model.lstm.weight_hh_l0.add_(1.0)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        loss.backward()
+    assert_a_weight_changed_before_backward_is_an_error(*decision_case(3, 1, "sigmoid", ["later"]))
 
 
 # ----------------------------------------------------------------------------- dispatch

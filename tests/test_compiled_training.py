@@ -13,8 +13,10 @@ from rc import compiled, compiled_training, training  # noqa: E402
 from rc.crossing import SigmoidThreshold  # noqa: E402
 from rc.fused_training import fused_parts, fused_truncated_scores  # noqa: E402
 from rc.model import ConvLSTMClassifier  # noqa: E402
-from rc.training import naive_rc_step, truncated_rc_step, truncated_scores  # noqa: E402
-from decision_cases import RULES, decision_case  # noqa: E402
+from rc.training import truncated_rc_step, truncated_scores  # noqa: E402
+from decision_cases import (RULES, assert_a_weight_changed_before_backward_is_an_error,  # noqa: E402
+                            assert_gradients_accumulate, assert_nothing_after_a_decision_is_read,
+                            assert_the_same_without_autograd, decision_case)
 from helpers import assert_same_as_naive, gradients  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -51,12 +53,7 @@ def test_three_layers_and_gradients_accumulated_over_two_steps() -> None:
     model, x, y, rule = decision_case(8, 3, "softmax", ["zero", "never", "later", "later"])
     assert_compiled(model, x, rule)
     assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
-    _naive, once = gradients(model, naive_rc_step, x, y, rule, 0.2)
-    model.zero_grad(set_to_none=True)
-    for _ in range(2):
-        truncated_rc_step(model, x, y, rule, 0.2).loss.backward()
-    for (name, parameter), single in zip(model.named_parameters(), once):
-        torch.testing.assert_close(parameter.grad, 2 * single, atol=2 * TOLERANCE, rtol=TOLERANCE, msg=name)
+    assert_gradients_accumulate(model, x, y, rule, TOLERANCE)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -85,27 +82,13 @@ def test_decisions_and_step_evaluations_equal_the_fused_path(layers: int) -> Non
 
 
 def test_no_step_after_a_decision_is_computed() -> None:
-    """Inputs after each example's decision set to NaN change nothing."""
     model, x, y, rule = decision_case(16, 2, "softmax", ["zero", "never"] + ["later"] * 5)
-    clean, expected = gradients(model, truncated_rc_step, x, y, rule, 0.2)
-    after = torch.arange(x.shape[1])[None, :] > clean.decision.step_index[:, None]
-    assert int(after.sum()) > x.shape[1]
-    poisoned = x.clone()
-    poisoned[after] = float("nan")
-    assert_compiled(model, poisoned, rule)
-    truncated, found = gradients(model, truncated_rc_step, poisoned, y, rule, 0.2)
-    assert torch.equal(truncated.loss, clean.loss)
-    for got, want in zip(found, expected):
-        assert torch.equal(got, want)
+    assert_compiled(model, assert_nothing_after_a_decision_is_read(model, x, y, rule), rule)
 
 
 def test_without_autograd_the_scores_and_decisions_are_the_same() -> None:
-    model, x, y, rule = decision_case(16, 1, "sigmoid", ["zero", "never", "later"])
-    with_graph = truncated_scores(model, x, rule)
-    with torch.no_grad():
-        without = truncated_scores(model, x, rule)
-    assert without.scores.grad_fn is None and torch.equal(without.scores, with_graph.scores.detach())
-    assert torch.equal(without.decision.step_index, with_graph.decision.step_index)
+    model, x, _y, rule = decision_case(16, 1, "sigmoid", ["zero", "never", "later"])
+    assert_the_same_without_autograd(model, x, rule)
 
 
 def test_a_strided_input_is_read_as_its_values() -> None:
@@ -119,12 +102,7 @@ def test_a_strided_input_is_read_as_its_values() -> None:
 
 
 def test_a_weight_changed_before_backward_is_an_error() -> None:
-    model, x, y, rule = decision_case(3, 1, "sigmoid", ["later"])
-    loss = truncated_rc_step(model, x, y, rule, 0.0).loss
-    with torch.no_grad():
-        model.lstm.weight_hh_l0.add_(1.0)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        loss.backward()
+    assert_a_weight_changed_before_backward_is_an_error(*decision_case(3, 1, "sigmoid", ["later"]))
 
 
 # ----------------------------------------------------------------------------- dispatch
