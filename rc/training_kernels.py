@@ -24,57 +24,10 @@ took most of the forward pass's time. The crossing test on the readout is
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from rc.compiled_kernels import ONE, ZERO, _njit, add_active_rows, crossed, predict
-
-NINE, HALF = np.float32(9.0), np.float32(0.5)
-TANH_NUMERATOR = tuple(np.float32(v) for v in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
-                                               5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
-                                               -2.76076847742355e-16))
-"""Coefficients of x, x^3, .., x^13 of the numerator of Eigen's float32 rational tanh on [-9, 9]."""
-TANH_DENOMINATOR = tuple(np.float32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
-                                                 1.19825839466702e-06))
-"""Coefficients of 1, x^2, .., x^6 of its denominator."""
-
-
-def _vectorized(*flags: str):
-    """``numba.njit`` allowing fused multiply-adds and a division by a reciprocal (NaN and infinities
-    still propagate), and any further fastmath ``flags`` (``reassoc`` to vectorize a sum), dividing as
-    numpy does (no ZeroDivisionError check, which kept the loops scalar), so that loops over arrays
-    vectorize (the activations about 8x faster here); cached as :func:`rc.compiled_kernels._njit` is."""
-    options = {"nogil": True, "fastmath": {"contract", "arcp", *flags}, "error_model": "numpy"}
-
-    def compile_(function):
-        try:
-            return numba.njit(cache=True, **options)(function)
-        except RuntimeError:  # no writable cache location
-            return numba.njit(**options)(function)
-
-    return compile_
-
-
-@_vectorized()
-def rational_tanh(v):
-    """tanh(v) in float32, within 3.5e-7 (NaN stays NaN)."""
-    x = NINE if v > NINE else v
-    x = -NINE if x < -NINE else x
-    x2 = x * x
-    a1, a3, a5, a7, a9, a11, a13 = TANH_NUMERATOR
-    b0, b2, b4, b6 = TANH_DENOMINATOR
-    p = x * ((((((a13 * x2 + a11) * x2 + a9) * x2 + a7) * x2 + a5) * x2 + a3) * x2 + a1)
-    q = ((b6 * x2 + b4) * x2 + b2) * x2 + b0
-    return p / q
-
-
-@_vectorized()
-def activate(gates, scale, shift):
-    """Gates ``(4H,)`` in place: ``shift + scale * tanh(scale * gates)`` (``scale`` and ``shift`` 1/2 for
-    the sigmoid gates i, f, o, since sigmoid(v) = (1 + tanh(v / 2)) / 2, and 1 and 0 for g)."""
-    for k in range(gates.shape[0]):
-        gates[k] = shift[k] + scale[k] * rational_tanh(scale[k] * gates[k])
-
+from rc.compiled_kernels import (ONE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed, gate_scales, predict,
+                                 rational_tanh)
 
 @_vectorized()
 def update_cell(gates, c, cells, tanh_cells, h):
@@ -136,10 +89,7 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
     h = np.empty((layers, hidden), dtype=np.float32)
     c = np.empty((layers, hidden), dtype=np.float32)
     scores = np.empty(readout.shape[0], dtype=np.float32)
-    scale = np.full(width, HALF, dtype=np.float32)
-    shift = np.full(width, HALF, dtype=np.float32)
-    scale[2 * hidden:3 * hidden] = ONE
-    shift[2 * hidden:3 * hidden] = ZERO
+    scale, shift = gate_scales(hidden)
     row = 0
     for b in range(batch):
         offsets[b] = row
