@@ -557,11 +557,10 @@ def headline_block(up: str) -> str:
 
 
 PAPER_RUNS: dict[str, tuple[str, ...] | None] = {
-    "results/toy": None, "results/fsdd": None, "results/mnist-protocol": None,
-    "results/images-strong": ("fmnist-temporal",)}
+    "results/toy": None, "results/fsdd": None, "results/mnist-protocol": None, "results/fmnist-protocol": None}
 """The committed runs of ``--profile paper`` (every ``results.jsonl`` in the folder and below), and the
-tasks taken from each (None: all): the MNIST rows of ``images-strong`` predate the comparison protocol
-and are superseded by ``mnist-protocol``; its Fashion-MNIST rows stand until they are rerun."""
+tasks taken from each (None: all); ``images-strong`` predates the comparison protocol and is superseded
+by ``mnist-protocol`` and ``fmnist-protocol``."""
 
 
 @functools.lru_cache(maxsize=1)
