@@ -40,7 +40,7 @@ from torch import Tensor
 
 from rc import compiled
 from rc.crossing import CrossingRule, Decision
-from rc.fused_training import TruncatedScores
+from rc.fused_training import TruncatedScores, lstm_weights
 from rc.model import LSTMClassifier
 
 BLAS_MIN_WEIGHTS = 1_000_000
@@ -58,11 +58,6 @@ against the compiled path's 1.6-2.8). At batch 4 and above the fused path was ab
 faster (4 x 1,024: 1.74 against 1.57; 4 x 512: 2.70 against 2.22; 64 x 256 at T = 80: 1.44 against
 1.25), its batched products repaying its search; 16 x 1,024 (1.46 against 1.66) and 64 x 1,024 (1.35
 against 1.42) were within the noise."""
-
-
-def lstm_weights(lstm: torch.nn.LSTM) -> int:
-    """Weights of a plain ``nn.LSTM``, biases included."""
-    return sum(w.numel() for w in lstm._flat_weights)
 
 
 def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
@@ -218,7 +213,7 @@ def backward_steps(grad_top: Tensor, steps: ForwardSteps, weights: tuple[Tensor,
     grads: list[Tensor] = []
     from_above: list[Tensor] | None = None  # per step, the gradient at this layer's output from the one above
     for layer in reversed(range(layers)):
-        w_ih, w_hh, _ = _layer_weights(weights, layer)
+        w_ih, w_hh = weights[4 * layer], weights[4 * layer + 1]
         saved = steps.layers[layer]
         hidden_size = w_hh.shape[1]
         d_gates = torch.empty_like(saved.gates)
@@ -226,8 +221,8 @@ def backward_steps(grad_top: Tensor, steps: ForwardSteps, weights: tuple[Tensor,
         for t in reversed(range(len(steps.counts))):
             start, stop = offsets[t], offsets[t + 1]
             n = stop - start
-            if grad_hidden is None:
-                grad_hidden, grad_cell = saved.tanh_cell.new_zeros(n, hidden_size), saved.tanh_cell.new_zeros(n, hidden_size)
+            if grad_hidden is None:  # the last step: nothing comes from a later one
+                grad_hidden, grad_cell = (saved.tanh_cell.new_zeros(n, hidden_size) for _ in range(2))
             elif steps.kept[t] is not None:  # the rows that went on are a subset of this step's
                 keep = steps.kept[t]
                 grad_hidden = saved.tanh_cell.new_zeros(n, hidden_size).index_copy_(0, keep, grad_hidden)

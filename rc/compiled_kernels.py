@@ -6,9 +6,8 @@ would make numba compute in float64). The LSTM's gates and cell use a rational a
 of tanh (:func:`rational_tanh`, within 3.5e-7 of the exact value; sigmoid(v) = (1 + tanh(v / 2)) / 2),
 which the compiler vectorizes: one float64 ``exp`` per value took most of a step's time; the
 crossing tests compute the sigmoid of the scores in float64, rounded to float32. Nothing is
-allocated beyond the small state vectors. The
-crossing tests are those of :data:`rc.compiled.SIGMOID_ANY` (0), ``SOFTMAX_MAX`` (1),
-``TWO_SIDED`` (2) and ``ANY_POSITIVE`` (3).
+allocated beyond the small state vectors. The crossing tests are those of
+:data:`rc.compiled.SIGMOID_ANY` (0), ``SOFTMAX_MAX`` (1), ``TWO_SIDED`` (2) and ``ANY_POSITIVE`` (3).
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ no-grad search for the decision steps and a packed gradient pass; each call has 
 cost of hundreds of microseconds (more for a large network, whose weights oneDNN lays out
 anew at each call), which a small network's steps do not repay (truncated training cost
 about as much as the naive full pass at 16 units, more at batch 1), and the search adds a
-third of the steps' forward cost. Here,
-for an :class:`rc.model.LSTMClassifier` (with several torch threads, a batch small enough:
-:data:`COMPILED_TRAINING_WORK`):
+third of the steps' forward cost. Here, for an :class:`rc.model.LSTMClassifier` (with
+several torch threads, a batch small enough: :data:`COMPILED_TRAINING_WORK`):
 
 * forward, one call of :func:`rc.training_kernels.lstm_truncated_forward` runs every
   example step by step up to its decision step ``d`` (the first crossing of the readout
@@ -28,8 +27,9 @@ rounding of the threshold could decide a step apart).
 Without numba, or for anything the kernels do not compute (a convolutional front end,
 dropout in effect, float64, a GPU, a rule with no compiled test, a larger network or batch
 with several torch threads), :func:`unsupported_reason` says why and
-:func:`rc.training.truncated_scores` takes another path. The checks read the model itself, not :func:`rc.fused_training.fused_parts`
-(whose operation counts cost more than a small network's whole compiled forward pass).
+:func:`rc.training.truncated_scores` takes another path. The checks read the model itself,
+not :func:`rc.fused_training.fused_parts` (whose operation counts cost more than a small
+network's whole compiled forward pass).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from torch import Tensor
 
 from rc import compiled
 from rc.crossing import CrossingRule, Decision
-from rc.fused_training import TruncatedScores
+from rc.fused_training import TruncatedScores, lstm_weights
 from rc.model import LSTMClassifier
 
 COMPILED_TRAINING_WORK = 1_200_000
@@ -96,10 +96,8 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
         return "the compiled path runs on the CPU only"
     if x.requires_grad:
         return "the compiled path gives no gradient of the input"
-    hidden, layers = lstm.hidden_size, lstm.num_layers
-    weights = 4 * hidden * (lstm.input_size + hidden + 2) + (layers - 1) * 4 * hidden * (2 * hidden + 2)
-    if (threads := torch.get_num_threads()) > 1 and weights * x.shape[0] > COMPILED_TRAINING_WORK:
-        return (f"LSTM weights x examples = {weights * x.shape[0]} with {threads} torch threads: more than the "
+    if (threads := torch.get_num_threads()) > 1 and (work := lstm_weights(lstm) * x.shape[0]) > COMPILED_TRAINING_WORK:
+        return (f"LSTM weights x examples = {work} with {threads} torch threads: more than the "
                 f"{COMPILED_TRAINING_WORK} the one-thread compiled path is taken for")
     return None
 

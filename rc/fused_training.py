@@ -80,8 +80,9 @@ MAX_CHUNK = 64
 STEP_PATHS = ("compiled", "blas", "fused", "step-loop")
 """The implementations of the truncated step (:func:`rc.training.truncated_scores`): the compiled
 kernels (:mod:`rc.compiled_training`), the hand-written backpropagation of :mod:`rc.blas_training`,
-this module's search and packed pass, and the step loop (:func:`rc.streaming.stream_decisions`). Only the fused one computes steps past a crossing (its
-search's chunks), so it counts more forward step evaluations for the same decisions."""
+this module's search and packed pass, and the step loop (:func:`rc.streaming.stream_decisions`).
+Only the fused one computes steps past a crossing (its search's chunks), so it counts more forward
+step evaluations for the same decisions."""
 
 SMALL_LSTM_WEIGHTS = 100_000
 """Up to this many LSTM weights (about 150 units), a gradient-pass call of 2 steps runs as single
@@ -112,6 +113,11 @@ class FusedParts:
     input_events: ActiveInputs | None = None
 
 
+def lstm_weights(lstm: nn.LSTM) -> int:
+    """Weights of an ``nn.LSTM``, biases included."""
+    return sum(w.numel() for w in lstm._flat_weights)
+
+
 def fused_parts(model: object) -> FusedParts | None:
     """The parts of an :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`
     (exactly those classes: a subclass may step differently), or None for any other model."""
@@ -124,9 +130,8 @@ def fused_parts(model: object) -> FusedParts | None:
     if type(recurrent) is not LSTMClassifier:
         return None
     dropout = recurrent.dropout.p if recurrent.training and recurrent.dropout.p > 0 else 0.0
-    lstm_weights = sum(w.numel() for w in recurrent.lstm._flat_weights)
     return FusedParts(recurrent.lstm, recurrent.readout, encoder, float(dropout), int(model.dense_macs_per_step()),
-                      lstm_weights, recurrent.input_events if encoder is None else None)
+                      lstm_weights(recurrent.lstm), recurrent.input_events if encoder is None else None)
 
 
 def chunk_length(parts: FusedParts, active: int, start: int, remaining: int) -> int:

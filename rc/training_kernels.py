@@ -15,8 +15,8 @@ The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``
 (``weight_ih_l{k}`` ``(4H, inputs)``, ``weight_hh_l{k}`` ``(4H, H)``, biases ``(4H,)``; gates in
 PyTorch's order i, f, g, o); every product reads them in that layout, along contiguous rows,
 except layer 0's input weights, which both kernels read feature-major (a copy ``(inputs, 4H)``) so
-that a silent input feature costs nothing. Everything is float32. The gates' sigmoid and tanh and the cell's tanh
-are a rational approximation of tanh (:func:`activate`; within 3.5e-7 of the exact value), which
+that a silent input feature costs nothing. Everything is float32. The gates' sigmoid and tanh and
+the cell's tanh are a rational approximation of tanh (:func:`activate`; within 3.5e-7 of the exact value), which
 the compiler vectorizes: the float64 ``exp`` of :mod:`rc.compiled_kernels` (one call per value)
 took most of the forward pass's time. The crossing test on the readout is
 :func:`rc.compiled_kernels.crossed`, as in early-exit inference.
@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rc.compiled_kernels import (ONE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed, gate_scales, predict,
-                                 rational_tanh)
+from rc.compiled_kernels import (ONE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed, gate_scales,
+                                 predict, rational_tanh)
+
 
 @_vectorized()
 def update_cell(gates, c, cells, tanh_cells, h):

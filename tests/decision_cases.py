@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from helpers import gradients
 from rc.crossing import SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary
 from rc.model import LSTMClassifier
+from rc.training import naive_rc_step, truncated_rc_step, truncated_scores
 
 RULES = {"sigmoid": (SigmoidThreshold, 4), "softmax": (SoftmaxThreshold, 4), "two-sided": (TwoSidedBinary, 1)}
 """Each rule's class and its number of outputs."""
@@ -63,9 +66,6 @@ def decision_case(hidden: int, layers: int, rule_name: str, kinds: list[str], ti
 
 def assert_gradients_accumulate(model, x, y, rule, tolerance: float) -> None:
     """Two truncated steps' backward passes add up to twice the naive step's gradients."""
-    from helpers import gradients
-    from rc.training import naive_rc_step, truncated_rc_step
-
     _naive, once = gradients(model, naive_rc_step, x, y, rule, 0.2)
     model.zero_grad(set_to_none=True)
     for _ in range(2):
@@ -77,9 +77,6 @@ def assert_gradients_accumulate(model, x, y, rule, tolerance: float) -> None:
 def assert_nothing_after_a_decision_is_read(model, x, y, rule) -> torch.Tensor:
     """Inputs after each example's decision set to NaN change neither the loss nor any gradient; returns
     the poisoned inputs."""
-    from helpers import gradients
-    from rc.training import truncated_rc_step
-
     clean, expected = gradients(model, truncated_rc_step, x, y, rule, 0.2)
     after = torch.arange(x.shape[1])[None, :] > clean.decision.step_index[:, None]
     assert int(after.sum()) > x.shape[1]
@@ -94,8 +91,6 @@ def assert_nothing_after_a_decision_is_read(model, x, y, rule) -> torch.Tensor:
 
 def assert_the_same_without_autograd(model, x, rule) -> None:
     """Without autograd the scores have no graph and equal those with it, as do the decisions."""
-    from rc.training import truncated_scores
-
     with_graph = truncated_scores(model, x, rule)
     with torch.no_grad():
         without = truncated_scores(model, x, rule)
@@ -105,10 +100,6 @@ def assert_the_same_without_autograd(model, x, rule) -> None:
 
 def assert_a_weight_changed_before_backward_is_an_error(model, x, y, rule) -> None:
     """Autograd refuses the backward pass after a weight was changed in place since the forward pass."""
-    import pytest
-
-    from rc.training import truncated_rc_step
-
     loss = truncated_rc_step(model, x, y, rule, 0.0).loss
     with torch.no_grad():
         model.lstm.weight_hh_l0.add_(1.0)

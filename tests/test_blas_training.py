@@ -14,6 +14,7 @@ from decision_cases import (RULES, assert_a_weight_changed_before_backward_is_an
 from helpers import assert_same_as_naive, gradients
 from rc import blas_training, compiled, training
 from rc.crossing import SigmoidNotebook, SigmoidThreshold
+from rc.fused_training import lstm_weights
 from rc.model import ConvLSTMClassifier, LSTMClassifier
 from rc.training import naive_rc_step, truncated_rc_step, truncated_scores
 
@@ -117,7 +118,7 @@ def large_case(batch: int = 1) -> tuple:
 @pytest.mark.parametrize("why", ["no numba", "float64"])
 def test_a_large_lstm_at_batch_one_takes_this_path_where_the_compiled_one_does_not(monkeypatch, why: str) -> None:
     model, x, rule = large_case()
-    assert blas_training.lstm_weights(model.lstm) >= blas_training.BLAS_MIN_WEIGHTS
+    assert lstm_weights(model.lstm) >= blas_training.BLAS_MIN_WEIGHTS
     assert truncated_scores(model, x, rule).path == ("compiled" if compiled.NUMBA_AVAILABLE else "blas")
     if why == "no numba":
         monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)

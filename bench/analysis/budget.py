@@ -152,7 +152,8 @@ def budget_lines(task_records: Sequence[dict[str, Any]]) -> list[str]:
             "dense forward + backward MACs actually computed; seconds are training wall-clock (means over "
             "seeds); the training step is the implementation that ran, for a contender with several "
             f"(docs/contenders.md). {verdict}", "",
-            "| configuration | seeds | epochs | training MACs | train s | training step | differs from the other rows |",
+            "| configuration | seeds | epochs | training MACs | train s | training step "
+            "| differs from the other rows |",
             "|---|---|---|---|---|---|---|", *rows, ""]
 
 

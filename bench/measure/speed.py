@@ -256,6 +256,12 @@ class ScalingRow:
         return None if self.compiled_ratio is None else self.compiled_ratio / self.ideal_ratio
 
 
+def repetitions(once: float, least_seconds: float, most: int) -> int:
+    """How many runs in a row of something that takes ``once`` seconds last ``least_seconds``: at least 1,
+    at most ``most``."""
+    return max(1, min(most, math.ceil(least_seconds / max(once, 1e-9))))
+
+
 def _timed(step: Callable[..., StepResult], model: LSTMClassifier, x: Tensor, y: Tensor,
            rule: TwoSidedBinary, steps: int = 1) -> tuple[float, float, StepResult]:
     """Wall-clock and process CPU seconds per step of ``steps`` steps in a row, forward + backward (the
@@ -340,7 +346,7 @@ def measure_cell(time_steps: int, hidden: int, batch: int, pattern: str, repeats
     truncated = _timed(truncated_rc_step, model, x, y, rule)[2]
     naive_once, _, naive = _timed(naive_rc_step, model, x, y, rule)
     naive_once = min(naive_once, _timed(naive_rc_step, model, x, y, rule)[0])  # the lower of two, less noisy
-    training_steps = max(1, min(MAX_TRAINING_STEPS, math.ceil(MIN_TRAINING_SECONDS / max(naive_once, 1e-9))))
+    training_steps = repetitions(naive_once, MIN_TRAINING_SECONDS, MAX_TRAINING_STEPS)
     expected = torch.where(steps == NEVER, time_steps - 1, steps)
     if not torch.equal(naive.decision.step_index.cpu(), expected) or not torch.equal(
             truncated.decision.step_index.cpu(), expected):
@@ -350,7 +356,7 @@ def measure_cell(time_steps: int, hidden: int, batch: int, pattern: str, repeats
     warm = {name: _timed_calls(infer, 1, device) for name, infer in ways.items()}
     _check_decisions({name: decision for name, (_, decision) in warm.items()}, expected, cell)
     full_once = min(warm["full"][0], _timed_calls(ways["full"], 1, device)[0])  # the lower of two, less noisy
-    calls = max(1, min(MAX_INFERENCE_CALLS, math.ceil(MIN_INFERENCE_SECONDS / max(full_once, 1e-9))))
+    calls = repetitions(full_once, MIN_INFERENCE_SECONDS, MAX_INFERENCE_CALLS)
     truncated_seconds, naive_seconds, ratios, cpu_ratios = [], [], [], []
     inference_seconds: dict[str, list[float]] = {name: [] for name in ways}
     names = list(ways)
