@@ -33,6 +33,7 @@ from bench.run.executors import EXECUTORS, RAY_INSTALL_HINT
 from bench import package_version
 from bench.core.options import OptionError
 from bench.run.profile import BUILTIN_PROFILES, load_profile
+from rc.threads import set_cpu_threads
 from bench.tasks.registry import TASKS
 
 
@@ -112,7 +113,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.executor == "ray" and device.type == "cuda" and device.index is not None:
         raise OptionError(f"--executor ray gives each job the GPU Ray assigns it; use --device cuda, not {args.device}")
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     jobs = plan_jobs(profile, tasks, args.contenders, args.seeds, args.thresholds, args.betas)
     if args.plan:
         from bench.run.jobs import TaskCache
@@ -175,7 +176,7 @@ def command_tune(args: argparse.Namespace) -> int:
     plan = load_search(args.profile, args.tasks, args.contenders, args.trials)  # every check, nothing trained
     device = resolve_device(args.device)
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     out = Path(args.out or f"runs/tune-{plan.profile.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     studies = sum(len(search.spaces) for search in plan.tasks.values())
     trials = sum(search.trials * len(search.spaces) for search in plan.tasks.values())
@@ -254,7 +255,7 @@ def command_speed(args: argparse.Namespace) -> int:
                                      measure_cell, write_scaling)
 
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     if args.repeats < 1:
         raise OptionError(f"--repeats must be >= 1, got {args.repeats}")
     device = resolve_device(args.device)
@@ -357,7 +358,7 @@ def command_latency(args: argparse.Namespace) -> int:
     from bench.measure.latency import compare_inference, format_latency, train_contender, write_latency
 
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     device = resolve_device(args.device)
     task_options = {"n_train": args.n_train, "n_val": args.n_val, "n_test": args.examples}
     if args.task == "mnist-temporal":
@@ -385,7 +386,7 @@ def command_bound(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise OptionError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     device = resolve_device(args.device)
     try:
         config = BoundConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed, reference=args.reference)

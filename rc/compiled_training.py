@@ -8,13 +8,15 @@ about as much as the naive full pass at 16 units, more at batch 1), and the sear
 third of the steps' forward cost. Here, for an :class:`rc.model.LSTMClassifier` (with
 several torch threads, a batch small enough: :data:`COMPILED_TRAINING_WORK`):
 
-* forward, one call of :func:`rc.training_kernels.lstm_truncated_forward` runs every
-  example step by step up to its decision step ``d`` (the first crossing of the readout
-  under the rule, else the last step) and nothing after it, keeping each step's gates and
-  cell states;
+* forward, one call of :func:`rc.training_kernels.lstm_truncated_forward` runs the batch
+  step by step, the examples still undecided at a step together (one matrix product per
+  layer and step, through BLAS when large enough), each up to its decision step ``d`` (the
+  first crossing of the readout under the rule, else the last step) and nothing after it,
+  keeping each step's gates and cell states;
 * backward, one call of :func:`rc.training_kernels.lstm_truncated_backward` runs
   backpropagation through time over exactly those steps, from the gradient at each
-  example's scores at its decision, and gives every weight's gradient (the readout's too).
+  example's scores at its decision, and gives every weight's gradient (the readout's too),
+  each weight's in one product over all the steps.
 
 :class:`TruncatedLSTM` ties the two into autograd: it maps the LSTM's and the readout's
 weights to the scores at each decision ``(batch, outputs)``; the RC loss stays in torch.
@@ -48,16 +50,16 @@ from rc.fused_training import TruncatedScores, lstm_weights
 from rc.model import LSTMClassifier
 
 COMPILED_TRAINING_WORK = 1_200_000
-"""With more than one torch thread, the compiled path (which runs on one) trains a batch only when its
-LSTM weights (biases included) times its examples are at most this: above it, oneDNN's threaded
-products of the fused path may be faster. With one torch thread (``rcbench run --threads 1``, as
-the suite's runs use) it trains every size: measured with alternating rounds of the ``rcbench
-speed`` trigger model, decisions at T/4, truncated / naive over r, compiled against fused (median of
-6 rounds, two cores shared with two training jobs): batch 1 x 1,024 units 0.45-0.58 against
-1.90-3.57 (T = 20-320), 1 x 512 0.29 against 2.90, 16 x 256 1.04 against 2.02, 64 x 128 0.57-0.66
-against 1.19-2.30, 64 x 256 0.80-0.92 against 1.51-2.00 (equal and spread decisions), 128 x 256
-0.62 against 1.04, 64 x 512 0.74 against 1.34, 16 x 1,024 0.99 against 1.49, 64 x 1,024 1.33
-against 1.43. Nothing was measured with several threads."""
+"""With more than one torch thread, the compiled path trains a batch only when its LSTM weights (biases
+included) times its examples are at most this: its products run on as many threads as torch's
+(:func:`rc.threads.set_cpu_threads`), but the activations and the bookkeeping between them on one, and
+above it oneDNN's threaded kernels of the fused path may be faster; nothing was measured with several
+threads. With one torch thread (``rcbench run --threads 1``, as the suite's runs use) it trains every
+size. Measured with alternating rounds of the ``rcbench speed`` trigger model (its readout leaking onto
+every unit, so that the gradients are dense, as a trained network's), decisions at T = 80 / 4,
+truncated / naive over r, the compiled path against the torch-only one (:mod:`rc.blas_training`) and
+the fused one, median of 5 rounds, one core shared with a training job: see ``docs/findings.md``,
+"Batched compiled training"."""
 
 _KERNELS: dict[str, Callable[..., Any]] = {}
 _KERNELS_LOCK = threading.Lock()
@@ -128,14 +130,14 @@ class TruncatedLSTM(torch.autograd.Function):
         arrays = [_array(w) for w in weights]
         w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
         inputs, readout = _array(x.contiguous()), _array(readout_weight)  # one compiled layout of x
-        gates, cells, tanh_cells, offsets, step, hit, prediction, top, scores = training_kernels()["forward"](
-            inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
+        gates, cells, tanh_cells, rows, previous, decision_row, step, hit, prediction, top, scores = training_kernels()[
+            "forward"](inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
         # saved as tensors too: autograd counts them, and checks that x and the weights are unchanged
-        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in (gates, cells, tanh_cells, top)), readout_weight,
-                              *weights)
-        ctx.arrays = (inputs, gates, cells, tanh_cells, offsets, step, top), (w_ih, w_hh, readout)
+        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in (gates, cells, tanh_cells, previous, top)),
+                              readout_weight, *weights)
+        ctx.arrays = (inputs, gates, cells, tanh_cells, rows, previous, decision_row, top), (w_ih, w_hh, readout)
         decided.update(step_index=torch.from_numpy(step), crossed=torch.from_numpy(hit),
-                       prediction=torch.from_numpy(prediction), read=gates.shape[0])
+                       prediction=torch.from_numpy(prediction), read=gates.shape[1])
         return torch.from_numpy(scores)
 
     @staticmethod

@@ -1,25 +1,30 @@
 """The numba kernels of :mod:`rc.compiled_training`: truncated RC training of a plain LSTM, forward and backward.
 
 Imported by :func:`rc.compiled_training.training_kernels` on first use only (it imports numba).
-The forward kernel runs each example of a batch step by step, one example after the other,
-applies the linear readout and the crossing rule after each step (:func:`rc.compiled_kernels.crossed`,
-the rule encoding of :mod:`rc.compiled`) and stops the example at its decision step ``d``
-(its first crossing, else the last step): no step after ``d`` is computed. It keeps what the
-backward pass needs of every step it computed, packed example after example (example ``b``'s
-step ``t`` in row ``offsets[b] + t``): the activated gates, the cell state and its tanh (the
-hidden state is recomputed from them as ``o * tanh(c)``, the very product the forward pass took).
-The backward kernel is backpropagation through time by hand from the gradient of the loss at
-each example's scores at its decision, through the readout to the top-layer hidden state there.
+The forward kernel runs a batch step by step, every example still undecided at a step together:
+each layer's products for those examples are one matrix product (BLAS through numba's ``np.dot``
+when it is large enough, :data:`SMALL_PRODUCT`, else a loop over the examples), then the
+activations, the linear readout and the crossing rule (:func:`rc.compiled_kernels.crossed`, the
+rule encoding of :mod:`rc.compiled`) for each example; an example leaves the batch at its decision
+step ``d`` (its first crossing, else the last step), so no step after ``d`` is computed. It keeps
+what the backward pass needs of every step it computed, packed step after step (the rows of step
+``t`` are the examples still undecided there, in batch order): the activated gates, the cell
+state and its tanh (the hidden state is recomputed from them as ``o * tanh(c)``, the very product
+the forward pass took), and for each row the row of the same example one step earlier.
+The backward kernel is backpropagation through time by hand over the same rows, step after step
+from the last: per step and layer one product for the hidden states' gradients (and one for the
+layer below), and for every weight one product over all the rows at the end (as the fused kernels
+do), not one per step.
 
 The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``'s layout
 (``weight_ih_l{k}`` ``(4H, inputs)``, ``weight_hh_l{k}`` ``(4H, H)``, biases ``(4H,)``; gates in
-PyTorch's order i, f, g, o); every product reads them in that layout, along contiguous rows,
-except layer 0's input weights, which both kernels read feature-major (a copy ``(inputs, 4H)``) so
-that a silent input feature costs nothing. Everything is float32. The gates' sigmoid and tanh and
-the cell's tanh are a rational approximation of tanh (:func:`activate`; within 3.5e-7 of the exact value), which
-the compiler vectorizes: the float64 ``exp`` of :mod:`rc.compiled_kernels` (one call per value)
-took most of the forward pass's time. The crossing test on the readout is
-:func:`rc.compiled_kernels.crossed`, as in early-exit inference.
+PyTorch's order i, f, g, o). Layer 0's input is often a spike train with few active features per
+step: where its rows are sparse (:data:`SPARSE_SHARE`) its products run over the active features
+only, with a feature-major copy ``(inputs, 4H)`` of its weights. Everything is float32. The gates'
+sigmoid and tanh and the cell's tanh are a rational approximation of tanh (:func:`activate`; within
+3.5e-7 of the exact value), which the compiler vectorizes. numba's ``np.dot`` calls the BLAS that
+scipy ships; its threads are the BLAS library's (``threadpoolctl``), which ``rcbench`` limits to
+``--threads``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ import numpy as np
 
 from rc.compiled_kernels import (ONE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed, gate_scales,
                                  predict, rational_tanh)
+
+SMALL_PRODUCT = 16_384
+"""Below this many multiply-adds a product is a loop (a BLAS call costs about a microsecond)."""
+
+PACKED_WEIGHTS = 65_536
+PACKED_ROWS = 16
+"""A BLAS product of a few rows (2 to ``PACKED_ROWS - 1``) with a weight of at least ``PACKED_WEIGHTS``
+entries is slower than the loop: the library copies (packs) the whole weight for it."""
+
+SPARSE_SHARE = 0.25
+"""Layer 0's inputs count as sparse when at most this share of the rows' entries is nonzero."""
 
 
 @_vectorized()
@@ -54,6 +70,52 @@ def add_products(out, weight, column):
 
 
 @_njit
+def use_blas(rows, weight):
+    """Whether a product of ``rows`` rows with ``weight`` goes to BLAS (:data:`SMALL_PRODUCT`,
+    :data:`PACKED_WEIGHTS`)."""
+    if rows * weight.size < SMALL_PRODUCT:
+        return False
+    return rows == 1 or rows >= PACKED_ROWS or weight.size < PACKED_WEIGHTS
+
+
+@_njit
+def add_product(out, inputs, weight, scratch):
+    """``out += inputs @ weight.T``: ``out`` ``(n, M)``, ``inputs`` ``(n, K)``, ``weight`` ``(M, K)`` (``nn.LSTM``'s
+    layout); ``scratch`` ``(>= n, M)`` holds the BLAS product."""
+    n = out.shape[0]
+    if use_blas(n, weight):
+        np.dot(inputs, weight.T, scratch[:n])
+        out += scratch[:n]
+    else:
+        for i in range(n):
+            add_products(out[i], weight, inputs[i])
+
+
+@_njit
+def add_back_product(out, gradients, weight, scratch):
+    """``out += gradients @ weight``: ``out`` ``(n, K)``, ``gradients`` ``(n, M)``, ``weight`` ``(M, K)``;
+    ``scratch`` ``(>= n, K)`` holds the BLAS product."""
+    n = out.shape[0]
+    if use_blas(n, weight):
+        np.dot(gradients, weight, scratch[:n])
+        out += scratch[:n]
+    else:
+        for i in range(n):
+            add_active_rows(out[i], gradients[i], weight)
+
+
+@_njit
+def nonzero_share(rows):
+    """The share of nonzero entries of ``rows`` ``(n, K)``."""
+    count = 0
+    for i in range(rows.shape[0]):
+        for k in range(rows.shape[1]):
+            if rows[i, k] != ZERO:
+                count += 1
+    return count / max(rows.size, 1)
+
+
+@_njit
 def summed_biases(b_ih, b_hh):
     """``bias_ih + bias_hh`` of every layer, ``(L, 4H)``."""
     bias = np.empty((len(b_ih), b_ih[0].shape[0]), dtype=np.float32)
@@ -64,68 +126,211 @@ def summed_biases(b_ih, b_hh):
 
 @_njit
 def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, test, theta, low):
-    """Every example of ``x`` (B, T, F) up to its decision step, one after the other.
+    """Every example of ``x`` (B, T, F) up to its decision step, the undecided ones together.
 
     ``readout`` is ``(C, H)`` and ``readout_bias`` ``(C,)`` (``nn.Linear``'s layout). Returns
-    ``(gates, cells, tanh_cells, offsets, step, hit, prediction, top, scores)``: the activated gates
-    ``(N, L, 4H)``, cell states ``(N, L, H)`` and their tanh ``(N, L, H)`` of the ``N = sum(step + 1)``
-    steps computed, packed (example ``b``'s step ``t`` at row ``offsets[b] + t``); each example's
-    decision step, whether it crossed and the rule's prediction from its scores there ``(B,)``; its
-    top-layer hidden state ``(B, H)`` and its scores ``(B, C)`` at the decision.
+    ``(gates, cells, tanh_cells, rows, previous, decision_row, step, hit, prediction, top, scores)``: the activated
+    gates ``(L, N, 4H)``, cell states ``(L, N, H)`` and their tanh ``(L, N, H)`` of the
+    ``N = sum(step + 1)`` steps computed, packed step after step; ``rows`` ``(T + 1,)``, step ``t``'s
+    rows ``rows[t] .. rows[t + 1] - 1`` (empty after the last decision); ``previous`` ``(N, 2)``, each
+    row's example and its row one step earlier (-1 at step 0); each example's row at its decision
+    ``(B,)``; its decision step, whether
+    it crossed and the rule's prediction from its scores there ``(B,)``; its top-layer hidden state
+    ``(B, H)`` and its scores ``(B, C)`` at the decision.
     """
-    batch, time = x.shape[0], x.shape[1]
+    batch, time, features = x.shape[0], x.shape[1], x.shape[2]
     first = np.ascontiguousarray(w_ih[0].T)  # feature-major: a silent input feature's row is skipped
     bias = summed_biases(b_ih, b_hh)
     layers, width, hidden = len(w_hh), w_hh[0].shape[0], w_hh[0].shape[1]
+    outputs = readout.shape[0]
     weights_out = np.ascontiguousarray(readout.T)
-    gates = np.empty((batch * time, layers, width), dtype=np.float32)
-    cells = np.empty((batch * time, layers, hidden), dtype=np.float32)
-    tanh_cells = np.empty((batch * time, layers, hidden), dtype=np.float32)
-    offsets = np.empty(batch, dtype=np.int64)
+    gates = np.empty((layers, batch * time, width), dtype=np.float32)
+    cells = np.empty((layers, batch * time, hidden), dtype=np.float32)
+    tanh_cells = np.empty((layers, batch * time, hidden), dtype=np.float32)
+    rows = np.empty(time + 1, dtype=np.int64)
+    previous = np.empty((batch * time, 2), dtype=np.int64)
+    decision_row = np.empty(batch, dtype=np.int64)
     step = np.empty(batch, dtype=np.int64)
     hit = np.empty(batch, dtype=np.bool_)
     prediction = np.empty(batch, dtype=np.int64)
     top = np.empty((batch, hidden), dtype=np.float32)
-    decided = np.empty((batch, readout.shape[0]), dtype=np.float32)
-    h = np.empty((layers, hidden), dtype=np.float32)
-    c = np.empty((layers, hidden), dtype=np.float32)
-    scores = np.empty(readout.shape[0], dtype=np.float32)
+    decided = np.empty((batch, outputs), dtype=np.float32)
+    # the undecided examples' states, compacted: slot i holds example active[i], last computed at row last[i]
+    h = np.zeros((layers, batch, hidden), dtype=np.float32)
+    c = np.zeros((layers, batch, hidden), dtype=np.float32)
+    active = np.arange(batch)
+    last = np.full(batch, -1, dtype=np.int64)
+    inputs = np.empty((batch, features), dtype=np.float32)
+    scratch = np.empty((batch, width), dtype=np.float32)
+    scores = np.empty(outputs, dtype=np.float32)
     scale, shift = gate_scales(hidden)
-    row = 0
-    for b in range(batch):
-        offsets[b] = row
-        h[:] = ZERO
-        c[:] = ZERO
-        for t in range(time):
-            for layer in range(layers):
-                g = gates[row, layer]
-                g[:] = bias[layer]
-                if layer == 0:
-                    add_active_rows(g, x[b, t], first)
-                else:
-                    add_products(g, w_ih[layer], h[layer - 1])
-                if t > 0:  # h = 0 before step 0: no recurrent product there
-                    add_products(g, w_hh[layer], h[layer])
-                activate(g, scale, shift)
-                update_cell(g, c[layer], cells[row, layer], tanh_cells[row, layer], h[layer])
+    n, start = batch, 0
+    for t in range(time):
+        rows[t] = start
+        stop = start + n
+        for i in range(n):
+            previous[start + i, 0] = active[i]
+            previous[start + i, 1] = last[i]
+            last[i] = start + i
+            inputs[i] = x[active[i], t]
+        sparse = nonzero_share(inputs[:n]) <= SPARSE_SHARE
+        for layer in range(layers):
+            g = gates[layer, start:stop]
+            for i in range(n):
+                g[i] = bias[layer]
+            if layer > 0:
+                add_product(g, h[layer - 1, :n], w_ih[layer], scratch)
+            elif sparse:
+                for i in range(n):
+                    add_active_rows(g[i], inputs[i], first)
+            else:
+                add_product(g, inputs[:n], w_ih[0], scratch)
+            if t > 0:  # h = 0 before step 0: no recurrent product there
+                add_product(g, h[layer, :n], w_hh[layer], scratch)
+            for i in range(n):
+                activate(g[i], scale, shift)
+                update_cell(g[i], c[layer, i], cells[layer, start + i], tanh_cells[layer, start + i], h[layer, i])
+        kept = 0
+        for i in range(n):
             scores[:] = readout_bias
-            add_active_rows(scores, h[layers - 1], weights_out)
-            row += 1
+            add_active_rows(scores, h[layers - 1, i], weights_out)
             crossing = crossed(scores, test, theta, low)
             if crossing or t == time - 1:
-                step[b], hit[b], prediction[b] = t, crossing, predict(scores, test)
-                top[b] = h[layers - 1]
+                b = active[i]
+                decision_row[b], step[b] = start + i, t
+                hit[b], prediction[b] = crossing, predict(scores, test)
+                top[b] = h[layers - 1, i]
                 decided[b] = scores
-                break
-    return gates[:row], cells[:row], tanh_cells[:row], offsets, step, hit, prediction, top, decided
+            else:  # stays: its state moves to the next free slot
+                if kept != i:
+                    h[:, kept] = h[:, i]
+                    c[:, kept] = c[:, i]
+                    active[kept], last[kept] = active[i], last[i]
+                kept += 1
+        n, start = kept, stop
+        if n == 0:
+            rows[t + 1:] = start
+            break
+    return (gates[:, :start], cells[:, :start], tanh_cells[:, :start], rows, previous[:start], decision_row, step, hit,
+            prediction, top, decided)
+
+
+@_vectorized()
+def gate_gradients(gates, tanh_cell, cell_before, grad_h, grad_c, grad_gates, grad_c_before):
+    """One step of one example backward: from the gradients at its hidden and cell state ``grad_h``,
+    ``grad_c`` ``(H,)``, the gradients at its gates' inputs ``grad_gates`` ``(4H,)`` and at the cell
+    state it started from ``grad_c_before`` ``(H,)``."""
+    hidden = grad_h.shape[0]
+    for j in range(hidden):
+        i_gate, f_gate = gates[j], gates[hidden + j]
+        g_gate, o_gate = gates[2 * hidden + j], gates[3 * hidden + j]
+        squashed = tanh_cell[j]
+        total = grad_c[j] + grad_h[j] * o_gate * (ONE - squashed * squashed)
+        grad_gates[j] = total * g_gate * i_gate * (ONE - i_gate)
+        grad_gates[hidden + j] = total * cell_before[j] * f_gate * (ONE - f_gate)
+        grad_gates[2 * hidden + j] = total * i_gate * (ONE - g_gate * g_gate)
+        grad_gates[3 * hidden + j] = grad_h[j] * squashed * o_gate * (ONE - o_gate)
+        grad_c_before[j] = total * f_gate
 
 
 @_njit
-def hidden_state(out, gates, tanh_cells):
-    """``out = o * tanh(c)`` from a step's activated gates ``(4H,)`` and tanh of its cell ``(H,)``."""
-    hidden = out.shape[0]
-    for j in range(hidden):
-        out[j] = gates[3 * hidden + j] * tanh_cells[j]
+def step_rows(rows):
+    """The most rows of any step (``rows`` as :func:`lstm_truncated_forward` returns it)."""
+    most = 0
+    for t in range(rows.shape[0] - 1):
+        most = max(most, rows[t + 1] - rows[t])
+    return most
+
+
+@_vectorized()
+def hidden_states(gates, tanh_cells):
+    """``o * tanh(c)`` of every row: ``(n, H)`` from the activated gates ``(n, 4H)`` and ``tanh(c)`` ``(n, H)``."""
+    hidden = tanh_cells.shape[1]
+    out = np.empty(tanh_cells.shape, dtype=np.float32)
+    for i in range(tanh_cells.shape[0]):
+        for j in range(hidden):
+            out[i, j] = gates[i, 3 * hidden + j] * tanh_cells[i, j]
+    return out
+
+
+@_njit
+def earlier_rows(values, previous):
+    """``values`` ``(N, K)`` one step earlier: row ``r`` holds ``values[previous[r, 1]]``, 0 where that is -1."""
+    out = np.zeros(values.shape, dtype=np.float32)
+    for r in range(values.shape[0]):
+        if previous[r, 1] >= 0:
+            out[r] = values[previous[r, 1]]
+    return out
+
+
+@_njit
+def lstm_truncated_backward(x, gates, cells, tanh_cells, rows, previous, decision_row, top, grad_scores, w_ih,
+                            w_hh, readout):
+    """Backpropagation through time of :func:`lstm_truncated_forward` from ``grad_scores`` (B, C), the
+    gradient of the loss at each example's scores at its decision (``top`` (B, H) its hidden state there).
+
+    Returns the gradients of the input weights of layer 0 ``(4H, F)``, of layers 1.. ``(max(L-1, 0),
+    4H, H)``, of the recurrent weights ``(L, 4H, H)``, of the biases ``(L, 2, 4H)`` (``bias_ih``,
+    then ``bias_hh``: the same values), of the readout's weight ``(C, H)`` and of its bias ``(C,)``.
+    """
+    layers, count, width = gates.shape[0], gates.shape[1], gates.shape[2]
+    hidden, features = width // 4, x.shape[2]
+    grad_h = np.zeros((layers, count, hidden), dtype=np.float32)
+    grad_c = np.zeros((layers, count, hidden), dtype=np.float32)
+    grad_gates = np.empty((layers, count, width), dtype=np.float32)
+    carried = np.empty(hidden, dtype=np.float32)
+    back = np.empty((step_rows(rows), hidden), dtype=np.float32)
+    scratch = np.empty((step_rows(rows), hidden), dtype=np.float32)
+    zero = np.zeros(hidden, dtype=np.float32)
+    for b in range(decision_row.shape[0]):  # the loss enters at each example's decision row
+        add_active_rows(grad_h[layers - 1, decision_row[b]], grad_scores[b], readout)  # grad_scores @ readout
+    for t in range(rows.shape[0] - 2, -1, -1):
+        start, stop = rows[t], rows[t + 1]
+        if start == stop:
+            continue
+        for layer in range(layers - 1, -1, -1):
+            for r in range(start, stop):
+                before = previous[r, 1]
+                gate_gradients(gates[layer, r], tanh_cells[layer, r], cells[layer, before] if before >= 0 else zero,
+                               grad_h[layer, r], grad_c[layer, r], grad_gates[layer, r], carried)
+                if before >= 0:
+                    grad_c[layer, before] = carried
+            if t > 0:  # every row of a step after the first has a row one step earlier
+                earlier = back[:stop - start]
+                earlier[:] = ZERO
+                add_back_product(earlier, grad_gates[layer, start:stop], w_hh[layer], scratch)
+                for r in range(start, stop):
+                    grad_h[layer, previous[r, 1]] += earlier[r - start]
+            if layer > 0:
+                add_back_product(grad_h[layer - 1, start:stop], grad_gates[layer, start:stop], w_ih[layer], scratch)
+    grad_upper = np.empty((max(layers - 1, 0), width, hidden), dtype=np.float32)
+    grad_recurrent = np.empty((layers, width, hidden), dtype=np.float32)
+    grad_bias = np.empty((layers, 2, width), dtype=np.float32)
+    below = np.empty((0, hidden), dtype=np.float32)
+    for layer in range(layers):
+        states = hidden_states(gates[layer], tanh_cells[layer])
+        np.dot(grad_gates[layer].T, earlier_rows(states, previous), grad_recurrent[layer])
+        if layer > 0:
+            np.dot(grad_gates[layer].T, below, grad_upper[layer - 1])
+        below = states
+        total = grad_gates[layer].sum(axis=0)
+        grad_bias[layer, 0] = total
+        grad_bias[layer, 1] = total
+    inputs = np.empty((count, features), dtype=np.float32)
+    for t in range(rows.shape[0] - 1):
+        for r in range(rows[t], rows[t + 1]):
+            inputs[r] = x[previous[r, 0], t]
+    if nonzero_share(inputs) <= SPARSE_SHARE:
+        grad_first = np.zeros((features, width), dtype=np.float32)
+        for r in range(count):
+            add_scaled_rows(grad_first, inputs[r], grad_gates[0, r])
+        grad_first = np.ascontiguousarray(grad_first.T)
+    else:
+        grad_first = np.empty((width, features), dtype=np.float32)
+        np.dot(grad_gates[0].T, inputs, grad_first)
+    grad_readout = np.dot(grad_scores.T, top)
+    grad_readout_bias = grad_scores.sum(axis=0)
+    return grad_first, grad_upper, grad_recurrent, grad_bias, grad_readout, grad_readout_bias
 
 
 @_njit
@@ -137,68 +342,3 @@ def add_scaled_rows(out, row, column):
         if value != ZERO:
             for k in range(column.shape[0]):
                 out[m, k] += value * column[k]
-
-
-@_njit
-def lstm_truncated_backward(x, gates, cells, tanh_cells, offsets, step, top, grad_scores, w_ih, w_hh, readout):
-    """Backpropagation through time of :func:`lstm_truncated_forward` from ``grad_scores`` (B, C), the
-    gradient of the loss at each example's scores at its decision (``top`` (B, H) its hidden state there).
-
-    Returns the gradients of the input weights of layer 0 ``(4H, F)``, of layers 1.. ``(max(L-1, 0),
-    4H, H)``, of the recurrent weights ``(L, 4H, H)``, of the biases ``(L, 2, 4H)`` (``bias_ih``,
-    then ``bias_hh``: the same values), of the readout's weight ``(C, H)`` and of its bias ``(C,)``.
-    Layer 0's input weight gradient is summed feature-major (a step adds a row of 4H for each
-    active input feature only) and transposed at the end; the others are summed in ``nn.LSTM``'s
-    layout, each gate's row along the hidden units, as are the products that give the hidden
-    states' gradients: no weight is copied or transposed.
-    """
-    layers, width = gates.shape[1], gates.shape[2]
-    hidden = width // 4
-    grad_first = np.zeros((x.shape[2], width), dtype=np.float32)
-    grad_upper = np.zeros((max(layers - 1, 0), width, hidden), dtype=np.float32)
-    grad_recurrent = np.zeros((layers, width, hidden), dtype=np.float32)
-    grad_bias = np.zeros((layers, 2, width), dtype=np.float32)
-    grad_readout = np.zeros(readout.shape, dtype=np.float32)
-    grad_readout_bias = np.zeros(readout.shape[0], dtype=np.float32)
-    dh = np.empty((layers, hidden), dtype=np.float32)
-    dc = np.empty((layers, hidden), dtype=np.float32)
-    da = np.empty(width, dtype=np.float32)
-    below = np.empty(hidden, dtype=np.float32)
-    previous = np.empty(hidden, dtype=np.float32)
-    for b in range(step.shape[0]):
-        dh[:] = ZERO
-        dc[:] = ZERO
-        add_active_rows(dh[layers - 1], grad_scores[b], readout)  # grad_scores @ readout
-        add_scaled_rows(grad_readout, grad_scores[b], top[b])
-        grad_readout_bias += grad_scores[b]
-        for t in range(step[b], -1, -1):
-            row = offsets[b] + t
-            for layer in range(layers - 1, -1, -1):
-                g = gates[row, layer]
-                for j in range(hidden):
-                    i_gate, f_gate = g[j], g[hidden + j]
-                    g_gate, o_gate = g[2 * hidden + j], g[3 * hidden + j]
-                    squashed = tanh_cells[row, layer, j]
-                    grad_h = dh[layer, j]
-                    grad_c = dc[layer, j] + grad_h * o_gate * (ONE - squashed * squashed)
-                    cell_before = cells[row - 1, layer, j] if t > 0 else ZERO
-                    da[j] = grad_c * g_gate * i_gate * (ONE - i_gate)
-                    da[hidden + j] = grad_c * cell_before * f_gate * (ONE - f_gate)
-                    da[2 * hidden + j] = grad_c * i_gate * (ONE - g_gate * g_gate)
-                    da[3 * hidden + j] = grad_h * squashed * o_gate * (ONE - o_gate)
-                    dc[layer, j] = grad_c * f_gate
-                grad_bias[layer, 0] += da
-                if layer == 0:
-                    add_scaled_rows(grad_first, x[b, t], da)
-                else:
-                    hidden_state(below, gates[row, layer - 1], tanh_cells[row, layer - 1])
-                    add_scaled_rows(grad_upper[layer - 1], da, below)
-                    add_active_rows(dh[layer - 1], da, w_ih[layer])
-                dh[layer] = ZERO
-                if t > 0:
-                    hidden_state(previous, gates[row - 1, layer], tanh_cells[row - 1, layer])
-                    add_scaled_rows(grad_recurrent[layer], da, previous)
-                    add_active_rows(dh[layer], da, w_hh[layer])
-    for layer in range(layers):
-        grad_bias[layer, 1] = grad_bias[layer, 0]
-    return np.ascontiguousarray(grad_first.T), grad_upper, grad_recurrent, grad_bias, grad_readout, grad_readout_bias

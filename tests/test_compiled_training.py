@@ -12,7 +12,7 @@ pytest.importorskip("numba")
 from rc import compiled, compiled_training, training  # noqa: E402
 from rc.crossing import SigmoidThreshold  # noqa: E402
 from rc.fused_training import fused_parts, fused_truncated_scores  # noqa: E402
-from rc.model import ConvLSTMClassifier  # noqa: E402
+from rc.model import ConvLSTMClassifier, LSTMClassifier  # noqa: E402
 from rc.training import truncated_rc_step, truncated_scores  # noqa: E402
 from decision_cases import (RULES, assert_a_weight_changed_before_backward_is_an_error,  # noqa: E402
                             assert_gradients_accumulate, assert_nothing_after_a_decision_is_read,
@@ -47,6 +47,26 @@ def test_loss_and_every_gradient_equal_the_naive_step(layers: int, hidden: int, 
     steps = naive.decision.step_index.tolist()
     assert steps[0] == 0 and naive.decision.crossed.tolist()[:2] == [True, False] and steps[1] == x.shape[1] - 1
     assert len(set(steps)) == 7
+
+
+@pytest.mark.parametrize("batch, hidden", [(20, 40), (4, 128), (1, 128), (20, 128)])
+@pytest.mark.parametrize("inputs", ["spikes", "dense"])
+def test_every_product_branch_equals_the_naive_step(batch: int, hidden: int, inputs: str) -> None:
+    """The kernels' products through BLAS (many rows, or one) and as loops (a few rows with a large weight),
+    over sparse spike rows (only their active features) and dense ones."""
+    torch.manual_seed(0)
+    model = LSTMClassifier(30, hidden, 3, 2)
+    x = (torch.rand(batch, 12, 30) < 0.1).float() if inputs == "spikes" else torch.randn(batch, 12, 30)
+    with torch.no_grad():
+        for parameter in model.parameters():  # livelier dynamics than the default initialisation
+            parameter.mul_(3.0)
+        peak = torch.sigmoid(model(x)).amax(dim=(1, 2))  # (batch,) each example's highest confidence
+    rule = SigmoidThreshold(float(peak.median()) - 1e-4)  # about half cross, the rest never
+    y = torch.randint(0, 3, (batch,))
+    assert_compiled(model, x, rule)
+    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
+    if batch > 1:
+        assert len(set(naive.decision.step_index.tolist())) > 1
 
 
 def test_three_layers_and_gradients_accumulated_over_two_steps() -> None:

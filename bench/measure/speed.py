@@ -59,10 +59,14 @@ Decision patterns (``d`` the 0-based decision step, T/4 read on average):
 The model is synthetic, so that the decisions fall where the pattern says at
 any size without training: feature 0 of the input is a trigger (1 from the
 decision step on, else 0) that drives hidden unit 0, and the readout reads
-only that unit, so the two-sided rule at theta = 0.95 crosses exactly when
-the trigger comes on. Every other weight keeps ``nn.LSTM``'s random
-initialisation, and every other feature is noise: the kernels' cost does not
-depend on the values.
+that unit with weight 10 and every other one with :data:`READOUT_LEAK`, so the
+two-sided rule at theta = 0.95 crosses exactly when the trigger comes on. Every
+other weight keeps ``nn.LSTM``'s random initialisation, and every other feature
+is noise. The leak keeps the loss's gradient dense, as a trained network's is:
+with the readout on unit 0 alone, the gradient at every other unit was exactly
+zero, and a kernel that skips zeros (the compiled path's sparse input rows)
+ran its backward pass almost for free, which the naive step's fused kernels
+do not; the kernels' cost does not depend on the values otherwise.
 """
 
 from __future__ import annotations
@@ -92,6 +96,10 @@ NEVER = -1
 """A decision step meaning: never crosses."""
 MIN_INFERENCE_SECONDS = 0.02
 """The fused full pass's least time per round: short inference calls are repeated until it is reached."""
+READOUT_LEAK = 1e-6
+"""The trigger model's readout weight on every hidden unit but unit 0: it moves a score by at most
+``1e-6 (H - 1)`` (the hidden states lie in (-1, 1)), far from the threshold, and makes every unit's
+gradient nonzero."""
 MAX_INFERENCE_CALLS = 1000
 """The most inference calls of one way per round."""
 MIN_TRAINING_SECONDS = 0.01
@@ -141,7 +149,7 @@ def trigger_case(hidden: int, steps: Tensor, time_steps: int, seed: int = 0,
                 w_ih[row, 0] = weight * scale
                 w_hh[row].zero_()
                 b_ih[row], b_hh[row] = bias, 0.0
-        model.readout.weight.zero_()
+        model.readout.weight.fill_(READOUT_LEAK)
         model.readout.weight[0, 0] = 10.0
         model.readout.bias.zero_()
     batch = steps.shape[0]

@@ -152,11 +152,10 @@ class InProcessExecutor(Executor):
 
 
 def set_threads(threads: int) -> None:
-    """Give this (worker) process ``threads`` torch CPU threads."""
-    import torch
+    """Give this (worker) process ``threads`` CPU threads (:func:`rc.threads.set_cpu_threads`)."""
+    from rc.threads import set_cpu_threads
 
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    set_cpu_threads(threads)
 
 
 def _die_with_parent(parent: int) -> None:
