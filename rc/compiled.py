@@ -158,7 +158,8 @@ _KERNELS_LOCK = threading.Lock()
 
 def kernels() -> dict[str, Callable[..., Any]]:
     """The compiled kernels by name (``lstm``, ``lif`` for one example, ``lstm-batch``, ``lif-batch`` for a
-    batch, one example after the other in one call; from :mod:`rc.compiled_kernels`); numba is
+    batch in one call: the LSTM's steps the undecided examples together, the LIF network's runs the examples
+    one after the other; from :mod:`rc.compiled_kernels`); numba is
     imported, and the kernels compiled or loaded from numba's cache, on first use."""
     if _KERNELS:
         return _KERNELS
@@ -212,7 +213,7 @@ class OneDecision(NamedTuple):
 
 class CompiledDecider:
     """Event-driven early exit of one model under one rule: one compiled call per example
-    (:meth:`decide_one`) or per batch (:meth:`decide`, the examples one after the other).
+    (:meth:`decide_one`) or per batch (:meth:`decide`).
 
     The weights are copied when it is made and again whenever a parameter of the
     model has changed in place since (an optimiser step, ``load_state_dict``; a
@@ -267,7 +268,8 @@ class CompiledDecider:
 
     def decide(self, x: Tensor) -> tuple[Decision, int, Tensor]:
         """Decide every example of ``x`` ``(batch, time, features)`` in one compiled call (each example
-        on its own, one after the other: no example waits for another's steps).
+        leaving the computation at its own decision: the LSTM's undecided examples step together, the LIF
+        network's examples run one after the other).
 
         Returns:
             The :class:`rc.crossing.Decision`, the step evaluations computed (the

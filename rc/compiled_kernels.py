@@ -1,12 +1,13 @@
-"""The numba kernels of :mod:`rc.compiled`: one example's early-exit decision in one call.
+"""The numba kernels of :mod:`rc.compiled`: one example's, or one batch's, early-exit decision in one call.
 
 Imported by :func:`rc.compiled.kernels` on first use only (it imports numba). Weights,
 inputs, states and sums are float32 (the constants below are float32: a Python float
 would make numba compute in float64). The LSTM's gates and cell use a rational approximation
 of tanh (:func:`rational_tanh`, within 3.5e-7 of the exact value; sigmoid(v) = (1 + tanh(v / 2)) / 2),
 which the compiler vectorizes: one float64 ``exp`` per value took most of a step's time; the
-crossing tests compute the sigmoid of the scores in float64, rounded to float32. Nothing is
-allocated beyond the small state vectors. The crossing tests are those of
+crossing tests compute the sigmoid of the scores in float64, rounded to float32. The one-example
+kernels allocate nothing beyond the small state vectors; the LSTM's batch kernel steps the undecided
+examples together, with one product per layer and step (BLAS where that is faster). The crossing tests are those of
 :data:`rc.compiled.SIGMOID_ANY` (0), ``SOFTMAX_MAX`` (1), ``TWO_SIDED`` (2) and ``ANY_POSITIVE`` (3).
 """
 
@@ -154,6 +155,51 @@ def add_active_rows(out, x_t, weight):
                 out[k] += value * weight[f, k]
 
 
+SMALL_PRODUCT = 16_384
+"""Below this many multiply-adds a product is a loop (a BLAS call costs about a microsecond)."""
+
+PACKED_WEIGHTS = 65_536
+PACKED_ROWS = 16
+"""A BLAS product of a few rows (2 to ``PACKED_ROWS - 1``) with a weight of at least ``PACKED_WEIGHTS``
+entries is slower than the loop: the library copies (packs) the whole weight for it."""
+
+SPARSE_SHARE = 0.25
+"""Layer 0's inputs count as sparse when at most this share of the rows' entries is nonzero."""
+
+
+@_njit
+def use_blas(rows, weight):
+    """Whether a product of ``rows`` rows with ``weight`` goes to BLAS (:data:`SMALL_PRODUCT`,
+    :data:`PACKED_WEIGHTS`, :data:`PACKED_ROWS`)."""
+    if rows * weight.size < SMALL_PRODUCT:
+        return False
+    return rows == 1 or rows >= PACKED_ROWS or weight.size < PACKED_WEIGHTS
+
+
+@_njit
+def nonzero_share(rows):
+    """The share of nonzero entries of ``rows`` ``(n, K)``."""
+    count = 0
+    for i in range(rows.shape[0]):
+        for k in range(rows.shape[1]):
+            if rows[i, k] != ZERO:
+                count += 1
+    return count / max(rows.size, 1)
+
+
+@_njit
+def add_rows_product(out, inputs, weight, scratch):
+    """``out += inputs @ weight``: ``out`` ``(n, M)``, ``inputs`` ``(n, K)``, ``weight`` ``(K, M)`` feature-major;
+    ``scratch`` ``(>= n, M)`` holds the BLAS product (:func:`use_blas`), else the loop skips zero inputs."""
+    n = out.shape[0]
+    if use_blas(n, weight):
+        np.dot(inputs, weight, scratch[:n])
+        out += scratch[:n]
+    else:
+        for i in range(n):
+            add_active_rows(out[i], inputs[i], weight)
+
+
 @_njit
 def lstm_decide(x, first, upper, recurrent, bias, readout, readout_bias, test, theta, low):
     """Steps of one example ``x`` (T, F) until the first crossing; returns
@@ -227,17 +273,66 @@ def lif_decide(x, w_in, b_in, decay_in, threshold_in, w_out, b_out, decay_out, t
 
 @_njit
 def lstm_decide_batch(x, first, upper, recurrent, bias, readout, readout_bias, test, theta, low):
-    """:func:`lstm_decide` of every example of ``x`` (B, T, F), one after the other in one call;
-    returns (scores (B, C), prediction (B,), step index (B,), crossed (B,))."""
-    batch = x.shape[0]
-    scores = np.empty((batch, readout.shape[1]), dtype=np.float32)
+    """:func:`lstm_decide` of every example of ``x`` (B, T, F) in one call, the examples still undecided at a
+    step together: each layer's products for them are one product (BLAS or a loop, :func:`add_rows_product`;
+    layer 0's over the active features only where its rows are sparse, :data:`SPARSE_SHARE`), and an
+    example leaves the batch at its decision. Returns (scores (B, C), prediction (B,), step index (B,),
+    crossed (B,))."""
+    batch, time, features = x.shape[0], x.shape[1], x.shape[2]
+    layers, hidden = recurrent.shape[0], recurrent.shape[1]
+    width, outputs = 4 * hidden, readout.shape[1]
+    decided = np.empty((batch, outputs), dtype=np.float32)
     prediction = np.empty(batch, dtype=np.int64)
     step = np.empty(batch, dtype=np.int64)
     hit = np.empty(batch, dtype=np.bool_)
-    for b in range(batch):
-        scores[b], prediction[b], step[b], hit[b] = lstm_decide(x[b], first, upper, recurrent, bias, readout,
-                                                                readout_bias, test, theta, low)
-    return scores, prediction, step, hit
+    # the undecided examples' states, compacted: slot i holds example active[i]
+    h = np.zeros((layers, batch, hidden), dtype=np.float32)
+    c = np.zeros((layers, batch, hidden), dtype=np.float32)
+    active = np.arange(batch)
+    gates = np.empty((batch, width), dtype=np.float32)
+    scratch = np.empty((batch, width), dtype=np.float32)
+    inputs = np.empty((batch, features), dtype=np.float32)
+    scores = np.empty(outputs, dtype=np.float32)
+    scale, shift = gate_scales(hidden)
+    n = batch
+    for t in range(time):
+        for i in range(n):
+            inputs[i] = x[active[i], t]
+        sparse = nonzero_share(inputs[:n]) <= SPARSE_SHARE
+        for layer in range(layers):
+            g = gates[:n]
+            for i in range(n):
+                g[i] = bias[layer]
+            if layer > 0:
+                add_rows_product(g, h[layer - 1, :n], upper[layer - 1], scratch)
+            elif sparse:
+                for i in range(n):
+                    add_active_rows(g[i], inputs[i], first)
+            else:
+                add_rows_product(g, inputs[:n], first, scratch)
+            if t > 0:  # h = 0 before step 0: no recurrent product there
+                add_rows_product(g, h[layer, :n], recurrent[layer], scratch)
+            for i in range(n):
+                activate(g[i], scale, shift)
+                next_state(g[i], c[layer, i], h[layer, i])
+        kept = 0
+        for i in range(n):
+            scores[:] = readout_bias
+            add_active_rows(scores, h[layers - 1, i], readout)
+            crossing = crossed(scores, test, theta, low)
+            if crossing or t == time - 1:
+                b = active[i]
+                decided[b], prediction[b], step[b], hit[b] = scores, predict(scores, test), t, crossing
+            else:  # stays: its state moves to the next free slot
+                if kept != i:
+                    h[:, kept] = h[:, i]
+                    c[:, kept] = c[:, i]
+                    active[kept] = active[i]
+                kept += 1
+        n = kept
+        if n == 0:
+            break
+    return decided, prediction, step, hit
 
 
 @_njit

@@ -3,7 +3,7 @@
 Imported by :func:`rc.compiled_training.training_kernels` on first use only (it imports numba).
 The forward kernel runs a batch step by step, every example still undecided at a step together:
 each layer's products for those examples are one matrix product (BLAS through numba's ``np.dot``
-when it is large enough, :data:`SMALL_PRODUCT`, else a loop over the examples), then the
+when that is faster, :func:`rc.compiled_kernels.use_blas`, else a loop over the examples), then the
 activations, the linear readout and the crossing rule (:func:`rc.compiled_kernels.crossed`, the
 rule encoding of :mod:`rc.compiled`) for each example; an example leaves the batch at its decision
 step ``d`` (its first crossing, else the last step), so no step after ``d`` is computed. It keeps
@@ -19,7 +19,7 @@ do), not one per step.
 The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``'s layout
 (``weight_ih_l{k}`` ``(4H, inputs)``, ``weight_hh_l{k}`` ``(4H, H)``, biases ``(4H,)``; gates in
 PyTorch's order i, f, g, o). Layer 0's input is often a spike train with few active features per
-step: where its rows are sparse (:data:`SPARSE_SHARE`) its products run over the active features
+step: where its rows are sparse (:data:`rc.compiled_kernels.SPARSE_SHARE`) its products run over the active features
 only, with a feature-major copy ``(inputs, 4H)`` of its weights. Everything is float32. The gates'
 sigmoid and tanh and the cell's tanh are a rational approximation of tanh (:func:`activate`; within
 3.5e-7 of the exact value), which the compiler vectorizes. numba's ``np.dot`` calls the BLAS that
@@ -31,20 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rc.compiled_kernels import (ONE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed, gate_scales,
-                                 predict, rational_tanh)
-
-SMALL_PRODUCT = 16_384
-"""Below this many multiply-adds a product is a loop (a BLAS call costs about a microsecond)."""
-
-PACKED_WEIGHTS = 65_536
-PACKED_ROWS = 16
-"""A BLAS product of a few rows (2 to ``PACKED_ROWS - 1``) with a weight of at least ``PACKED_WEIGHTS``
-entries is slower than the loop: the library copies (packs) the whole weight for it."""
-
-SPARSE_SHARE = 0.25
-"""Layer 0's inputs count as sparse when at most this share of the rows' entries is nonzero."""
-
+from rc.compiled_kernels import (ONE, SPARSE_SHARE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed,
+                                 gate_scales, nonzero_share, predict, rational_tanh, use_blas)
 
 @_vectorized()
 def update_cell(gates, c, cells, tanh_cells, h):
@@ -67,15 +55,6 @@ def add_products(out, weight, column):
         for k in range(column.shape[0]):
             total += weight[m, k] * column[k]
         out[m] += total
-
-
-@_njit
-def use_blas(rows, weight):
-    """Whether a product of ``rows`` rows with ``weight`` goes to BLAS (:data:`SMALL_PRODUCT`,
-    :data:`PACKED_WEIGHTS`)."""
-    if rows * weight.size < SMALL_PRODUCT:
-        return False
-    return rows == 1 or rows >= PACKED_ROWS or weight.size < PACKED_WEIGHTS
 
 
 @_njit
@@ -102,17 +81,6 @@ def add_back_product(out, gradients, weight, scratch):
     else:
         for i in range(n):
             add_active_rows(out[i], gradients[i], weight)
-
-
-@_njit
-def nonzero_share(rows):
-    """The share of nonzero entries of ``rows`` ``(n, K)``."""
-    count = 0
-    for i in range(rows.shape[0]):
-        for k in range(rows.shape[1]):
-            if rows[i, k] != ZERO:
-                count += 1
-    return count / max(rows.size, 1)
 
 
 @_njit

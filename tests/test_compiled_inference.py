@@ -81,9 +81,12 @@ def spikes(batch: int, time: int, features: int, rate: float, seed: int) -> torc
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("rule_class, outputs", [(SigmoidThreshold, 5), (SoftmaxThreshold, 5), (TwoSidedBinary, 1)])
 @pytest.mark.parametrize("inputs", ["spikes", "real"])
-def test_lstm_decisions_equal_the_eager_path(layers, rule_class, outputs, inputs) -> None:
+@pytest.mark.parametrize("hidden", [24, 128])
+def test_lstm_decisions_equal_the_eager_path(layers, rule_class, outputs, inputs, hidden) -> None:
+    """The batch kernel's products through BLAS and as loops: many rows, and the few left as the
+    decisions spread (with 128 units, a weight large enough that a few rows take the loop)."""
     torch.manual_seed(layers * 10 + outputs)
-    model = LSTMClassifier(40, 24, outputs, layers=layers, dropout=0.2).eval()
+    model = LSTMClassifier(40, hidden, outputs, layers=layers, dropout=0.2).eval()
     with torch.no_grad():  # livelier dynamics than the default initialisation
         for parameter in model.parameters():
             parameter.mul_(3.0)

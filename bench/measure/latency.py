@@ -37,7 +37,8 @@ mostly the fixed cost of each call, and these counts say how many there are.
 
 compiled early exit
     :class:`rc.compiled.CompiledDecider`: one numba-compiled call per batch
-    runs each example, one after the other, every step until its crossing (event-driven input projection, the
+    runs each example every step until its crossing (the LSTM's undecided examples together, the LIF
+    network's one after the other; event-driven input projection, the
     recurrence, readout and crossing test inside the loop), for the models and
     rules :mod:`rc.compiled` compiles (the LSTM classifier, and the LIF network
     of ``snn-ttfs`` with :mod:`baselines.snn_compiled`). Its decisions must be
@@ -363,7 +364,7 @@ def write_latency(rows: Sequence[LatencyRow], out: Path, settings: dict[str, obj
         "and /r divides them by the ideal ratio r = mean steps read / T. calls: top-level ATen operator calls "
         "per example (torch.profiler). The three give the same decisions up to the examples counted under differ. "
         "spread: lowest and highest per-round ratio. compiled: rc.compiled's event-driven early exit, one numba call "
-        "per batch that runs its examples one after the other; compiled differ counts its decisions that differ "
+        "per batch that runs each example to its crossing; compiled differ counts its decisions that differ "
         "from eager early exit.",
         format_latency(rows),
         [{**asdict(row), "wall_ratio": row.wall_ratio, "step_loop_ratio": row.step_loop_ratio,
