@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rc.compiled_kernels import (ONE, SPARSE_SHARE, ZERO, _njit, _vectorized, activate, add_active_rows, crossed,
-                                 gate_scales, nonzero_share, predict, rational_tanh, use_blas)
+from rc.compiled_kernels import (ONE, SPARSE_SHARE, ZERO, _njit, _vectorized, activate, add_active_rows,
+                                 add_rows_product, crossed, gate_scales, nonzero_share, predict, rational_tanh,
+                                 use_blas)
 
 @_vectorized()
 def update_cell(gates, c, cells, tanh_cells, h):
@@ -68,19 +69,6 @@ def add_product(out, inputs, weight, scratch):
     else:
         for i in range(n):
             add_products(out[i], weight, inputs[i])
-
-
-@_njit
-def add_back_product(out, gradients, weight, scratch):
-    """``out += gradients @ weight``: ``out`` ``(n, K)``, ``gradients`` ``(n, M)``, ``weight`` ``(M, K)``;
-    ``scratch`` ``(>= n, K)`` holds the BLAS product."""
-    n = out.shape[0]
-    if use_blas(n, weight):
-        np.dot(gradients, weight, scratch[:n])
-        out += scratch[:n]
-    else:
-        for i in range(n):
-            add_active_rows(out[i], gradients[i], weight)
 
 
 @_njit
@@ -266,11 +254,11 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, rows, previous, decisio
             if t > 0:  # every row of a step after the first has a row one step earlier
                 earlier = back[:stop - start]
                 earlier[:] = ZERO
-                add_back_product(earlier, grad_gates[layer, start:stop], w_hh[layer], scratch)
+                add_rows_product(earlier, grad_gates[layer, start:stop], w_hh[layer], scratch)
                 for r in range(start, stop):
                     grad_h[layer, previous[r, 1]] += earlier[r - start]
             if layer > 0:
-                add_back_product(grad_h[layer - 1, start:stop], grad_gates[layer, start:stop], w_ih[layer], scratch)
+                add_rows_product(grad_h[layer - 1, start:stop], grad_gates[layer, start:stop], w_ih[layer], scratch)
     grad_upper = np.empty((max(layers - 1, 0), width, hidden), dtype=np.float32)
     grad_recurrent = np.empty((layers, width, hidden), dtype=np.float32)
     grad_bias = np.empty((layers, 2, width), dtype=np.float32)
