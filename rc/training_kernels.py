@@ -19,8 +19,8 @@ do), not one per step.
 The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``'s layout
 (``weight_ih_l{k}`` ``(4H, inputs)``, ``weight_hh_l{k}`` ``(4H, H)``, biases ``(4H,)``; gates in
 PyTorch's order i, f, g, o). Layer 0's input is often a spike train with few active features per
-step: where its rows are sparse (:data:`rc.compiled_kernels.SPARSE_SHARE`) its products run over the active features
-only, with a feature-major copy ``(inputs, 4H)`` of its weights. Everything is float32. The gates'
+step: where its rows are sparse (:data:`rc.compiled_kernels.SPARSE_SHARE`) its products run over
+the active features only, with a feature-major copy ``(inputs, 4H)`` of its weights. Everything is float32. The gates'
 sigmoid and tanh and the cell's tanh are a rational approximation of tanh (:func:`activate`; within
 3.5e-7 of the exact value), which the compiler vectorizes. numba's ``np.dot`` calls the BLAS that
 scipy ships; its threads are the BLAS library's (``threadpoolctl``), which ``rcbench`` limits to
@@ -34,6 +34,7 @@ import numpy as np
 from rc.compiled_kernels import (ONE, SPARSE_SHARE, ZERO, _njit, _vectorized, activate, add_active_rows,
                                  add_rows_product, crossed, gate_scales, nonzero_share, predict, rational_tanh,
                                  use_blas)
+
 
 @_vectorized()
 def update_cell(gates, c, cells, tanh_cells, h):
