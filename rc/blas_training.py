@@ -1,13 +1,12 @@
 """Truncated RC training of a large plain LSTM: one forward pass to each decision, backpropagation by hand.
 
-Where the compiled path (:mod:`rc.compiled_training`) does not apply (numba not installed, float64,
-or a large network with several torch threads), this path, in torch alone, trains a large network
-at batch 1. The fused path (:mod:`rc.fused_training`) runs the recurrence twice, a no-grad search for the
-decision steps and then a packed gradient pass; oneDNN lays the weights out anew at each of its
-fused calls. At batch 1 a large network's step is a matrix-vector product bound by memory
-bandwidth, and those layouts and the search cost more than the steps RC saves (3-4 r at 1,024
-units), and at large batches the search alone adds a third of the steps' forward cost. Here, for
-an :class:`rc.model.LSTMClassifier` on the CPU without dropout in effect:
+A large network's step is a few matrix products, and torch's BLAS (MKL in the CPU wheels) runs
+them faster than the compiled kernels' (:mod:`rc.compiled_training`, numba's ``np.dot`` through
+OpenBLAS), about twice as fast for the backward pass's product at 64 x 1,024 units; the fused path
+(:mod:`rc.fused_training`) runs the recurrence twice, a no-grad search for the decision steps and
+then a packed gradient pass, and oneDNN lays the weights out anew at each of its fused calls. So
+this path, in torch alone, trains a large :class:`rc.model.LSTMClassifier` on the CPU without
+dropout in effect:
 
 * forward (no autograd), step by step for every layer, with torch's BLAS products
   (``addmm``), then the readout and the crossing test; an example leaves the batch at its
@@ -24,10 +23,11 @@ loss stay in torch. Every step is computed once, so the step evaluations forward
 are both the sum of the steps read. The decision is taken on the scores of the forward pass;
 the loss on the readout applied again to the same hidden state, equal up to float rounding.
 
-Each step costs a few tens of torch calls (tens of microseconds), which a small network's
-steps do not repay, and at larger batches oneDNN's fused kernels repay the fused path's search:
-:func:`rc.training.truncated_scores` takes this path for a batch of one example
-(:data:`BLAS_MAX_BATCH`) and at least :data:`BLAS_MIN_WEIGHTS` LSTM weights; it computes any batch.
+The first step starts from zero states, so neither pass multiplies by ``W_hh`` there. Each step
+costs a few tens of torch calls (tens of microseconds), which a small network's steps do not repay:
+:func:`rc.training.truncated_scores` takes this path from :data:`BLAS_MIN_WEIGHTS` LSTM weights,
+and at a batch of one example, where the compiled path applies, from :data:`BLAS_MIN_WEIGHTS_ALONE`;
+it computes any size.
 """
 
 from __future__ import annotations
@@ -38,26 +38,28 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rc import compiled
+from rc import compiled, compiled_training
 from rc.crossing import CrossingRule, Decision
 from rc.fused_training import TruncatedScores, lstm_weights
 from rc.model import LSTMClassifier
 
-BLAS_MIN_WEIGHTS = 1_000_000
-"""This path trains an LSTM of at least this many weights (biases included; about 500 units)..."""
+BLAS_MIN_WEIGHTS = 500_000
+"""This path trains an LSTM of at least this many weights (biases included; about 350 units) at a
+batch of two examples or more, ..."""
 
-BLAS_MAX_BATCH = 1
-"""... at a batch of at most this many examples. Measured against the fused path and the compiled one
-(before its kernels read the weights in place; they are now faster than both at these sizes)
-with the ``rcbench speed`` trigger model, decisions at T/4 (truncated / naive over r, median of 6
-alternating rounds, one torch thread, two cores shared with two training jobs, so spreads were wide):
-at batch 1 it was faster at 512 units (T = 20: 2.47 against 3.76 fused and 6.83 compiled; T = 80:
-2.25, 3.15, 3.65) and at 1,024 (T = 20: 1.04 against 3.30 fused; T = 80: 1.19 against 2.97; T = 320:
-1.62 against 1.97; spread decisions at T = 80: 2.53 against 7.09), slower at 256 (T = 20-320: 2.5-5.8
-against the compiled path's 1.6-2.8). At batch 4 and above the fused path was about as fast or
-faster (4 x 1,024: 1.74 against 1.57; 4 x 512: 2.70 against 2.22; 64 x 256 at T = 80: 1.44 against
-1.25), its batched products repaying its search; 16 x 1,024 (1.46 against 1.66) and 64 x 1,024 (1.35
-against 1.42) were within the noise."""
+BLAS_MIN_WEIGHTS_ALONE = 4_000_000
+"""... and at a batch of one example an LSTM of at least this many (about 1,000 units). Measured against
+the compiled path (:mod:`rc.compiled_training`) with the ``rcbench speed`` trigger model (its readout
+leaking onto every unit), T = 20, truncated / naive over r, median of 5-7 alternating rounds, one torch
+thread, the other core running a training job: torch's products (MKL here) multiply a batch by
+a large weight matrix faster than the compiled kernels' (numba's ``np.dot`` through OpenBLAS; 64 x 1,024
+units ``(64, 4096) @ (4096, 1024)``, the backward pass's product: 5.9 ms against 12.5 ms). Batch 64:
+1,024 units 0.99 against 1.29 (equal decisions), 1.20 against 1.80 (spread), 1.15 against 1.35 (2% never
+deciding), T = 80 1.17 against 1.47; 512 units 0.91 against 1.05; 384 units 1.07 against 1.21; 256 units
+1.28 against 1.28 (so the compiled path keeps them). Batch 16: 1,024 units 0.87 against 1.37, 512 units
+1.07 against 1.50. Batch 4, 512 units: 1.16 against 1.44. Batch 1: 1,024 units 0.73 against 1.21 (spread
+decisions at T = 80: 1.16 against 1.99), but 768 units 1.36 against 0.72 and 512 units 1.10 against 0.82,
+where the compiled kernels' matrix-vector products are the faster."""
 
 
 def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
@@ -74,10 +76,12 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
         return "this path runs on the CPU only (on a GPU the fused path's cuDNN kernels are the reference)"
     if x.requires_grad:
         return "this path gives no gradient of the input"
-    if x.shape[0] > BLAS_MAX_BATCH:
-        return f"a batch of {x.shape[0]}: the fused path is faster above {BLAS_MAX_BATCH} (BLAS_MAX_BATCH)"
     if (weights := lstm_weights(model.lstm)) < BLAS_MIN_WEIGHTS:
         return f"{weights} LSTM weights: the compiled and fused paths are faster below {BLAS_MIN_WEIGHTS}"
+    if (x.shape[0] == 1 and weights < BLAS_MIN_WEIGHTS_ALONE
+            and compiled_training.unsupported_reason(model, x, rule) is None):
+        return (f"{weights} LSTM weights at a batch of one example: the compiled path is faster below "
+                f"{BLAS_MIN_WEIGHTS_ALONE} (BLAS_MIN_WEIGHTS_ALONE)")
     return None
 
 
@@ -149,7 +153,9 @@ def forward_steps(x: Tensor, weights: tuple[Tensor, ...], layers: int, readout: 
         layer_input = x[:, t] if rows is None else x[rows, t]
         n = layer_input.shape[0]
         for layer, (w_ih, w_hh, bias) in enumerate(params):
-            gates = torch.addmm(bias, layer_input, w_ih.t()).addmm_(hidden[layer], w_hh.t())
+            gates = torch.addmm(bias, layer_input, w_ih.t())
+            if t > 0:  # the initial hidden state is zero
+                gates.addmm_(hidden[layer], w_hh.t())
             gates[:, :2 * hidden_size].sigmoid_()
             gates[:, 2 * hidden_size:3 * hidden_size].tanh_()
             gates[:, 3 * hidden_size:].sigmoid_()
@@ -239,10 +245,13 @@ def backward_steps(grad_top: Tensor, steps: ForwardSteps, weights: tuple[Tensor,
             torch.mul(grad_cell, saved.cell_before[start:stop], out=d_f).mul_(f * (1 - f))
             torch.mul(grad_cell, i, out=d_g).mul_(1 - g * g)
             torch.mul(grad_hidden, tanh_cell, out=d_o).mul_(o * (1 - o))
-            grad_hidden = d_gates[start:stop] @ w_hh
-            grad_cell = grad_cell * f
+            if t > 0:  # no gradient flows into the initial (zero) state
+                grad_hidden = d_gates[start:stop] @ w_hh
+                grad_cell = grad_cell * f
         grad_bias = d_gates.sum(0)
-        grads = [d_gates.t() @ saved.inputs, d_gates.t() @ saved.hidden_before, grad_bias, grad_bias.clone(), *grads]
+        first = steps.counts[0]  # step 0's hidden state is zero: it adds nothing to W_hh's gradient
+        grads = [d_gates.t() @ saved.inputs, d_gates[first:].t() @ saved.hidden_before[first:], grad_bias,
+                 grad_bias.clone(), *grads]
         if layer > 0:
             grad_inputs = d_gates @ w_ih
             from_above = [grad_inputs[offsets[t]:offsets[t + 1]] for t in range(len(steps.counts))]

@@ -5,14 +5,13 @@ example's steps up to its crossing and none after it, so neither the forward
 nor the backward pass pays for the steps RC does not read. It has four
 implementations, the same loss and gradients:
 
-* for a plain :class:`rc.model.LSTMClassifier`, float32 on the CPU, without dropout in
-  effect, when numba is installed (with several torch threads, for a small network and
-  batch only), :mod:`rc.compiled_training`: one compiled call runs each example up to its
-  decision, one more its backward pass;
-* for any other large plain :class:`rc.model.LSTMClassifier` (about 500 units and more) on
-  the CPU at batch 1, without dropout in effect (without numba, say, or in float64),
-  :mod:`rc.blas_training`: one pass forward to each decision with torch's products, and
-  backpropagation through those steps by hand;
+* for a large plain :class:`rc.model.LSTMClassifier` on the CPU without dropout in effect
+  (about 350 units and more; at a batch of one example, 1,000 units and more unless the
+  compiled path does not apply), :mod:`rc.blas_training`: one pass forward to each
+  decision with torch's matrix products, and backpropagation through those steps by hand;
+* for a smaller one, float32, when numba is installed (with several torch threads, for a
+  small network and batch only), :mod:`rc.compiled_training`: one compiled call runs each
+  example up to its decision, one more its backward pass;
 * for any other :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`,
   :mod:`rc.fused_training`: a no-grad search with the fused LSTM over chunks
   of steps finds each example's decision, then one packed fused pass runs
@@ -72,17 +71,17 @@ def check_batch(x: Tensor, y: Tensor) -> None:
 def truncated_scores(model: StepModel, x: Tensor, rule: CrossingRule) -> TruncatedScores:
     """Scores at each example's decision ``(batch, outputs)`` with the graph of the steps it read only.
 
-    The compiled path (:mod:`rc.compiled_training`) or the hand-written backpropagation
-    (:mod:`rc.blas_training`) where they apply, else the fused
+    The hand-written backpropagation (:mod:`rc.blas_training`) or the compiled path
+    (:mod:`rc.compiled_training`) where they apply, else the fused
     search and packed pass (:mod:`rc.fused_training`) for the LSTM classifiers, the step
     loop (:func:`rc.streaming.stream_decisions`) for any other :class:`rc.model.StepModel`.
     Its evaluations are those of :class:`StepResult`.
     """
     check_sequences(x)
-    if compiled_training.unsupported_reason(model, x, rule) is None:
-        return compiled_training.compiled_truncated_scores(model, x, rule)
     if blas_training.unsupported_reason(model, x, rule) is None:
         return blas_training.blas_truncated_scores(model, x, rule)
+    if compiled_training.unsupported_reason(model, x, rule) is None:
+        return compiled_training.compiled_truncated_scores(model, x, rule)
     parts = fused_parts(model)
     if parts is not None:
         return fused_truncated_scores(parts, x, rule)

@@ -1,6 +1,7 @@
 """The hand-written truncated RC training step (rc/blas_training.py) against the naive step: the same loss and
 gradients, the same decisions, exactly the steps read computed and counted, its saved tensors visible to autograd,
-and the dispatch that takes it exactly for a large plain LSTM at batch 1 on the CPU."""
+and the dispatch that takes it exactly for a large plain LSTM on the CPU (larger still at a batch of one), or without
+the compiled path."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rc.training import naive_rc_step, truncated_rc_step, truncated_scores
 
 TOLERANCE = 1e-5
 LATER = ["zero", "never", "later", "later", "later", "later", "later"]
+NEEDS_NUMBA = pytest.mark.skipif(not compiled.NUMBA_AVAILABLE, reason="the dispatch names the compiled path (numba)")
 
 
 @pytest.fixture(autouse=True)
@@ -29,11 +31,9 @@ def one_thread(restore_threads):
 
 @pytest.fixture
 def any_size(monkeypatch):
-    """Take this path for every network and batch (its bounds are a matter of speed, not of what it computes),
-    the compiled path, which comes first, out of the way."""
+    """Take this path for every network and batch (its bounds are a matter of speed, not of what it computes)."""
     monkeypatch.setattr(blas_training, "BLAS_MIN_WEIGHTS", 0)
-    monkeypatch.setattr(blas_training, "BLAS_MAX_BATCH", 10 ** 9)
-    monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
+    monkeypatch.setattr(blas_training, "BLAS_MIN_WEIGHTS_ALONE", 0)
 
 
 def assert_taken(model, x, rule) -> None:
@@ -109,17 +109,26 @@ def test_a_weight_changed_before_backward_is_an_error(any_size) -> None:
 # ----------------------------------------------------------------------------- dispatch
 
 
-def large_case(batch: int = 1) -> tuple:
+def large_case(batch: int = 2) -> tuple:
     """A 512-unit LSTM (1.06M weights) and ``batch`` short random inputs."""
     torch.manual_seed(0)
     return LSTMClassifier(5, 512, 3, 1).train(), torch.randn(batch, 4, 5), SigmoidThreshold(0.9)
 
 
-@pytest.mark.parametrize("why", ["no numba", "float64"])
-def test_a_large_lstm_at_batch_one_takes_this_path_where_the_compiled_one_does_not(monkeypatch, why: str) -> None:
+@NEEDS_NUMBA
+def test_a_large_lstm_takes_this_path_at_a_batch_of_two_and_at_one_only_when_larger() -> None:
     model, x, rule = large_case()
-    assert lstm_weights(model.lstm) >= blas_training.BLAS_MIN_WEIGHTS
-    assert truncated_scores(model, x, rule).path == ("compiled" if compiled.NUMBA_AVAILABLE else "blas")
+    assert blas_training.BLAS_MIN_WEIGHTS <= lstm_weights(model.lstm) < blas_training.BLAS_MIN_WEIGHTS_ALONE
+    assert truncated_scores(model, x, rule).path == "blas"
+    assert truncated_scores(model, x[:1], rule).path == "compiled"
+    larger = LSTMClassifier(5, 1000, 3, 1).train()
+    assert lstm_weights(larger.lstm) >= blas_training.BLAS_MIN_WEIGHTS_ALONE
+    assert truncated_scores(larger, x[:1], rule).path == "blas"
+
+
+@pytest.mark.parametrize("why", ["no numba", "float64"])
+def test_at_a_batch_of_one_it_takes_a_smaller_lstm_where_the_compiled_path_does_not(monkeypatch, why: str) -> None:
+    model, x, rule = large_case(1)
     if why == "no numba":
         monkeypatch.setattr(compiled, "NUMBA_AVAILABLE", False)
     else:
@@ -128,15 +137,16 @@ def test_a_large_lstm_at_batch_one_takes_this_path_where_the_compiled_one_does_n
     assert truncated_scores(model, x, rule).path == "blas"
 
 
+@NEEDS_NUMBA
 @pytest.mark.parametrize("change", ["batch", "small", "dropout", "input grad", "rule", "off the cpu", "subclass"])
 def test_everything_else_takes_another_path(change: str) -> None:
     model, x, rule = large_case()
-    expected = {"batch": "a batch of 2", "small": "LSTM weights: the compiled and fused paths are faster",
+    expected = {"batch": "at a batch of one example", "small": "LSTM weights: the compiled and fused paths are faster",
                 "dropout": "dropout in effect", "input grad": "no gradient of the input",
                 "rule": "does not decide while the sequence comes in", "off the cpu": "CPU only",
                 "subclass": "only an LSTMClassifier"}[change]
     if change == "batch":
-        x = torch.cat([x, x])
+        x = x[:1]
     elif change == "small":
         model = LSTMClassifier(5, 16, 3, 1)
     elif change == "dropout":
@@ -152,7 +162,7 @@ def test_everything_else_takes_another_path(change: str) -> None:
     reason = blas_training.unsupported_reason(model, x, rule)
     assert reason is not None and expected in reason
     if change in ("batch", "small", "dropout"):
-        assert truncated_scores(model, x, rule).path in ("compiled", "fused")
+        assert truncated_scores(model, x, rule).path == ("fused" if change == "dropout" else "compiled")
 
 
 def test_a_convolutional_front_end_takes_the_fused_path() -> None:
