@@ -66,6 +66,8 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
     """Why :func:`blas_truncated_scores` does not train ``model`` on ``x`` under ``rule``; None when it does."""
     if type(model) is not LSTMClassifier:  # exactly: a subclass may step differently
         return f"only an LSTMClassifier is trained by hand-written backpropagation, not a {type(model).__name__}"
+    if (weights := lstm_weights(model.lstm)) < BLAS_MIN_WEIGHTS:  # first: it turns small networks away cheaply
+        return f"{weights} LSTM weights: the compiled and fused paths are faster below {BLAS_MIN_WEIGHTS}"
     if model.training and model.dropout.p > 0:
         return "dropout in effect is not supported"
     if (reason := compiled.plain_lstm_reason(model.lstm)) is not None:
@@ -76,8 +78,6 @@ def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | No
         return "this path runs on the CPU only (on a GPU the fused path's cuDNN kernels are the reference)"
     if x.requires_grad:
         return "this path gives no gradient of the input"
-    if (weights := lstm_weights(model.lstm)) < BLAS_MIN_WEIGHTS:
-        return f"{weights} LSTM weights: the compiled and fused paths are faster below {BLAS_MIN_WEIGHTS}"
     if (x.shape[0] == 1 and weights < BLAS_MIN_WEIGHTS_ALONE
             and compiled_training.unsupported_reason(model, x, rule) is None):
         return (f"{weights} LSTM weights at a batch of one example: the compiled path is faster below "
