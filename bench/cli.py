@@ -251,8 +251,8 @@ def command_speed(args: argparse.Namespace) -> int:
     import time
 
     from bench.analysis.speed_figure import write_speed_figure
-    from bench.measure.speed import (PROGRESS_HEADER, Grid, check_targets, format_progress, format_scaling,
-                                     measure_cell, write_scaling)
+    from bench.measure.speed import (PROGRESS_HEADER, Grid, check_targets, flushed_denormals, format_progress,
+                                     format_scaling, measure_cell, write_scaling)
 
     if args.threads is not None:
         set_cpu_threads(args.threads)
@@ -262,13 +262,15 @@ def command_speed(args: argparse.Namespace) -> int:
     grid = Grid(tuple(args.time_steps), tuple(args.hidden), tuple(args.batch), tuple(args.patterns))
     settings = {"time_steps": args.time_steps, "hidden": args.hidden, "batch": args.batch,
                 "patterns": args.patterns, "repeats": args.repeats, "seed": args.seed,
-                "device": str(device), "torch_threads": torch.get_num_threads()}
+                "device": str(device), "torch_threads": torch.get_num_threads(),
+                "flush_denormal": not args.keep_denormals}
     print(PROGRESS_HEADER, flush=True)
     rows = []
-    for cell in grid.cells():
-        started = time.perf_counter()
-        rows.append(measure_cell(*cell, repeats=args.repeats, seed=args.seed, device=device))
-        print(format_progress(rows[-1], time.perf_counter() - started), flush=True)
+    with flushed_denormals(not args.keep_denormals):
+        for cell in grid.cells():
+            started = time.perf_counter()
+            rows.append(measure_cell(*cell, repeats=args.repeats, seed=args.seed, device=device))
+            print(format_progress(rows[-1], time.perf_counter() - started), flush=True)
     print()
     print(format_scaling(rows))
     if args.out:
@@ -540,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "tail (as equal, 2%% never crossing)")
     speed.add_argument("--repeats", type=int, default=10, help="alternating rounds per cell")
     speed.add_argument("--seed", type=int, default=0)
+    speed.add_argument("--keep-denormals", action="store_true",
+                       help="measure without flushing denormal floats to zero (the trigger model's small gradients "
+                            "become denormal over long sequences, which some CPUs compute slowly)")
     add_device_options(speed)
     speed.add_argument("--out", help="folder to write speed.md, speed.json (with provenance) and speed.png into")
     speed.set_defaults(handler=command_speed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,7 +145,33 @@ def test_speed_command_writes_table_json_and_figure(tmp_path, capsys) -> None:
         assert row["inference_ratio"] > 0 and row["inference_over_r"] > 0 and row["wall_over_r"] > 0
     markdown = (out / "speed.md").read_text(encoding="utf-8")
     assert "early/full [low, high]" in markdown and "git revision" in markdown
+    assert payload["settings"]["flush_denormal"] is True
     assert main(["speed", "--time-steps", "8", "--hidden", "4", "--repeats", "0"]) == 2
+    kept = tmp_path / "kept"
+    assert main(["speed", "--time-steps", "8", "--hidden", "4", "--batch", "1", "--patterns", "equal", "--repeats", "1",
+                 "--threads", "1", "--device", "cpu", "--keep-denormals", "--out", str(kept)]) == 0
+    assert json.loads((kept / "speed.json").read_text(encoding="utf-8"))["settings"]["flush_denormal"] is False
+
+
+def test_denormals_are_flushed_in_the_block_for_torch_and_the_compiled_kernels_and_kept_after_it() -> None:
+    denormal = torch.tensor([1e-39])  # below float32's smallest normal value, 1.18e-38
+    assert denormal.item() > 0
+    with speed.flushed_denormals():
+        if not torch.set_flush_denormal(True):
+            pytest.skip("this CPU cannot flush denormals")
+        assert (denormal * 1.0).item() == 0.0
+        if compiled_path.NUMBA_AVAILABLE:
+            assert scaled(denormal.numpy(), np.float32(1.0))[0] == 0.0  # the same thread's numba code too
+    assert (denormal * 1.0).item() > 0
+    with speed.flushed_denormals(False):
+        assert (denormal * 1.0).item() > 0
+
+
+def scaled(values: np.ndarray, factor: np.float32) -> np.ndarray:
+    """``values * factor``, through a numba function (compiled on first use)."""
+    import numba
+
+    return numba.njit(lambda v, f: v * f)(values, factor)
 
 
 def test_scaling_grid_skips_the_tail_of_a_single_example() -> None:
