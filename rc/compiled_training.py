@@ -6,7 +6,8 @@ cost of hundreds of microseconds (more for a large network, whose weights oneDNN
 anew at each call), which a small network's steps do not repay (truncated training cost
 about as much as the naive full pass at 16 units, more at batch 1), and the search adds a
 third of the steps' forward cost. Here, for an :class:`rc.model.LSTMClassifier` (with
-several torch threads, a batch small enough: :data:`COMPILED_TRAINING_WORK`):
+several torch threads, a batch small enough: :data:`COMPILED_TRAINING_WORK`; a large network
+goes to :mod:`rc.blas_training` first, whose torch products are faster at that size):
 
 * forward, one call of :func:`rc.training_kernels.lstm_truncated_forward` runs the batch
   step by step, the examples still undecided at a step together (one matrix product per
@@ -55,7 +56,7 @@ included) times its examples are at most this: its products run on as many threa
 (:func:`rc.threads.set_cpu_threads`), but the activations and the bookkeeping between them on one, and
 above it oneDNN's threaded kernels of the fused path may be faster; nothing was measured with several
 threads. With one torch thread (``rcbench run --threads 1``, as the suite's runs use) it trains every
-size. Measured with alternating rounds of the ``rcbench speed`` trigger model (its readout leaking onto
+size that :mod:`rc.blas_training` does not take. Measured with alternating rounds of the ``rcbench speed`` trigger model (its readout leaking onto
 every unit, so that the gradients are dense, as a trained network's), decisions at T = 80 / 4,
 truncated / naive over r, the compiled path against the torch-only one (:mod:`rc.blas_training`) and
 the fused one, median of 5 rounds, one core shared with a training job: see ``docs/findings.md``,
