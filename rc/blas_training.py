@@ -59,7 +59,8 @@ deciding), T = 80 1.17 against 1.47; 512 units 0.91 against 1.05; 384 units 1.07
 1.28 against 1.28 (so the compiled path keeps them). Batch 16: 1,024 units 0.87 against 1.37, 512 units
 1.07 against 1.50. Batch 4, 512 units: 1.16 against 1.44. Batch 1: 1,024 units 0.73 against 1.21 (spread
 decisions at T = 80: 1.16 against 1.99), but 768 units 1.36 against 0.72 and 512 units 1.10 against 0.82,
-where the compiled kernels' matrix-vector products are the faster."""
+where the compiled kernels' matrix-vector products are the faster. Nothing was measured with several
+torch threads (the products use them; the step's elementwise work too, through torch)."""
 
 
 def unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
