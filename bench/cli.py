@@ -248,11 +248,9 @@ def command_compare_records(args: argparse.Namespace) -> int:
 
 
 def command_speed(args: argparse.Namespace) -> int:
-    import time
-
     from bench.analysis.speed_figure import write_speed_figure
-    from bench.measure.speed import (PROGRESS_HEADER, Grid, check_targets, flushed_denormals, format_progress,
-                                     format_scaling, measure_cell, write_scaling)
+    from bench.measure.speed import (PROGRESS_HEADER, Grid, check_targets, format_progress, format_scaling,
+                                     scaling_grid, write_scaling)
 
     if args.threads is not None:
         set_cpu_threads(args.threads)
@@ -265,12 +263,9 @@ def command_speed(args: argparse.Namespace) -> int:
                 "device": str(device), "torch_threads": torch.get_num_threads(),
                 "flush_denormal": not args.keep_denormals}
     print(PROGRESS_HEADER, flush=True)
-    rows = []
-    with flushed_denormals(not args.keep_denormals):
-        for cell in grid.cells():
-            started = time.perf_counter()
-            rows.append(measure_cell(*cell, repeats=args.repeats, seed=args.seed, device=device))
-            print(format_progress(rows[-1], time.perf_counter() - started), flush=True)
+    rows = scaling_grid(grid, args.repeats, args.seed, device,
+                        progress=lambda row, seconds: print(format_progress(row, seconds), flush=True),
+                        flush_denormal=not args.keep_denormals)
     print()
     print(format_scaling(rows))
     if args.out:

@@ -456,14 +456,18 @@ def flushed_denormals(flush: bool = True) -> Iterator[None]:
 
 
 def scaling_grid(grid: Grid, repeats: int, seed: int = 0, device: torch.device = torch.device("cpu"),
-                 progress: Callable[[ScalingRow], None] | None = None) -> list[ScalingRow]:
-    """A :class:`ScalingRow` per cell of ``grid``, in its order."""
+                 progress: Callable[[ScalingRow, float], None] | None = None,
+                 flush_denormal: bool = True) -> list[ScalingRow]:
+    """A :class:`ScalingRow` per cell of ``grid``, in its order, measured with denormals flushed to zero
+    unless ``flush_denormal`` is False (:func:`flushed_denormals`); ``progress`` gets each row and the
+    seconds its cell took."""
     rows = []
-    for cell in grid.cells():
-        row = measure_cell(*cell, repeats=repeats, seed=seed, device=device)
-        rows.append(row)
-        if progress is not None:
-            progress(row)
+    with flushed_denormals(flush_denormal):
+        for cell in grid.cells():
+            started = time.perf_counter()
+            rows.append(measure_cell(*cell, repeats=repeats, seed=seed, device=device))
+            if progress is not None:
+                progress(rows[-1], time.perf_counter() - started)
     return rows
 
 
