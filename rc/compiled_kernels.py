@@ -77,6 +77,15 @@ def activate(gates, scale, shift):
         gates[k] = shift[k] + scale[k] * rational_tanh(scale[k] * gates[k])
 
 
+@_vectorized()
+def activate_rows(gates, n, scale, shift):
+    """:func:`activate` of the first ``n`` rows of ``gates`` ``(>= n, 4H)``, in one loop: at a few units a
+    call per row costs more than the row's arithmetic."""
+    for i in range(n):
+        for k in range(gates.shape[1]):
+            gates[i, k] = shift[k] + scale[k] * rational_tanh(scale[k] * gates[i, k])
+
+
 @_njit
 def gate_scales(hidden):
     """The ``scale`` and ``shift`` of :func:`activate` for ``hidden`` units, each ``(4 hidden,)``."""
@@ -94,6 +103,16 @@ def next_state(gates, c, h):
     for j in range(hidden):
         c[j] = gates[hidden + j] * c[j] + gates[j] * gates[2 * hidden + j]
         h[j] = gates[3 * hidden + j] * rational_tanh(c[j])
+
+
+@_vectorized()
+def next_states(gates, n, c, h):
+    """:func:`next_state` of the first ``n`` rows: ``gates`` ``(>= n, 4H)``, ``c`` and ``h`` ``(>= n, H)`` in place."""
+    hidden = c.shape[1]
+    for i in range(n):
+        for j in range(hidden):
+            c[i, j] = gates[i, hidden + j] * c[i, j] + gates[i, j] * gates[i, 2 * hidden + j]
+            h[i, j] = gates[i, 3 * hidden + j] * rational_tanh(c[i, j])
 
 
 @_njit
@@ -142,6 +161,45 @@ def predict(scores, test):
     if test == 2:
         return 1 if scores[0] > ZERO else 0
     return argmax(scores)
+
+
+@_njit
+def readout_rows(h, n, weight, bias, out):
+    """``out[:n] = h[:n] @ weight + bias``: ``h`` ``(>= n, H)``, ``weight`` ``(H, C)`` feature-major, ``bias``
+    ``(C,)``; each sum over the units in order, as :func:`add_active_rows` takes it for one row."""
+    for i in range(n):
+        for o in range(bias.shape[0]):
+            out[i, o] = bias[o]
+        for j in range(h.shape[1]):
+            value = h[i, j]
+            for o in range(bias.shape[0]):
+                out[i, o] += value * weight[j, o]
+
+
+@_njit
+def fill_rows(out, n, row):
+    """Each of the first ``n`` rows of ``out`` ``(>= n, K)`` set to ``row`` ``(K,)``."""
+    for i in range(n):
+        for k in range(row.shape[0]):
+            out[i, k] = row[k]
+
+
+@_njit
+def gather_step(x, active, n, t, out):
+    """``out[i] = x[active[i], t]`` for the first ``n`` slots: the step-``t`` inputs ``(>= n, F)`` of the undecided
+    examples, from ``x`` ``(B, T, F)``."""
+    for i in range(n):
+        for f in range(x.shape[2]):
+            out[i, f] = x[active[i], t, f]
+
+
+@_njit
+def keep_row(states, source, target):
+    """Copy row ``source`` of every layer's ``states`` ``(L, B, H)`` to row ``target`` (an undecided example
+    moving to the next free slot)."""
+    for layer in range(states.shape[0]):
+        for j in range(states.shape[2]):
+            states[layer, target, j] = states[layer, source, j]
 
 
 @_njit
@@ -292,17 +350,15 @@ def lstm_decide_batch(x, first, upper, recurrent, bias, readout, readout_bias, t
     gates = np.empty((batch, width), dtype=np.float32)
     scratch = np.empty((batch, width), dtype=np.float32)
     inputs = np.empty((batch, features), dtype=np.float32)
-    scores = np.empty(outputs, dtype=np.float32)
+    scores = np.empty((batch, outputs), dtype=np.float32)
     scale, shift = gate_scales(hidden)
     n = batch
     for t in range(time):
-        for i in range(n):
-            inputs[i] = x[active[i], t]
+        gather_step(x, active, n, t, inputs)
         sparse = nonzero_share(inputs[:n]) <= SPARSE_SHARE
         for layer in range(layers):
             g = gates[:n]
-            for i in range(n):
-                g[i] = bias[layer]
+            fill_rows(g, n, bias[layer])
             if layer > 0:
                 add_rows_product(g, h[layer - 1, :n], upper[layer - 1], scratch)
             elif sparse:
@@ -312,21 +368,19 @@ def lstm_decide_batch(x, first, upper, recurrent, bias, readout, readout_bias, t
                 add_rows_product(g, inputs[:n], first, scratch)
             if t > 0:  # h = 0 before step 0: no recurrent product there
                 add_rows_product(g, h[layer, :n], recurrent[layer], scratch)
-            for i in range(n):
-                activate(g[i], scale, shift)
-                next_state(g[i], c[layer, i], h[layer, i])
+            activate_rows(g, n, scale, shift)
+            next_states(g, n, c[layer], h[layer])
+        readout_rows(h[layers - 1], n, readout, readout_bias, scores)
         kept = 0
         for i in range(n):
-            scores[:] = readout_bias
-            add_active_rows(scores, h[layers - 1, i], readout)
-            crossing = crossed(scores, test, theta, low)
+            crossing = crossed(scores[i], test, theta, low)
             if crossing or t == time - 1:
                 b = active[i]
-                decided[b], prediction[b], step[b], hit[b] = scores, predict(scores, test), t, crossing
+                decided[b], prediction[b], step[b], hit[b] = scores[i], predict(scores[i], test), t, crossing
             else:  # stays: its state moves to the next free slot
                 if kept != i:
-                    h[:, kept] = h[:, i]
-                    c[:, kept] = c[:, i]
+                    keep_row(h, i, kept)
+                    keep_row(c, i, kept)
                     active[kept] = active[i]
                 kept += 1
         n = kept

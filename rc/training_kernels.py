@@ -21,7 +21,7 @@ The LSTM's weights are passed as tuples with one array per layer, in ``nn.LSTM``
 PyTorch's order i, f, g, o). Layer 0's input is often a spike train with few active features per
 step: where its rows are sparse (:data:`rc.compiled_kernels.SPARSE_SHARE`) its products run over
 the active features only, with a feature-major copy ``(inputs, 4H)`` of its weights. Everything is float32. The gates'
-sigmoid and tanh and the cell's tanh are a rational approximation of tanh (:func:`activate`; within
+sigmoid and tanh and the cell's tanh are a rational approximation of tanh (:func:`activate_rows`; within
 3.5e-7 of the exact value), which the compiler vectorizes. numba's ``np.dot`` calls the BLAS that
 scipy ships; its threads are the BLAS library's (``threadpoolctl``), which ``rcbench`` limits to
 ``--threads``.
@@ -31,21 +31,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from rc.compiled_kernels import (ONE, SPARSE_SHARE, ZERO, _njit, _vectorized, activate, add_active_rows,
-                                 add_rows_product, crossed, gate_scales, nonzero_share, predict, rational_tanh,
-                                 use_blas)
+from rc.compiled_kernels import (ONE, SPARSE_SHARE, ZERO, _njit, _vectorized, activate_rows, add_active_rows,
+                                 add_rows_product, crossed, fill_rows, gate_scales, gather_step, keep_row,
+                                 nonzero_share, predict, rational_tanh, readout_rows, use_blas)
 
 
 @_vectorized()
-def update_cell(gates, c, cells, tanh_cells, h):
-    """One step of the cell from its activated gates ``(4H,)``: ``c`` ``(H,)`` in place, its copy and tanh
-    into ``cells`` and ``tanh_cells``, the hidden state into ``h``."""
-    hidden = c.shape[0]
-    for j in range(hidden):
-        c[j] = gates[hidden + j] * c[j] + gates[j] * gates[2 * hidden + j]
-        cells[j] = c[j]
-        tanh_cells[j] = rational_tanh(c[j])
-        h[j] = gates[3 * hidden + j] * tanh_cells[j]
+def update_cells(gates, n, c, cells, tanh_cells, h):
+    """One step of the cell of the first ``n`` rows from their activated gates ``(>= n, 4H)``: ``c``
+    ``(>= n, H)`` in place, its copy and tanh into ``cells`` and ``tanh_cells`` ``(>= n, H)``, the hidden
+    state into ``h`` ``(>= n, H)``; one loop over all the rows (at a few units a call per row costs more
+    than the row's arithmetic)."""
+    hidden = c.shape[1]
+    for i in range(n):
+        for j in range(hidden):
+            cell = gates[i, hidden + j] * c[i, j] + gates[i, j] * gates[i, 2 * hidden + j]
+            c[i, j] = cell
+            cells[i, j] = cell
+            squashed = rational_tanh(cell)
+            tanh_cells[i, j] = squashed
+            h[i, j] = gates[i, 3 * hidden + j] * squashed
 
 
 @_vectorized("reassoc")
@@ -119,7 +124,7 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
     last = np.full(batch, -1, dtype=np.int64)
     inputs = np.empty((batch, features), dtype=np.float32)
     scratch = np.empty((batch, width), dtype=np.float32)
-    scores = np.empty(outputs, dtype=np.float32)
+    scores = np.empty((batch, outputs), dtype=np.float32)
     scale, shift = gate_scales(hidden)
     n, start = batch, 0
     for t in range(time):
@@ -129,12 +134,11 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
             previous[start + i, 0] = active[i]
             previous[start + i, 1] = last[i]
             last[i] = start + i
-            inputs[i] = x[active[i], t]
+        gather_step(x, active, n, t, inputs)
         sparse = nonzero_share(inputs[:n]) <= SPARSE_SHARE
         for layer in range(layers):
             g = gates[layer, start:stop]
-            for i in range(n):
-                g[i] = bias[layer]
+            fill_rows(g, n, bias[layer])
             if layer > 0:
                 add_product(g, h[layer - 1, :n], w_ih[layer], scratch)
             elif sparse:
@@ -144,24 +148,22 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
                 add_product(g, inputs[:n], w_ih[0], scratch)
             if t > 0:  # h = 0 before step 0: no recurrent product there
                 add_product(g, h[layer, :n], w_hh[layer], scratch)
-            for i in range(n):
-                activate(g[i], scale, shift)
-                update_cell(g[i], c[layer, i], cells[layer, start + i], tanh_cells[layer, start + i], h[layer, i])
+            activate_rows(g, n, scale, shift)
+            update_cells(g, n, c[layer], cells[layer, start:stop], tanh_cells[layer, start:stop], h[layer])
+        readout_rows(h[layers - 1], n, weights_out, readout_bias, scores)
         kept = 0
         for i in range(n):
-            scores[:] = readout_bias
-            add_active_rows(scores, h[layers - 1, i], weights_out)
-            crossing = crossed(scores, test, theta, low)
+            crossing = crossed(scores[i], test, theta, low)
             if crossing or t == time - 1:
                 b = active[i]
                 decision_row[b], step[b] = start + i, t
-                hit[b], prediction[b] = crossing, predict(scores, test)
+                hit[b], prediction[b] = crossing, predict(scores[i], test)
                 top[b] = h[layers - 1, i]
-                decided[b] = scores
+                decided[b] = scores[i]
             else:  # stays: its state moves to the next free slot
                 if kept != i:
-                    h[:, kept] = h[:, i]
-                    c[:, kept] = c[:, i]
+                    keep_row(h, i, kept)
+                    keep_row(c, i, kept)
                     active[kept], last[kept] = active[i], last[i]
                 kept += 1
         n, start = kept, stop
@@ -173,21 +175,37 @@ def lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, tes
 
 
 @_vectorized()
-def gate_gradients(gates, tanh_cell, cell_before, grad_h, grad_c, grad_gates, grad_c_before):
-    """One step of one example backward: from the gradients at its hidden and cell state ``grad_h``,
-    ``grad_c`` ``(H,)``, the gradients at its gates' inputs ``grad_gates`` ``(4H,)`` and at the cell
-    state it started from ``grad_c_before`` ``(H,)``."""
-    hidden = grad_h.shape[0]
-    for j in range(hidden):
-        i_gate, f_gate = gates[j], gates[hidden + j]
-        g_gate, o_gate = gates[2 * hidden + j], gates[3 * hidden + j]
-        squashed = tanh_cell[j]
-        total = grad_c[j] + grad_h[j] * o_gate * (ONE - squashed * squashed)
-        grad_gates[j] = total * g_gate * i_gate * (ONE - i_gate)
-        grad_gates[hidden + j] = total * cell_before[j] * f_gate * (ONE - f_gate)
-        grad_gates[2 * hidden + j] = total * i_gate * (ONE - g_gate * g_gate)
-        grad_gates[3 * hidden + j] = grad_h[j] * squashed * o_gate * (ONE - o_gate)
-        grad_c_before[j] = total * f_gate
+def gate_gradients(gates, tanh_cells, cells, grad_h, grad_c, grad_gates, previous, start, stop, zero, carried):
+    """One step backward of one layer's rows ``start .. stop - 1`` (each an example's step; ``previous[r, 1]``
+    its row one step earlier, -1 at step 0): from the gradients at their hidden and cell states ``grad_h``,
+    ``grad_c`` ``(N, H)``, the gradients at their gates' inputs into ``grad_gates`` ``(N, 4H)``, and at the
+    cell states they started from into those rows of ``grad_c`` (at step 0 into the scratch ``carried``
+    ``(H,)``; ``zero`` ``(H,)`` stands for the cell state before step 0)."""
+    hidden = grad_h.shape[1]
+    for r in range(start, stop):
+        before = previous[r, 1]
+        cell_before = cells[before] if before >= 0 else zero
+        passed = grad_c[before] if before >= 0 else carried
+        for j in range(hidden):
+            i_gate, f_gate = gates[r, j], gates[r, hidden + j]
+            g_gate, o_gate = gates[r, 2 * hidden + j], gates[r, 3 * hidden + j]
+            squashed = tanh_cells[r, j]
+            total = grad_c[r, j] + grad_h[r, j] * o_gate * (ONE - squashed * squashed)
+            grad_gates[r, j] = total * g_gate * i_gate * (ONE - i_gate)
+            grad_gates[r, hidden + j] = total * cell_before[j] * f_gate * (ONE - f_gate)
+            grad_gates[r, 2 * hidden + j] = total * i_gate * (ONE - g_gate * g_gate)
+            grad_gates[r, 3 * hidden + j] = grad_h[r, j] * squashed * o_gate * (ONE - o_gate)
+            passed[j] = total * f_gate
+
+
+@_vectorized()
+def add_to_earlier(grad_h, earlier, previous, start, stop):
+    """``grad_h[previous[r, 1]] += earlier[r - start]`` for the rows ``start .. stop - 1`` of one step (each
+    has a row one step earlier): ``grad_h`` ``(N, H)``, ``earlier`` ``(>= stop - start, H)``."""
+    for r in range(start, stop):
+        target = previous[r, 1]
+        for j in range(grad_h.shape[1]):
+            grad_h[target, j] += earlier[r - start, j]
 
 
 @_njit
@@ -246,18 +264,13 @@ def lstm_truncated_backward(x, gates, cells, tanh_cells, rows, previous, decisio
         if start == stop:
             continue
         for layer in range(layers - 1, -1, -1):
-            for r in range(start, stop):
-                before = previous[r, 1]
-                gate_gradients(gates[layer, r], tanh_cells[layer, r], cells[layer, before] if before >= 0 else zero,
-                               grad_h[layer, r], grad_c[layer, r], grad_gates[layer, r], carried)
-                if before >= 0:
-                    grad_c[layer, before] = carried
+            gate_gradients(gates[layer], tanh_cells[layer], cells[layer], grad_h[layer], grad_c[layer],
+                           grad_gates[layer], previous, start, stop, zero, carried)
             if t > 0:  # every row of a step after the first has a row one step earlier
                 earlier = back[:stop - start]
                 earlier[:] = ZERO
                 add_rows_product(earlier, grad_gates[layer, start:stop], w_hh[layer], scratch)
-                for r in range(start, stop):
-                    grad_h[layer, previous[r, 1]] += earlier[r - start]
+                add_to_earlier(grad_h[layer], earlier, previous, start, stop)
             if layer > 0:
                 add_rows_product(grad_h[layer - 1, start:stop], grad_gates[layer, start:stop], w_ih[layer], scratch)
     grad_upper = np.empty((max(layers - 1, 0), width, hidden), dtype=np.float32)
