@@ -4,8 +4,10 @@ Imported by :func:`rc.compiled_training.training_kernels` on first use only (it 
 The forward kernel runs a batch step by step, every example still undecided at a step together:
 each layer's products for those examples are one matrix product (BLAS through numba's ``np.dot``
 when that is faster, :func:`rc.compiled_kernels.use_blas`, else a loop over the examples), then the
-activations, the linear readout and the crossing rule (:func:`rc.compiled_kernels.crossed`, the
-rule encoding of :mod:`rc.compiled`) for each example; an example leaves the batch at its decision
+activations, the cell update and the linear readout, each one loop over all those examples' rows
+(at a few units a call per row cost more than its arithmetic), and the crossing rule
+(:func:`rc.compiled_kernels.crossed`, the rule encoding of :mod:`rc.compiled`) for each example;
+an example leaves the batch at its decision
 step ``d`` (its first crossing, else the last step), so no step after ``d`` is computed. It keeps
 what the backward pass needs of every step it computed, packed step after step (the rows of step
 ``t`` are the examples still undecided there, in batch order): the activated gates, the cell
