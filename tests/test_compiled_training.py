@@ -190,3 +190,22 @@ def test_a_convolutional_front_end_takes_the_fused_path(monkeypatch) -> None:
     assert compiled_training.unsupported_reason(model, x, rule) == "only an LSTMClassifier is compiled, not a " \
                                                                    "ConvLSTMClassifier"
     assert taken_path(monkeypatch, model, x, rule) == "fused"
+
+
+def test_small_weights_get_a_feature_major_copy_for_the_row_loops() -> None:
+    """Below SMALL_PRODUCT entries each layer's weight from the given layer on is copied column-major (its
+    transpose, for the loop that adds scaled columns); at or above it, or with no such layer, no copy."""
+    import numpy as np
+
+    from rc.compiled_kernels import SMALL_PRODUCT
+    from rc.training_kernels import small_columns
+
+    rng = np.random.default_rng(0)
+    small = tuple(rng.standard_normal((64, 16)).astype(np.float32) for _ in range(3))
+    columns = small_columns(small, 1)
+    assert columns.shape == (3, 16, 64)
+    for layer in (1, 2):
+        assert np.array_equal(columns[layer], small[layer].T)
+    assert small_columns(small, 3).shape == (3, 0, 0)  # no layer from 3 on
+    wide = tuple(np.zeros((4 * 64, 64), dtype=np.float32) for _ in range(2))
+    assert wide[0].size == SMALL_PRODUCT and small_columns(wide, 0).shape == (2, 0, 0)
