@@ -47,8 +47,9 @@ class RCLSTM(LSTMContender):
     def objective(self, x: Tensor, y: Tensor) -> BatchOutcome:
         cfg = self.config
         if self.rule.streaming and cfg.loss == "logits":
-            result = truncated_rc_step(self.model, x, y, self.rule, cfg.beta)
-            return BatchOutcome(result.loss, result.forward_evaluations, result.backward_evaluations, result.path)
+            result = truncated_rc_step(self.model, x, y, self.rule, cfg.beta, autograd=False)
+            return BatchOutcome(result.loss, result.forward_evaluations, result.backward_evaluations, result.path,
+                                result.gradients)
         if self.rule.streaming:
             truncated = truncated_scores(self.model, x, self.rule)
             return BatchOutcome(rc_loss(truncated.scores, y, self.rule, cfg.beta, cfg.loss),

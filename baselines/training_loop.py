@@ -48,14 +48,24 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What one training step reports: the loss (with graph), the step evaluations computed and, for a
-    contender whose step has several implementations, the one that ran (``rc-lstm``:
-    :data:`rc.fused_training.STEP_PATHS`), which the training report tallies."""
+    """What one training step reports: the loss (with its graph, unless ``gradients`` computes them), the
+    step evaluations computed and, for a contender whose step has several implementations, the one that
+    ran (``rc-lstm``: :data:`rc.fused_training.STEP_PATHS`), which the training report tallies."""
 
     loss: Tensor
     step_evaluations_forward: int
     step_evaluations_backward: int
     step_path: str | None = None
+    gradients: Callable[[], None] | None = None
+    """For a loss computed outside autograd: adds each parameter's gradient to its ``.grad``
+    (:meth:`rc.training.StepResult.backward`)."""
+
+    def backward(self) -> None:
+        """Add each parameter's gradient of the loss to its ``.grad``."""
+        if self.gradients is None:
+            self.loss.backward()
+        else:
+            self.gradients()
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,7 @@ def fit_minibatches(
                     f"or check the inputs for NaN/inf"
                 )
             optimiser.zero_grad(set_to_none=True)
-            outcome.loss.backward()
+            outcome.backward()
             if grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimiser.step()

@@ -38,7 +38,8 @@ network's whole compiled forward pass).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ from torch import Tensor
 from rc import compiled
 from rc.crossing import CrossingRule, Decision
 from rc.fused_training import TruncatedScores, lstm_weights
+from rc.loss_gradient import HAND_DIFFERENTIATED_RULES, rc_loss_and_gradient
 from rc.model import LSTMClassifier
 
 COMPILED_TRAINING_WORK = 1_200_000
@@ -110,16 +112,75 @@ def _array(tensor: Tensor) -> np.ndarray:
     return tensor.detach().numpy()
 
 
+@dataclass(frozen=True)
+class KernelPass:
+    """One forward kernel call's outputs, and what its backward call needs.
+
+    Attributes:
+        scores: ``(B, C)`` float32 scores at each example's decision.
+        step_index, crossed, prediction: ``(B,)`` the decisions (long, bool, long).
+        read: the step evaluations computed (the sum of the steps read).
+        state: the forward's arrays the backward kernel reads (inputs, gates, cells, tanh of the
+            cells, each step's rows, each row's previous row, each example's decision row, the top
+            layer's hidden state at each decision).
+        weights: the weight arrays the backward kernel reads (``w_ih`` and ``w_hh`` per layer, the
+            readout's weight).
+        layers: the LSTM's layer count.
+    """
+
+    scores: np.ndarray
+    step_index: np.ndarray
+    crossed: np.ndarray
+    prediction: np.ndarray
+    read: int
+    state: tuple[np.ndarray, ...]
+    weights: tuple[Any, ...]
+    layers: int
+
+    def gradients(self, grad_scores: np.ndarray) -> list[Tensor]:
+        """The backward kernel from ``grad_scores`` ``(B, C)`` float32: the gradients of the readout's weight
+        and bias, then of the ``nn.LSTM``'s flat weights, in that order (each a tensor sharing its array)."""
+        first, upper, recurrent, bias, readout, readout_bias = (torch.from_numpy(a) for a in training_kernels()[
+            "backward"](*self.state, grad_scores, *self.weights))
+        grads = [readout, readout_bias]
+        for layer in range(self.layers):
+            grads += [first if layer == 0 else upper[layer - 1], recurrent[layer], bias[layer, 0], bias[layer, 1]]
+        return grads
+
+
+def kernel_forward(x: Tensor, rule_arguments: tuple, readout_weight: Tensor, readout_bias: Tensor,
+                   weights: Sequence[Tensor]) -> KernelPass:
+    """Run :func:`rc.training_kernels.lstm_truncated_forward` on ``x`` ``(B, T, F)`` float32 under the compiled
+    rule's ``(test, theta, low)``, with the readout and the ``nn.LSTM``'s flat weights ``weights``."""
+    arrays = [_array(w) for w in weights]
+    w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
+    inputs, readout = _array(x.contiguous()), _array(readout_weight)  # one compiled layout of x
+    gates, cells, tanh_cells, rows, previous, decision_row, step, hit, prediction, top, scores = training_kernels()[
+        "forward"](inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
+    return KernelPass(scores, step, hit, prediction, gates.shape[1],
+                      (inputs, gates, cells, tanh_cells, rows, previous, decision_row, top), (w_ih, w_hh, readout),
+                      len(w_ih))
+
+
+def _rule_arguments(rule: CrossingRule) -> tuple:
+    """The compiled crossing test of ``rule`` and its two thresholds, as the kernels take them."""
+    return compiled.COMPILED_RULES[type(rule)], np.float32(rule.theta), np.float32(1.0 - rule.theta)
+
+
+def _decision(kernel: KernelPass) -> Decision:
+    return Decision(torch.from_numpy(kernel.prediction), torch.from_numpy(kernel.step_index),
+                    torch.from_numpy(kernel.crossed))
+
+
 class TruncatedLSTM(torch.autograd.Function):
     """The LSTM's and the readout's weights -> each example's scores at its decision, through the kernels.
 
     ``apply(x, rule_arguments, decided, readout_weight, readout_bias, *weights)``: ``x`` ``(B, T, F)``
     float32 (no gradient), ``rule_arguments`` the compiled rule's ``(test, theta, low)``, ``weights``
     the ``nn.LSTM``'s flat weights (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` per layer).
-    Returns the scores ``(B, C)``; the decisions, which have no gradient, go into the dict ``decided``
-    (``step_index`` ``(B,)`` long, ``crossed`` ``(B,)`` bool, ``prediction`` ``(B,)`` long from the
-    scores, and ``read``, the steps computed) instead of being outputs: each output costs the
-    autograd Function some microseconds, and at batch 1 these add up.
+    Returns the scores ``(B, C)``; the forward pass (:class:`KernelPass`), whose decisions have no
+    gradient, goes into the dict ``decided`` under ``kernel`` instead of being outputs: each output
+    costs the autograd Function some microseconds, and at batch 1 these add up.
 
     The readout is computed in the kernel with the recurrence: in torch, its graph (the linear
     layer forward and backward) cost about 40 us of a 300 us training step at 16 units and batch 1.
@@ -128,36 +189,83 @@ class TruncatedLSTM(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, rule_arguments: tuple, decided: dict[str, Any], readout_weight: Tensor,
                 readout_bias: Tensor, *weights: Tensor) -> Tensor:
-        arrays = [_array(w) for w in weights]
-        w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
-        inputs, readout = _array(x.contiguous()), _array(readout_weight)  # one compiled layout of x
-        gates, cells, tanh_cells, rows, previous, decision_row, step, hit, prediction, top, scores = training_kernels()[
-            "forward"](inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
+        kernel = kernel_forward(x, rule_arguments, readout_weight, readout_bias, weights)
         # saved as tensors too: autograd counts them, and checks that x and the weights are unchanged
-        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in (gates, cells, tanh_cells, previous, top)),
-                              readout_weight, *weights)
-        ctx.arrays = (inputs, gates, cells, tanh_cells, rows, previous, decision_row, top), (w_ih, w_hh, readout)
-        decided.update(step_index=torch.from_numpy(step), crossed=torch.from_numpy(hit),
-                       prediction=torch.from_numpy(prediction), read=gates.shape[1])
-        return torch.from_numpy(scores)
+        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in kernel.state[1:4]),
+                              *(torch.from_numpy(a) for a in kernel.state[5::2]), readout_weight, *weights)
+        ctx.kernel = decided["kernel"] = kernel
+        return torch.from_numpy(kernel.scores)
 
     @staticmethod
     def backward(ctx: Any, grad_scores: Tensor) -> tuple:
         ctx.saved_tensors  # noqa: B018  (raises if x or a weight was changed in place since forward)
-        state, weights = ctx.arrays
-        first, upper, recurrent, bias, readout, readout_bias = (torch.from_numpy(a) for a in training_kernels()[
-            "backward"](*state, grad_scores.contiguous().numpy(), *weights))
-        grads: list[Tensor] = []
-        for layer in range(recurrent.shape[0]):
-            grads += [first if layer == 0 else upper[layer - 1], recurrent[layer], bias[layer, 0], bias[layer, 1]]
-        return None, None, None, readout, readout_bias, *grads
+        return None, None, None, *ctx.kernel.gradients(grad_scores.contiguous().numpy())
 
 
 def compiled_truncated_scores(model: LSTMClassifier, x: Tensor, rule: CrossingRule) -> TruncatedScores:
     """Scores at each example's decision ``(batch, outputs)``, with the graph of its steps ``0 .. d`` only,
     through :class:`TruncatedLSTM` (``model``, ``x`` and ``rule`` as :func:`unsupported_reason` accepts them)."""
-    rule_arguments = (compiled.COMPILED_RULES[type(rule)], np.float32(rule.theta), np.float32(1.0 - rule.theta))
     readout, decided = model.readout, {}
-    scores = TruncatedLSTM.apply(x, rule_arguments, decided, readout.weight, readout.bias, *model.lstm._flat_weights)
-    decision = Decision(decided["prediction"], decided["step_index"], decided["crossed"])
-    return TruncatedScores(scores, decision, decided["read"], decided["read"], "compiled")
+    scores = TruncatedLSTM.apply(x, _rule_arguments(rule), decided, readout.weight, readout.bias,
+                                 *model.lstm._flat_weights)
+    kernel: KernelPass = decided["kernel"]
+    return TruncatedScores(scores, _decision(kernel), kernel.read, kernel.read, "compiled")
+
+
+def loss_unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
+    """Why :func:`compiled_rc_loss` does not take the loss of ``model`` on ``x`` under ``rule``; None when it does."""
+    if type(rule) not in HAND_DIFFERENTIATED_RULES:
+        return f"no hand-written loss gradient for the rule {type(rule).__name__}"
+    return unsupported_reason(model, x, rule)
+
+
+@dataclass(frozen=True)
+class CompiledLoss:
+    """The RC loss of a batch through the kernels, its gradients computed outside autograd.
+
+    Attributes:
+        loss: the scalar loss, float32, without an autograd graph.
+        decision: the decisions the loss was taken at.
+        read: the step evaluations computed, forward and backward alike.
+    """
+
+    loss: Tensor
+    decision: Decision
+    read: int
+    kernel: KernelPass = field(repr=False)
+    grad_scores: np.ndarray = field(repr=False)
+    parameters: tuple[Tensor, ...] = field(repr=False)
+    versions: tuple[int, ...] = field(repr=False)
+
+    def backward(self) -> None:
+        """Add each parameter's gradient of the loss to its ``.grad``, as ``loss.backward()`` would (the
+        parameters that do not require a gradient are left alone; hooks on them are not called).
+
+        Raises:
+            RuntimeError: a parameter was changed in place since the loss was taken.
+        """
+        if any(p._version != v for p, v in zip(self.parameters, self.versions)):
+            raise RuntimeError("a parameter of the model was changed in place after the loss was taken; "
+                               "its gradients would be those of the old weights: take the loss again")
+        for parameter, grad in zip(self.parameters, self.kernel.gradients(self.grad_scores)):
+            if not parameter.requires_grad:
+                continue
+            if parameter.grad is None:
+                parameter.grad = grad
+            else:
+                parameter.grad.add_(grad)
+
+
+def compiled_rc_loss(model: LSTMClassifier, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> CompiledLoss:
+    """The RC loss :func:`rc.loss.rc_loss` (on the logits) of ``model`` on ``x`` ``(B, T, F)`` and labels ``y``
+    ``(B,)``, the forward pass through the kernel and the loss's gradient by hand
+    (:func:`rc.loss_gradient.rc_loss_and_gradient`), with no autograd graph: :meth:`CompiledLoss.backward`
+    runs the backward kernel and adds the gradients (``model``, ``x`` and ``rule`` as
+    :func:`loss_unsupported_reason` accepts them)."""
+    readout = model.readout
+    parameters = (readout.weight, readout.bias, *model.lstm._flat_weights)
+    versions = tuple(p._version for p in parameters)
+    kernel = kernel_forward(x, _rule_arguments(rule), readout.weight, readout.bias, parameters[2:])
+    loss, grad_scores = rc_loss_and_gradient(kernel.scores, y.numpy(), rule, beta)
+    return CompiledLoss(torch.tensor(loss, dtype=torch.float32), _decision(kernel), kernel.read, kernel, grad_scores,
+                        parameters, versions)

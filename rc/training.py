@@ -27,7 +27,8 @@ same loss and gradients at the cost of the whole sequence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -42,10 +43,11 @@ from rc.streaming import check_sequences, stream_decisions
 
 @dataclass(frozen=True)
 class StepResult:
-    """The outcome of one training step (before ``loss.backward()``).
+    """The outcome of one training step (before its backward pass, :meth:`backward`).
 
     Attributes:
-        loss: scalar loss with its autograd graph.
+        loss: scalar loss, with its autograd graph unless the step computes its gradients
+            outside autograd (``gradients`` set).
         decision: the decisions the loss was taken at (no gradient).
         forward_evaluations: recurrent step evaluations (one example, one time
             step) computed forward, with or without autograd.
@@ -59,6 +61,16 @@ class StepResult:
     forward_evaluations: int
     backward_evaluations: int
     path: str
+    gradients: Callable[[], None] | None = field(default=None, repr=False)
+    """For a loss without a graph: adds each parameter's gradient to its ``.grad``."""
+
+    def backward(self) -> None:
+        """Add each parameter's gradient of the loss to its ``.grad``: ``loss.backward()``, or, for a loss
+        computed outside autograd, the step's own backward pass (same gradients)."""
+        if self.gradients is None:
+            self.loss.backward()
+        else:
+            self.gradients()
 
 
 def check_batch(x: Tensor, y: Tensor) -> None:
@@ -89,7 +101,8 @@ def truncated_scores(model: StepModel, x: Tensor, rule: CrossingRule) -> Truncat
     return TruncatedScores(scores, decision, evaluations, evaluations, "step-loop")
 
 
-def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> StepResult:
+def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule, beta: float,
+                      autograd: bool = True) -> StepResult:
     """RC loss whose gradient-carrying pass stops at each example's crossing.
 
     Args:
@@ -98,6 +111,13 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
         y: ``(batch,)`` class labels.
         rule: the crossing rule (theta) that decides where each example stops.
         beta: entropy weight of the RC loss, >= 0.
+        autograd: False lets the compiled path (:mod:`rc.compiled_training`, with one of the rules of
+            :data:`rc.loss_gradient.HAND_DIFFERENTIATED_RULES`) take the loss and its gradients
+            outside autograd (:func:`rc.compiled_training.compiled_rc_loss`),
+            which saves autograd's fixed cost of each step (about as much as the kernels' whole step
+            at a batch of one small example): the loss then has no graph, and
+            :meth:`StepResult.backward` (not ``loss.backward()``) computes the gradients. The other
+            paths build the graph either way; :meth:`StepResult.backward` works for all.
 
     Returns:
         A :class:`StepResult`. Its ``backward_evaluations`` are the sum over
@@ -108,6 +128,11 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
         paths they equal the backward evaluations.
     """
     check_batch(x, y)
+    if not autograd and (blas_training.unsupported_reason(model, x, rule) is not None
+                         and compiled_training.loss_unsupported_reason(model, x, rule) is None):
+        compiled = compiled_training.compiled_rc_loss(model, x, y, rule, beta)
+        return StepResult(compiled.loss, compiled.decision, compiled.read, compiled.read, "compiled",
+                          compiled.backward)
     result = truncated_scores(model, x, rule)
     return StepResult(rc_loss(result.scores, y, rule, beta), result.decision, result.forward_evaluations,
                       result.backward_evaluations, result.path)

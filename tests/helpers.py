@@ -87,21 +87,21 @@ def make_record(**overrides) -> dict:
 
 
 def gradients(model: torch.nn.Module, step, *args) -> tuple:
-    """``step(model, *args)``'s result and a copy of every parameter's gradient after its loss's backward pass."""
+    """``step(model, *args)``'s result and a copy of every parameter's gradient after its backward pass."""
     model.zero_grad(set_to_none=True)
     result = step(model, *args)
-    result.loss.backward()
+    result.backward()
     return result, [p.grad.clone() for p in model.parameters()]
 
 
 def assert_same_as_naive(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, rule, beta: float = 0.2,
-                         rtol: float = 1e-4) -> tuple:
-    """The truncated RC step gives the naive step's decisions, its loss to 1e-5 and every gradient to 1e-5
-    (absolute) or ``rtol``; returns both steps' results."""
+                         rtol: float = 1e-4, autograd: bool = True) -> tuple:
+    """The truncated RC step (with its ``autograd`` argument) gives the naive step's decisions, its loss to
+    1e-5 and every gradient to 1e-5 (absolute) or ``rtol``; returns both steps' results."""
     from rc.training import naive_rc_step, truncated_rc_step
 
     naive, expected = gradients(model, naive_rc_step, x, y, rule, beta)
-    truncated, found = gradients(model, truncated_rc_step, x, y, rule, beta)
+    truncated, found = gradients(model, truncated_rc_step, x, y, rule, beta, autograd)
     assert torch.equal(truncated.decision.step_index, naive.decision.step_index)
     assert torch.equal(truncated.decision.crossed, naive.decision.crossed)
     assert torch.equal(truncated.decision.prediction, naive.decision.prediction)

@@ -36,14 +36,18 @@ def assert_compiled(model, x, rule) -> None:
     assert reason is None, reason
 
 
+@pytest.mark.parametrize("autograd", [True, False], ids=["graph", "loss-by-hand"])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("hidden", [3, 16, 40])
 @pytest.mark.parametrize("rule_name", list(RULES))
-def test_loss_and_every_gradient_equal_the_naive_step(layers: int, hidden: int, rule_name: str) -> None:
+def test_loss_and_every_gradient_equal_the_naive_step(layers: int, hidden: int, rule_name: str,
+                                                      autograd: bool) -> None:
+    """With its graph, or with the loss and its gradients outside autograd (``autograd=False``)."""
     model, x, y, rule = decision_case(hidden, layers, rule_name, ["zero", "never", "later", "later", "later", "later",
                                                                   "later"])
     assert_compiled(model, x, rule)
-    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
+    naive, truncated = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE, autograd=autograd)
+    assert truncated.path == "compiled" and (truncated.loss.grad_fn is None) == (not autograd)
     steps = naive.decision.step_index.tolist()
     assert steps[0] == 0 and naive.decision.crossed.tolist()[:2] == [True, False] and steps[1] == x.shape[1] - 1
     assert len(set(steps)) == 7
@@ -69,20 +73,22 @@ def test_every_product_branch_equals_the_naive_step(batch: int, hidden: int, inp
         assert len(set(naive.decision.step_index.tolist())) > 1
 
 
-def test_three_layers_and_gradients_accumulated_over_two_steps() -> None:
+@pytest.mark.parametrize("autograd", [True, False], ids=["graph", "loss-by-hand"])
+def test_three_layers_and_gradients_accumulated_over_two_steps(autograd: bool) -> None:
     model, x, y, rule = decision_case(8, 3, "softmax", ["zero", "never", "later", "later"])
     assert_compiled(model, x, rule)
-    assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
-    assert_gradients_accumulate(model, x, y, rule, TOLERANCE)
+    assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE, autograd=autograd)
+    assert_gradients_accumulate(model, x, y, rule, TOLERANCE, autograd)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("hidden", [3, 16, 40])
 @pytest.mark.parametrize("kind", ["zero", "never", "later"])
-def test_batch_of_one(layers: int, hidden: int, kind: str) -> None:
+@pytest.mark.parametrize("autograd", [True, False], ids=["graph", "loss-by-hand"])
+def test_batch_of_one(layers: int, hidden: int, kind: str, autograd: bool) -> None:
     model, x, y, rule = decision_case(hidden, layers, "sigmoid", [kind], time=12, seed=1)
     assert_compiled(model, x, rule)
-    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE)
+    naive, _ = assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE, autograd=autograd)
     assert bool(naive.decision.crossed) == (kind != "never")
 
 
@@ -121,8 +127,34 @@ def test_a_strided_input_is_read_as_its_values() -> None:
     assert all(torch.equal(got, want) for got, want in zip(found, expected))
 
 
-def test_a_weight_changed_before_backward_is_an_error() -> None:
-    assert_a_weight_changed_before_backward_is_an_error(*decision_case(3, 1, "sigmoid", ["later"]))
+@pytest.mark.parametrize("autograd", [True, False], ids=["graph", "loss-by-hand"])
+def test_a_weight_changed_before_backward_is_an_error(autograd: bool) -> None:
+    assert_a_weight_changed_before_backward_is_an_error(*decision_case(3, 1, "sigmoid", ["later"]), autograd)
+
+
+def test_the_loss_by_hand_leaves_frozen_weights_alone_and_has_no_graph() -> None:
+    model, x, y, rule = decision_case(16, 1, "two-sided", ["zero", "never", "later"])
+    model.readout.requires_grad_(False)
+    result = truncated_rc_step(model, x, y, rule, 0.2, autograd=False)
+    assert result.loss.grad_fn is None and result.gradients is not None
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        result.loss.backward()  # the graph-less loss says so; result.backward() is the way
+    result.backward()
+    assert model.readout.weight.grad is None and model.readout.bias.grad is None
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.lstm.parameters())
+
+
+def test_without_a_hand_differentiated_rule_the_loss_keeps_its_graph(monkeypatch) -> None:
+    """A rule subclass registered with a compiled test (its entropy could differ from its base's) is trained
+    through the compiled kernels with the loss in autograd, even when ``autograd=False`` is asked for."""
+    model, x, y, _rule = decision_case(16, 1, "sigmoid", ["zero", "never", "later"])
+    rule = OtherRule(_rule.theta)
+    monkeypatch.setitem(compiled.COMPILED_RULES, OtherRule, compiled.COMPILED_RULES[SigmoidThreshold])
+    assert compiled_training.loss_unsupported_reason(model, x, rule) == \
+        "no hand-written loss gradient for the rule OtherRule"
+    result = truncated_rc_step(model, x, y, rule, 0.2, autograd=False)
+    assert result.path == "compiled" and result.loss.grad_fn is not None and result.gradients is None
+    assert_same_as_naive(model, x, y, rule, rtol=TOLERANCE, autograd=False)
 
 
 # ----------------------------------------------------------------------------- dispatch
