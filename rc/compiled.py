@@ -81,6 +81,18 @@ COMPILED_RULES: dict[type[CrossingRule], int] = {
 """Rule class (exactly; a subclass is not taken for its base) -> its compiled crossing test."""
 
 
+NO_ENTROPY, SIGMOID_ENTROPY, SOFTMAX_ENTROPY = 0, 1, 2
+"""What the compiled training step's RC loss (:func:`rc.training_kernels.rc_loss_gradient`) rewards:
+nothing, the mean binary entropy of the sigmoid of each score, or the entropy of the softmax over them."""
+
+LOSS_ENTROPY: dict[type[CrossingRule], int] = {
+    SigmoidThreshold: SIGMOID_ENTROPY, SoftmaxThreshold: SOFTMAX_ENTROPY, TwoSidedBinary: SIGMOID_ENTROPY,
+}
+"""Rule class (exactly: a subclass may define another entropy) -> the entropy of its RC loss
+(:meth:`rc.crossing.CrossingRule.entropy`), for the rules whose loss the compiled training step
+differentiates by hand."""
+
+
 def register_compiled_rule(rule_class: type[CrossingRule], test: int) -> None:
     """Compile ``rule_class`` as the crossing test ``test`` (one of :data:`SIGMOID_ANY`,
     :data:`SOFTMAX_MAX`, :data:`TWO_SIDED`, :data:`ANY_POSITIVE`)."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,9 +47,9 @@ import torch
 from torch import Tensor
 
 from rc import compiled
-from rc.crossing import CrossingRule, Decision
+from rc.crossing import CrossingRule, Decision, TwoSidedBinary
 from rc.fused_training import TruncatedScores, lstm_weights
-from rc.loss_gradient import HAND_DIFFERENTIATED_RULES, rc_loss_and_gradient
+from rc.loss import check_beta
 from rc.model import LSTMClassifier
 
 COMPILED_TRAINING_WORK = 1_200_000
@@ -69,15 +69,16 @@ _KERNELS_LOCK = threading.Lock()
 
 
 def training_kernels() -> dict[str, Callable[..., Any]]:
-    """The ``forward`` and ``backward`` kernels of :mod:`rc.training_kernels`; numba is imported, and
-    the kernels compiled or loaded from numba's cache, on first use."""
+    """The ``forward``, ``backward``, whole-``step`` and ``loss`` kernels of :mod:`rc.training_kernels`; numba
+    is imported, and the kernels compiled or loaded from numba's cache, on first use."""
     if _KERNELS:
         return _KERNELS
     with _KERNELS_LOCK:
         if not _KERNELS:
             from rc import training_kernels as kernels
 
-            _KERNELS.update({"forward": kernels.lstm_truncated_forward, "backward": kernels.lstm_truncated_backward})
+            _KERNELS.update({"forward": kernels.lstm_truncated_forward, "backward": kernels.lstm_truncated_backward,
+                             "step": kernels.lstm_rc_training_step, "loss": kernels.rc_loss_gradient})
     return _KERNELS
 
 
@@ -140,23 +141,37 @@ class KernelPass:
     def gradients(self, grad_scores: np.ndarray) -> list[Tensor]:
         """The backward kernel from ``grad_scores`` ``(B, C)`` float32: the gradients of the readout's weight
         and bias, then of the ``nn.LSTM``'s flat weights, in that order (each a tensor sharing its array)."""
-        first, upper, recurrent, bias, readout, readout_bias = (torch.from_numpy(a) for a in training_kernels()[
-            "backward"](*self.state, grad_scores, *self.weights))
-        grads = [readout, readout_bias]
-        for layer in range(self.layers):
-            grads += [first if layer == 0 else upper[layer - 1], recurrent[layer], bias[layer, 0], bias[layer, 1]]
-        return grads
+        return parameter_gradients(*training_kernels()["backward"](*self.state, grad_scores, *self.weights))
+
+
+def parameter_gradients(first: np.ndarray, upper: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
+                        readout: np.ndarray, readout_bias: np.ndarray) -> list[Tensor]:
+    """The backward kernel's gradients as tensors sharing their arrays, in the order of the readout's weight
+    and bias, then the ``nn.LSTM``'s flat weights (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``
+    per layer)."""
+    arrays = [readout, readout_bias]
+    for layer in range(recurrent.shape[0]):  # numpy's indexing, then one tensor each: cheaper than torch's
+        arrays += [first if layer == 0 else upper[layer - 1], recurrent[layer], bias[layer, 0], bias[layer, 1]]
+    return [torch.from_numpy(a) for a in arrays]
+
+
+def kernel_arguments(x: Tensor, readout_weight: Tensor, readout_bias: Tensor, weights: Sequence[Tensor]) -> tuple:
+    """``(inputs, w_ih, w_hh, b_ih, b_hh, readout, readout_bias)`` as the kernels take them: numpy arrays sharing
+    the tensors' memory (``x`` made contiguous first), the ``nn.LSTM``'s flat ``weights`` as one tuple per kind
+    with one array per layer."""
+    arrays = [_array(w) for w in weights]
+    return (_array(x.contiguous()), *(tuple(arrays[k::4]) for k in range(4)), _array(readout_weight),
+            _array(readout_bias))
 
 
 def kernel_forward(x: Tensor, rule_arguments: tuple, readout_weight: Tensor, readout_bias: Tensor,
                    weights: Sequence[Tensor]) -> KernelPass:
     """Run :func:`rc.training_kernels.lstm_truncated_forward` on ``x`` ``(B, T, F)`` float32 under the compiled
     rule's ``(test, theta, low)``, with the readout and the ``nn.LSTM``'s flat weights ``weights``."""
-    arrays = [_array(w) for w in weights]
-    w_ih, w_hh, b_ih, b_hh = (tuple(arrays[k::4]) for k in range(4))
-    inputs, readout = _array(x.contiguous()), _array(readout_weight)  # one compiled layout of x
+    arguments = kernel_arguments(x, readout_weight, readout_bias, weights)
+    inputs, w_ih, w_hh, readout = arguments[0], arguments[1], arguments[2], arguments[5]
     gates, cells, tanh_cells, rows, previous, decision_row, step, hit, prediction, top, scores = training_kernels()[
-        "forward"](inputs, w_ih, w_hh, b_ih, b_hh, readout, _array(readout_bias), *rule_arguments)
+        "forward"](*arguments, *rule_arguments)
     return KernelPass(scores, step, hit, prediction, gates.shape[1],
                       (inputs, gates, cells, tanh_cells, rows, previous, decision_row, top), (w_ih, w_hh, readout),
                       len(w_ih))
@@ -214,14 +229,51 @@ def compiled_truncated_scores(model: LSTMClassifier, x: Tensor, rule: CrossingRu
 
 def loss_unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
     """Why :func:`compiled_rc_loss` does not take the loss of ``model`` on ``x`` under ``rule``; None when it does."""
-    if type(rule) not in HAND_DIFFERENTIATED_RULES:
+    if type(rule) not in compiled.LOSS_ENTROPY:
         return f"no hand-written loss gradient for the rule {type(rule).__name__}"
     return unsupported_reason(model, x, rule)
 
 
-@dataclass(frozen=True)
+def _loss_arguments(rule: CrossingRule, classes: int, targets: np.ndarray, beta: float) -> tuple:
+    """``(targets, entropy, beta)`` as :func:`rc.training_kernels.rc_loss_gradient` takes them, after checking
+    that ``rule`` (one of :data:`rc.compiled.LOSS_ENTROPY`) reads ``classes`` scores and that ``beta`` >= 0."""
+    beta = check_beta(beta)
+    if (classes == 1) != (type(rule) is TwoSidedBinary):
+        rule.check_scores(torch.empty(classes))  # raises, naming the rule's need
+    entropy = compiled.LOSS_ENTROPY[type(rule)] if beta else compiled.NO_ENTROPY
+    return targets.astype(np.float64), entropy, beta
+
+
+def rc_loss_and_gradient(scores: np.ndarray, targets: np.ndarray, rule: CrossingRule,
+                         beta: float) -> tuple[float, np.ndarray]:
+    """The RC loss :func:`rc.loss.rc_loss` on the logits and its gradient with respect to ``scores``, by hand
+    (:func:`rc.training_kernels.rc_loss_gradient`), as the compiled training step takes them.
+
+    Args:
+        scores: ``(B, C)`` float32 logits at each example's decision; ``C = 1`` is a binary task.
+        targets: ``(B,)`` class labels (0/1 for one unit).
+        rule: a rule of exactly one of the classes of :data:`rc.compiled.LOSS_ENTROPY`.
+        beta: entropy weight, >= 0.
+
+    Returns:
+        The loss and ``d loss / d scores`` ``(B, C)`` float32.
+
+    Raises:
+        ValueError: a rule without a hand-written gradient, scores the rule cannot read, mismatched
+            shapes, or a label that is not a class.
+    """
+    if type(rule) not in compiled.LOSS_ENTROPY:
+        raise ValueError(f"no hand-written RC loss gradient for the rule {type(rule).__name__}; known: "
+                         f"{', '.join(r.__name__ for r in compiled.LOSS_ENTROPY)}")
+    if scores.ndim != 2 or targets.shape != scores.shape[:1]:
+        raise ValueError(f"scores must be (B, C) and targets (B,), got {scores.shape} and {targets.shape}")
+    loss, gradient = training_kernels()["loss"](np.ascontiguousarray(scores, dtype=np.float32),
+                                                *_loss_arguments(rule, scores.shape[1], targets, beta))
+    return float(loss), gradient
+
+
 class CompiledLoss:
-    """The RC loss of a batch through the kernels, its gradients computed outside autograd.
+    """The RC loss of a batch and its gradients, one compiled call, outside autograd.
 
     Attributes:
         loss: the scalar loss, float32, without an autograd graph.
@@ -229,25 +281,26 @@ class CompiledLoss:
         read: the step evaluations computed, forward and backward alike.
     """
 
-    loss: Tensor
-    decision: Decision
-    read: int
-    kernel: KernelPass = field(repr=False)
-    grad_scores: np.ndarray = field(repr=False)
-    parameters: tuple[Tensor, ...] = field(repr=False)
-    versions: tuple[int, ...] = field(repr=False)
+    __slots__ = ("loss", "decision", "read", "_parameters", "_versions", "_gradients")
+
+    def __init__(self, loss: Tensor, decision: Decision, read: int, parameters: Sequence[Tensor],
+                 gradients: Sequence[Tensor]) -> None:
+        self.loss, self.decision, self.read = loss, decision, read
+        self._parameters, self._gradients = parameters, gradients
+        self._versions = [p._version for p in parameters]
 
     def backward(self) -> None:
         """Add each parameter's gradient of the loss to its ``.grad``, as ``loss.backward()`` would (the
-        parameters that do not require a gradient are left alone; hooks on them are not called).
+        parameters that do not require a gradient are left alone; hooks on them are not called). Call it
+        once: a second call adds the gradients again.
 
         Raises:
             RuntimeError: a parameter was changed in place since the loss was taken.
         """
-        if any(p._version != v for p, v in zip(self.parameters, self.versions)):
+        if any(p._version != v for p, v in zip(self._parameters, self._versions)):
             raise RuntimeError("a parameter of the model was changed in place after the loss was taken; "
-                               "its gradients would be those of the old weights: take the loss again")
-        for parameter, grad in zip(self.parameters, self.kernel.gradients(self.grad_scores)):
+                               "its gradients are those of the old weights: take the loss again")
+        for parameter, grad in zip(self._parameters, self._gradients):
             if not parameter.requires_grad:
                 continue
             if parameter.grad is None:
@@ -258,14 +311,19 @@ class CompiledLoss:
 
 def compiled_rc_loss(model: LSTMClassifier, x: Tensor, y: Tensor, rule: CrossingRule, beta: float) -> CompiledLoss:
     """The RC loss :func:`rc.loss.rc_loss` (on the logits) of ``model`` on ``x`` ``(B, T, F)`` and labels ``y``
-    ``(B,)``, the forward pass through the kernel and the loss's gradient by hand
-    (:func:`rc.loss_gradient.rc_loss_and_gradient`), with no autograd graph: :meth:`CompiledLoss.backward`
-    runs the backward kernel and adds the gradients (``model``, ``x`` and ``rule`` as
-    :func:`loss_unsupported_reason` accepts them)."""
+    ``(B,)``, and every weight's gradient of it, in one call of
+    :func:`rc.training_kernels.lstm_rc_training_step` (the forward kernel, the loss and its gradient by hand,
+    the backward kernel), with no autograd graph; :meth:`CompiledLoss.backward` adds the gradients
+    (``model``, ``x`` and ``rule`` as :func:`loss_unsupported_reason` accepts them).
+
+    The gradients are computed here, with the loss: a step at a batch of one small example costs
+    less than one autograd backward pass's fixed cost, and a second call costs a few microseconds more.
+    """
     readout = model.readout
     parameters = (readout.weight, readout.bias, *model.lstm._flat_weights)
-    versions = tuple(p._version for p in parameters)
-    kernel = kernel_forward(x, _rule_arguments(rule), readout.weight, readout.bias, parameters[2:])
-    loss, grad_scores = rc_loss_and_gradient(kernel.scores, y.numpy(), rule, beta)
-    return CompiledLoss(torch.tensor(loss, dtype=torch.float32), _decision(kernel), kernel.read, kernel, grad_scores,
-                        parameters, versions)
+    loss_arguments = _loss_arguments(rule, readout.out_features, y.numpy(), beta)
+    loss, step, hit, prediction, read, *grads = training_kernels()["step"](
+        *kernel_arguments(x, readout.weight, readout.bias, parameters[2:]), *_rule_arguments(rule), *loss_arguments)
+    decision = Decision(torch.from_numpy(prediction), torch.from_numpy(step), torch.from_numpy(hit))
+    return CompiledLoss(torch.tensor(loss, dtype=torch.float32), decision, read, parameters,
+                        parameter_gradients(*grads))

@@ -112,7 +112,7 @@ def truncated_rc_step(model: StepModel, x: Tensor, y: Tensor, rule: CrossingRule
         rule: the crossing rule (theta) that decides where each example stops.
         beta: entropy weight of the RC loss, >= 0.
         autograd: False lets the compiled path (:mod:`rc.compiled_training`, with one of the rules of
-            :data:`rc.loss_gradient.HAND_DIFFERENTIATED_RULES`) take the loss and its gradients
+            :data:`rc.compiled.LOSS_ENTROPY`) take the loss and its gradients
             outside autograd (:func:`rc.compiled_training.compiled_rc_loss`),
             which saves autograd's fixed cost of each step (about as much as the kernels' whole step
             at a batch of one small example): the loss then has no graph, and

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rc.compiled import SIGMOID_ENTROPY, SOFTMAX_ENTROPY
 from rc.compiled_kernels import (ONE, SMALL_PRODUCT, SPARSE_SHARE, ZERO, _njit, _vectorized, activate_rows,
                                  add_active_rows, add_rows_product, crossed, fill_rows, gate_scales, gather_step,
                                  keep_row, nonzero_share, predict, rational_tanh, readout_rows, use_blas)
@@ -337,3 +338,92 @@ def add_scaled_rows(out, row, column):
         if value != ZERO:
             for k in range(column.shape[0]):
                 out[m, k] += value * column[k]
+
+
+@_njit
+def _softplus(value):
+    """``log(1 + exp(value))`` of a float64, without overflow."""
+    return max(value, 0.0) + np.log1p(np.exp(-abs(value)))
+
+
+@_njit
+def rc_loss_gradient(scores, targets, entropy, beta):
+    """The RC loss on the logits and its gradient with respect to ``scores`` ``(B, C)`` float32, by hand.
+
+    ``targets`` ``(B,)`` float64 class labels (0/1 for one unit), ``entropy`` one of
+    :data:`rc.compiled.NO_ENTROPY`, ``SIGMOID_ENTROPY``, ``SOFTMAX_ENTROPY``, ``beta`` its weight. With ``p`` the rule's output
+    probabilities and ``s`` one example's scores (float64)::
+
+        cross-entropy, C >= 2:        l = logsumexp(s) - s_y               dl/ds = softmax(s) - onehot(y)
+        binary cross-entropy, C = 1:  l = softplus(s) - y s                dl/ds = sigmoid(s) - y
+        entropy, sigmoid (any C):     H = mean_c h(sigmoid(s_c))           dH/ds_c = -s_c p_c (1 - p_c) / C
+        entropy, softmax:             H = -sum_c p_c log p_c               dH/ds_c = -p_c (log p_c + H)
+
+    with ``h`` the binary entropy (``dh/ds = log((1 - p) / p) p (1 - p) = -s p (1 - p)``). Returns the loss
+    ``mean_i (l_i - beta H_i)`` (float64) and its gradient ``(B, C)`` float32. Raises ``ValueError`` for a
+    label outside ``0 .. C - 1`` (C >= 2).
+    """
+    batch, classes = scores.shape[0], scores.shape[1]
+    gradient = np.empty((batch, classes), dtype=np.float32)
+    probabilities = np.empty(classes, dtype=np.float64)
+    total = 0.0
+    for b in range(batch):
+        if classes == 1:
+            value, label = np.float64(scores[b, 0]), targets[b]
+            p = 0.5 * (1.0 + np.tanh(0.5 * value))
+            loss, slope = _softplus(value) - label * value, p - label
+            if entropy == SIGMOID_ENTROPY:
+                loss -= beta * (p * _softplus(-value) + (1.0 - p) * _softplus(value))
+                slope += beta * value * p * (1.0 - p)
+            gradient[b, 0] = slope / batch
+            total += loss
+            continue
+        label = int(targets[b])
+        if label < 0 or label >= classes or label != targets[b]:
+            raise ValueError("class labels must be whole numbers in [0, classes)")
+        peak = np.float64(scores[b, 0])
+        for k in range(1, classes):
+            peak = max(peak, np.float64(scores[b, k]))
+        norm = 0.0
+        for k in range(classes):
+            probabilities[k] = np.exp(np.float64(scores[b, k]) - peak)
+            norm += probabilities[k]
+        log_norm = peak + np.log(norm)
+        loss = log_norm - np.float64(scores[b, label])
+        softmax_entropy = 0.0
+        for k in range(classes):
+            probabilities[k] /= norm
+            softmax_entropy -= probabilities[k] * (np.float64(scores[b, k]) - log_norm)
+        if entropy == SOFTMAX_ENTROPY:
+            loss -= beta * softmax_entropy
+        for k in range(classes):
+            value, p = np.float64(scores[b, k]), probabilities[k]
+            slope = p - (1.0 if k == label else 0.0)
+            if entropy == SOFTMAX_ENTROPY:
+                slope += beta * p * ((value - log_norm) + softmax_entropy)
+            elif entropy == SIGMOID_ENTROPY:
+                q = 0.5 * (1.0 + np.tanh(0.5 * value))
+                loss -= beta * (q * _softplus(-value) + (1.0 - q) * _softplus(value)) / classes
+                slope += beta * value * q * (1.0 - q) / classes
+            gradient[b, k] = slope / batch
+        total += loss
+    return total / batch, gradient
+
+
+@_njit
+def lstm_rc_training_step(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, test, theta, low, targets, entropy,
+                          beta):
+    """One whole truncated RC training step in one call: :func:`lstm_truncated_forward`, the RC loss and its
+    gradient at each decision (:func:`rc_loss_gradient`), then :func:`lstm_truncated_backward`.
+
+    Returns ``(loss, step, hit, prediction, read, grad_first, grad_upper, grad_recurrent, grad_bias,
+    grad_readout, grad_readout_bias)``: the loss, each example's decision step, whether it crossed and the
+    prediction there ``(B,)``, the step evaluations computed, and the gradients as
+    :func:`lstm_truncated_backward` gives them.
+    """
+    gates, cells, tanh_cells, rows, previous, decision_row, step, hit, prediction, top, scores = \
+        lstm_truncated_forward(x, w_ih, w_hh, b_ih, b_hh, readout, readout_bias, test, theta, low)
+    loss, grad_scores = rc_loss_gradient(scores, targets, entropy, beta)
+    grads = lstm_truncated_backward(x, gates, cells, tanh_cells, rows, previous, decision_row, top, grad_scores,
+                                    w_ih, w_hh, readout)
+    return (loss, step, hit, prediction, gates.shape[1]) + grads

@@ -241,3 +241,10 @@ def test_small_weights_get_a_feature_major_copy_for_the_row_loops() -> None:
     assert small_columns(small, 3).shape == (3, 0, 0)  # no layer from 3 on
     wide = tuple(np.zeros((4 * 64, 64), dtype=np.float32) for _ in range(2))
     assert wide[0].size == SMALL_PRODUCT and small_columns(wide, 0).shape == (2, 0, 0)
+
+
+def test_the_loss_by_hand_names_a_label_that_is_not_a_class() -> None:
+    model, x, y, rule = decision_case(16, 1, "softmax", ["zero", "never", "later"])
+    with pytest.raises(ValueError, match=r"class labels must be whole numbers in \[0, classes\)"):
+        truncated_rc_step(model, x, torch.tensor([0, 4, 1]), rule, 0.2, autograd=False)
+    assert all(p.grad is None for p in model.parameters())

@@ -1,4 +1,5 @@
-"""The RC loss and its gradient by hand (rc/loss_gradient.py) against autograd through rc.loss.rc_loss."""
+"""The RC loss and its gradient by hand (rc.training_kernels.rc_loss_gradient, through
+rc.compiled_training.rc_loss_and_gradient) against autograd through rc.loss.rc_loss."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from rc.crossing import SigmoidNotebook, SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary
-from rc.loss import rc_loss
-from rc.loss_gradient import rc_loss_and_gradient
+pytest.importorskip("numba")
+
+from rc.compiled_training import rc_loss_and_gradient  # noqa: E402
+from rc.crossing import SigmoidNotebook, SigmoidThreshold, SoftmaxThreshold, TwoSidedBinary  # noqa: E402
+from rc.loss import rc_loss  # noqa: E402
 
 CASES = [(SigmoidThreshold, 5), (SoftmaxThreshold, 5), (TwoSidedBinary, 1), (SigmoidThreshold, 2)]
 
@@ -49,8 +52,10 @@ def test_large_scores_give_finite_values() -> None:
 
 @pytest.mark.parametrize("rule, scores, targets, message", [
     (SigmoidNotebook(0.9), np.zeros((2, 3), np.float32), np.array([0, 1]), "no hand-written RC loss gradient"),
-    (SigmoidThreshold(0.9), np.zeros((2, 3), np.float32), np.array([0, 3]), r"class labels must lie in \[0, 3\)"),
-    (SigmoidThreshold(0.9), np.zeros((2, 3), np.float32), np.array([-1, 0]), r"class labels must lie in \[0, 3\)"),
+    (SigmoidThreshold(0.9), np.zeros((2, 3), np.float32), np.array([0, 3]),
+     r"class labels must be whole numbers in \[0, classes\)"),
+    (SigmoidThreshold(0.9), np.zeros((2, 3), np.float32), np.array([-1, 0]), r"class labels must be whole numbers"),
+    (SigmoidThreshold(0.9), np.zeros((2, 3), np.float32), np.array([0.5, 0]), r"class labels must be whole numbers"),
     (SigmoidThreshold(0.9), np.zeros((2, 3), np.float32), np.array([0]), "targets"),
     (TwoSidedBinary(0.9), np.zeros((2, 3), np.float32), np.array([0, 1]), "exactly 1 output unit"),
     (SoftmaxThreshold(0.9), np.zeros((2, 1), np.float32), np.array([0, 1]), "at least 2 output classes"),
