@@ -9,7 +9,10 @@ decision at step 5 of 20):
 - ``naive step``: :func:`rc.training.naive_rc_step` (the fused ``nn.LSTM`` over
   all 20 steps) and its backward pass (the baseline);
 - ``truncated step``: :func:`rc.training.truncated_rc_step` (at this size the
-  compiled path, :mod:`rc.compiled_training`) and its backward pass;
+  compiled path, :mod:`rc.compiled_training`) and its backward pass, the loss in autograd;
+- ``truncated step, loss by hand``: the same with ``autograd=False``, as ``rc-lstm`` trains:
+  one compiled call for the forward kernel, the loss's gradient and the backward kernel, and
+  no autograd graph at all (:func:`rc.compiled_training.compiled_rc_loss`);
 - ``loss floor``: only :func:`rc.loss.rc_loss` of given scores at the decision
   (a leaf tensor) and its backward pass: no network at all, what every step
   whose loss is a torch graph pays at least;
@@ -21,7 +24,8 @@ decision at step 5 of 20):
 ``loss floor / naive step`` near or above 0.375 means that no step that
 leaves the RC loss to torch's autograd can meet the target at this size,
 however cheap its network pass; ``truncated step - function floor`` is what
-the compiled forward and backward kernels and their data handling cost. Run with
+the compiled forward and backward kernels and their data handling cost, and
+``truncated step, loss by hand`` what is left without autograd. Run with
 ``tox -e bench``.
 """
 
@@ -57,16 +61,17 @@ class GivenScores(torch.autograd.Function):
         return None, *(grad.new_zeros(shape) for shape in ctx.shapes)
 
 
-@pytest.mark.parametrize("way", ["naive step", "truncated step", "loss floor", "function floor"])
+@pytest.mark.parametrize("way", ["naive step", "truncated step", "truncated step, loss by hand", "loss floor",
+                                 "function floor"])
 def test_batch1_training_step(benchmark, case, way: str) -> None:
     model, x, y, rule = case
     scores = model(x)[:, DECISION].detach()
     parameters = list(model.parameters())
 
-    def step(rc_step) -> int:
+    def step(rc_step, *autograd: bool) -> int:
         model.zero_grad(set_to_none=True)
-        result = rc_step(model, x, y, rule, 0.0)
-        result.loss.backward()
+        result = rc_step(model, x, y, rule, 0.0, *autograd)
+        result.backward()
         return int(result.decision.step_index[0])
 
     def loss_floor() -> int:
@@ -80,6 +85,7 @@ def test_batch1_training_step(benchmark, case, way: str) -> None:
         return DECISION if all(p.grad is not None for p in parameters) else -1
 
     run = {"naive step": lambda: step(naive_rc_step), "truncated step": lambda: step(truncated_rc_step),
+           "truncated step, loss by hand": lambda: step(truncated_rc_step, False),
            "loss floor": loss_floor, "function floor": function_floor}[way]
     benchmark.group = f"one RC training step at batch 1, H = {HIDDEN}, T = {STEPS}, decision at step {DECISION + 1}"
     assert benchmark(run) == DECISION
