@@ -1,4 +1,4 @@
-"""Compiled truncated RC training of a plain LSTM: one numba call forward, one backward (numba, optional).
+"""Compiled truncated RC training of a plain LSTM: numba calls forward and backward (numba, optional).
 
 The fused path (:mod:`rc.fused_training`) makes two passes of fused ``nn.LSTM`` calls, a
 no-grad search for the decision steps and a packed gradient pass; each call has a fixed
@@ -21,6 +21,14 @@ goes to :mod:`rc.blas_training` first, whose torch products are faster at that s
 
 :class:`TruncatedLSTM` ties the two into autograd: it maps the LSTM's and the readout's
 weights to the scores at each decision ``(batch, outputs)``; the RC loss stays in torch.
+:func:`compiled_rc_loss` (what :func:`rc.training.truncated_rc_step` takes with
+``autograd=False``, as ``rc-lstm`` trains, for the rules of :data:`rc.compiled.LOSS_ENTROPY`)
+does without autograd: one call of :func:`rc.training_kernels.lstm_rc_training_step` runs the
+forward kernel, the RC loss and its gradient with respect to the scores, written out by hand
+(:func:`rc.training_kernels.rc_loss_gradient`), and the backward kernel, and
+:meth:`CompiledLoss.backward` adds the gradients to the parameters' ``.grad``; at a batch of one
+small example autograd's fixed cost (the Function, the loss's operators and their backward
+nodes, the gradient accumulations) was several times the kernels' whole step.
 Every step is computed once, so the step evaluations forward and backward are both the
 sum of the steps read.
 
@@ -316,8 +324,9 @@ def compiled_rc_loss(model: LSTMClassifier, x: Tensor, y: Tensor, rule: Crossing
     the backward kernel), with no autograd graph; :meth:`CompiledLoss.backward` adds the gradients
     (``model``, ``x`` and ``rule`` as :func:`loss_unsupported_reason` accepts them).
 
-    The gradients are computed here, with the loss: a step at a batch of one small example costs
-    less than one autograd backward pass's fixed cost, and a second call costs a few microseconds more.
+    The gradients are computed here, in the same call as the loss: a second call would cost its dispatch
+    and the handing over of the forward pass's arrays, which at a batch of one small example is a good
+    share of the whole step.
     """
     readout = model.readout
     parameters = (readout.weight, readout.bias, *model.lstm._flat_weights)
