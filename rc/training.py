@@ -11,7 +11,8 @@ implementations, the same loss and gradients:
   decision with torch's matrix products, and backpropagation through those steps by hand;
 * for a smaller one, float32, when numba is installed (with several torch threads, for a
   small network and batch only), :mod:`rc.compiled_training`: one compiled call runs each
-  example up to its decision, one more its backward pass;
+  example up to its decision, one more its backward pass (with ``autograd=False`` and a
+  built-in streaming rule, one call runs both and the loss, outside autograd);
 * for any other :class:`rc.model.LSTMClassifier` or :class:`rc.model.ConvLSTMClassifier`,
   :mod:`rc.fused_training`: a no-grad search with the fused LSTM over chunks
   of steps finds each example's decision, then one packed fused pass runs
