@@ -190,9 +190,9 @@ def _rule_arguments(rule: CrossingRule) -> tuple:
     return compiled.COMPILED_RULES[type(rule)], np.float32(rule.theta), np.float32(1.0 - rule.theta)
 
 
-def _decision(kernel: KernelPass) -> Decision:
-    return Decision(torch.from_numpy(kernel.prediction), torch.from_numpy(kernel.step_index),
-                    torch.from_numpy(kernel.crossed))
+def _decision(prediction: np.ndarray, step_index: np.ndarray, crossed: np.ndarray) -> Decision:
+    """The kernels' decision arrays ``(B,)`` as a :class:`rc.crossing.Decision` sharing their memory."""
+    return Decision(torch.from_numpy(prediction), torch.from_numpy(step_index), torch.from_numpy(crossed))
 
 
 class TruncatedLSTM(torch.autograd.Function):
@@ -214,8 +214,9 @@ class TruncatedLSTM(torch.autograd.Function):
                 readout_bias: Tensor, *weights: Tensor) -> Tensor:
         kernel = kernel_forward(x, rule_arguments, readout_weight, readout_bias, weights)
         # saved as tensors too: autograd counts them, and checks that x and the weights are unchanged
-        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in kernel.state[1:4]),
-                              *(torch.from_numpy(a) for a in kernel.state[5::2]), readout_weight, *weights)
+        _inputs, gates, cells, tanh_cells, _rows, previous, _decision_row, top = kernel.state
+        ctx.save_for_backward(x, *(torch.from_numpy(a) for a in (gates, cells, tanh_cells, previous, top)),
+                              readout_weight, *weights)
         ctx.kernel = decided["kernel"] = kernel
         return torch.from_numpy(kernel.scores)
 
@@ -232,7 +233,8 @@ def compiled_truncated_scores(model: LSTMClassifier, x: Tensor, rule: CrossingRu
     scores = TruncatedLSTM.apply(x, _rule_arguments(rule), decided, readout.weight, readout.bias,
                                  *model.lstm._flat_weights)
     kernel: KernelPass = decided["kernel"]
-    return TruncatedScores(scores, _decision(kernel), kernel.read, kernel.read, "compiled")
+    decision = _decision(kernel.prediction, kernel.step_index, kernel.crossed)
+    return TruncatedScores(scores, decision, kernel.read, kernel.read, "compiled")
 
 
 def loss_unsupported_reason(model: object, x: Tensor, rule: CrossingRule) -> str | None:
@@ -333,6 +335,5 @@ def compiled_rc_loss(model: LSTMClassifier, x: Tensor, y: Tensor, rule: Crossing
     loss_arguments = _loss_arguments(rule, readout.out_features, y.numpy(), beta)
     loss, step, hit, prediction, read, *grads = training_kernels()["step"](
         *kernel_arguments(x, readout.weight, readout.bias, parameters[2:]), *_rule_arguments(rule), *loss_arguments)
-    decision = Decision(torch.from_numpy(prediction), torch.from_numpy(step), torch.from_numpy(hit))
-    return CompiledLoss(torch.tensor(loss, dtype=torch.float32), decision, read, parameters,
-                        parameter_gradients(*grads))
+    return CompiledLoss(torch.tensor(loss, dtype=torch.float32), _decision(prediction, step, hit), read,
+                        parameters, parameter_gradients(*grads))
