@@ -351,8 +351,8 @@ def rc_loss_gradient(scores, targets, entropy, beta):
     """The RC loss on the logits and its gradient with respect to ``scores`` ``(B, C)`` float32, by hand.
 
     ``targets`` ``(B,)`` float64 class labels (0/1 for one unit), ``entropy`` one of
-    :data:`rc.compiled.NO_ENTROPY`, ``SIGMOID_ENTROPY``, ``SOFTMAX_ENTROPY``, ``beta`` its weight. With ``p`` the rule's output
-    probabilities and ``s`` one example's scores (float64)::
+    :data:`rc.compiled.NO_ENTROPY`, ``SIGMOID_ENTROPY``, ``SOFTMAX_ENTROPY``, ``beta`` its weight. With ``p``
+    the rule's output probabilities and ``s`` one example's scores (float64)::
 
         cross-entropy, C >= 2:        l = logsumexp(s) - s_y               dl/ds = softmax(s) - onehot(y)
         binary cross-entropy, C = 1:  l = softplus(s) - y s                dl/ds = sigmoid(s) - y
